@@ -1,1 +1,19 @@
-//! placeholder
+//! Database migrations for the Sysops Squad server, valid on SQLite and PostgreSQL.
+//!
+//! Migrations are append-only: once one has landed it is never edited; a change is a
+//! new migration. Where the two databases differ (full-text search), a migration asks
+//! the connection which backend it is on.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_foundation;
+
+/// Every migration, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_foundation::Migration)]
+    }
+}

@@ -1,1 +1,20 @@
-//! placeholder
+//! The Sysops Squad server: the REST API for customers, call-center agents, experts,
+//! admins and managers; background jobs; and the operator CLI.
+//!
+//! `main.rs` is thin: [`cli::run`] parses the command line, [`app::Application`] builds
+//! and runs the server. Tests start the real binary on port 0.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod dispatch;
+pub mod idempotency;
+pub mod kb;
+pub mod metrics;
+pub mod state;
+pub mod telemetry;
+pub mod tickets;

@@ -1,0 +1,150 @@
+//! The HTTP API: routes, extractors, problem details and the generated OpenAPI document.
+
+pub mod auth_routes;
+pub mod create;
+pub mod customers;
+pub mod devices;
+pub mod experts;
+pub mod extract;
+pub mod health;
+pub mod kb;
+pub mod plans;
+pub mod problem;
+pub mod tickets;
+pub mod users;
+pub mod views;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::ServiceResponse;
+use actix_web::http::header;
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use problem::ApiError;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// The OpenAPI document, generated from the handlers and types.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Sysops Squad API", description = "Trouble tickets, experts in the field, and the knowledge base. Errors are RFC 9457 problem details."),
+    paths(
+        auth_routes::login, auth_routes::refresh,
+        customers::register, customers::me, customers::subscribe, customers::subscriptions,
+        users::create, plans::list, plans::create,
+        experts::create, experts::list, experts::get_one, experts::update,
+        tickets::create, tickets::list, tickets::get_one, tickets::events,
+        kb::search, kb::get_one, kb::create, devices::register,
+        health::live, health::ready, health::metrics,
+    ),
+    components(schemas(problem::Problem, problem::FieldErrorBody)),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Registers every route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::QueryConfig::default().error_handler(|e, _| {
+        ApiError::BadRequest(format!("invalid query parameters: {e}")).into()
+    }))
+    .app_data(
+        web::PathConfig::default().error_handler(|_, _| ApiError::not_found("resource").into()),
+    )
+    .service(auth_routes::login)
+    .service(auth_routes::refresh)
+    .service(customers::register)
+    .service(customers::me)
+    .service(customers::subscribe)
+    .service(customers::subscriptions)
+    .service(users::create)
+    .service(plans::list)
+    .service(plans::create)
+    .service(experts::create)
+    .service(experts::list)
+    .service(experts::get_one)
+    .service(experts::update)
+    .service(tickets::create)
+    .service(tickets::list)
+    .service(tickets::get_one)
+    .service(tickets::events)
+    .service(kb::search)
+    .service(kb::get_one)
+    .service(kb::create)
+    .service(devices::register)
+    .service(health::live)
+    .service(health::ready)
+    .service(health::metrics)
+    .service(health::problem_type)
+    .service(health::docs_redirect)
+    .service(
+        utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+            .url("/api/v1/openapi.json", ApiDoc::openapi()),
+    );
+}
+
+/// Unknown routes: 404 as a problem.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    ApiError::NotFound(format!("no route {} {}", req.method(), req.path())).error_response()
+}
+
+/// Turns any error response that is not already a problem (a 405 from routing, an
+/// error from a middleware) into one, so clients see a single error format.
+pub fn ensure_problem<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(problem::PROBLEM_JSON));
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let detail = match status.as_u16() {
+        404 => "no such resource".to_owned(),
+        405 => format!(
+            "method {} is not allowed on {}",
+            res.request().method(),
+            res.request().path()
+        ),
+        413 => "the request body is too large".to_owned(),
+        s if s >= 500 => {
+            "an internal error occurred; nothing was changed by this request".to_owned()
+        }
+        _ => status.canonical_reason().unwrap_or("error").to_lowercase(),
+    };
+    let body = problem::Problem {
+        kind: format!("/problems/http-{}", status.as_u16()),
+        title: status.canonical_reason().unwrap_or("Error").to_owned(),
+        status: status.as_u16(),
+        detail,
+        errors: None,
+    };
+    let mut resp = HttpResponse::build(status);
+    resp.insert_header((header::CONTENT_TYPE, problem::PROBLEM_JSON));
+    if let Some(allow) = res.headers().get(header::ALLOW) {
+        resp.insert_header((header::ALLOW, allow.clone()));
+    }
+    let resp: HttpResponse<BoxBody> = resp.body(serde_json::to_string(&body).unwrap_or_default());
+    let (req, _) = res.into_parts();
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, resp).map_into_right_body(),
+    ))
+}

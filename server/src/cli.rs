@@ -1,0 +1,138 @@
+//! The operator's command line: `serve`, `migrate`, `create-admin`.
+
+use crate::app::Application;
+use crate::auth::{Role, hash_password_blocking};
+use crate::config::{Overrides, Settings};
+use crate::db::Db;
+use crate::db::entity::user;
+use clap::{Parser, Subcommand};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use std::path::PathBuf;
+
+/// The Sysops Squad server.
+#[derive(Debug, Parser)]
+#[command(name = "sysops-server", version, about)]
+pub struct Cli {
+    /// A TOML configuration file (also SYSOPS_CONFIG); SYSOPS_* variables override it.
+    #[arg(long, global = true, env = "SYSOPS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory of the embedded SQLite database.
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs migrations, then serves HTTP until SIGINT or SIGTERM.
+    Serve {
+        /// Listen address (port 0 picks a free port).
+        #[arg(long)]
+        bind: Option<String>,
+        /// Loads demo data once and prints its logins.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Applies pending migrations and exits.
+    Migrate,
+    /// Creates an administrator account (or resets its password).
+    CreateAdmin {
+        /// E-mail (the login).
+        #[arg(long)]
+        email: String,
+        /// Password, 8 to 128 characters.
+        #[arg(long)]
+        password: String,
+        /// Display name.
+        #[arg(long, default_value = "Administrator")]
+        name: String,
+    },
+}
+
+/// Runs the command line.
+pub async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let (bind, demo) = match &cli.command {
+        Command::Serve { bind, demo } => (bind.clone(), *demo),
+        _ => (None, false),
+    };
+    let settings = Settings::load(
+        cli.config.as_deref(),
+        Overrides {
+            data_dir: cli.data_dir.clone(),
+            bind,
+            demo,
+        },
+    )?;
+    crate::telemetry::init(&settings.log_format);
+    match cli.command {
+        Command::Serve { .. } => {
+            let app = Application::build(settings.clone()).await?;
+            let host = settings
+                .bind
+                .rsplit_once(':')
+                .map_or("127.0.0.1", |(h, _)| h);
+            if settings.demo {
+                crate::demo::print_logins();
+            }
+            println!("listening on http://{host}:{}", app.port());
+            app.run_until_stopped().await
+        }
+        Command::Migrate => {
+            let db = Db::connect(&settings).await?;
+            db.migrate().await?;
+            println!("migrations applied ({})", db.backend_name());
+            db.close().await;
+            Ok(())
+        }
+        Command::CreateAdmin {
+            email,
+            password,
+            name,
+        } => {
+            let email = sysops_core::text::Email::parse(&email)
+                .map_err(|e| anyhow::anyhow!("--email {}", e.message))?;
+            let password = sysops_core::text::Password::parse(&password)
+                .map_err(|e| anyhow::anyhow!("--password {}", e.message))?;
+            let name = sysops_core::text::Name::parse(&name)
+                .map_err(|e| anyhow::anyhow!("--name {}", e.message))?;
+            let db = Db::connect(&settings).await?;
+            db.migrate().await?;
+            let hash = hash_password_blocking(password.expose())?;
+            let existing = user::Entity::find()
+                .filter(user::Column::Email.eq(email.as_str()))
+                .one(&db.write)
+                .await?;
+            match existing {
+                Some(u) if u.role != Role::Admin.as_str() => {
+                    anyhow::bail!("{email} already belongs to a {} account", u.role)
+                }
+                Some(u) => {
+                    let mut am: user::ActiveModel = u.into();
+                    am.password_hash = Set(hash);
+                    sea_orm::ActiveModelTrait::update(am, &db.write).await?;
+                    println!("administrator {email} already existed: password reset");
+                }
+                None => {
+                    user::Entity::insert(user::ActiveModel {
+                        id: Set(uuid::Uuid::now_v7()),
+                        email: Set(email.to_string()),
+                        password_hash: Set(hash),
+                        role: Set(Role::Admin.as_str().to_owned()),
+                        name: Set(name.to_string()),
+                        created_at: Set(chrono::Utc::now()),
+                        disabled: Set(false),
+                    })
+                    .exec_without_returning(&db.write)
+                    .await?;
+                    println!("administrator {email} created");
+                }
+            }
+            db.close().await;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Layered configuration: built-in defaults, then an optional TOML file, then `SYSOPS_*`
+//! environment variables, then command-line flags. Secrets are wrapped so they never
+//! print.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Every setting the server reads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Directory of the embedded SQLite database (and other local state).
+    pub data_dir: PathBuf,
+    /// `postgres://…` selects PostgreSQL; unset means SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// Listen address; port 0 picks a free port.
+    pub bind: String,
+    /// Base of links in e-mails (survey links); defaults to `http://{bind}`.
+    pub public_url: Option<String>,
+    /// JWT signing secret; when unset, one is generated once and kept in the database,
+    /// so tokens survive restarts and work on every node.
+    #[serde(skip_serializing)]
+    pub jwt_secret: Option<SecretString>,
+    /// Lifetime of access tokens, seconds.
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of refresh tokens, seconds.
+    pub refresh_token_ttl_secs: u64,
+    /// Ticket submissions admitted at once (queued or being written); beyond this the
+    /// server answers 503 with `Retry-After` instead of freezing.
+    pub intake_max_inflight: usize,
+    /// How long a submission may wait for admission before it is shed, milliseconds.
+    pub intake_admission_wait_ms: u64,
+    /// Most tickets written in one transaction (group commit).
+    pub intake_batch_max: usize,
+    /// Connections in the read pool (SQLite) or the whole pool (PostgreSQL).
+    pub db_pool_size: u32,
+    /// `json` (default) or `pretty` logs.
+    pub log_format: String,
+    /// Seed demo data and show undeliverable messages on `/dev/outbox`.
+    pub demo: bool,
+    /// Largest JSON body accepted, bytes.
+    pub max_body_bytes: usize,
+    /// Firebase project for push (FCM HTTP v1).
+    pub fcm_project_id: Option<String>,
+    /// Path of the FCM service-account JSON key.
+    pub fcm_credentials: Option<PathBuf>,
+    /// FCM API base URL (a stand-in in tests).
+    pub fcm_base_url: String,
+    /// Twilio account SID.
+    pub twilio_account_sid: Option<String>,
+    /// Twilio auth token.
+    #[serde(skip_serializing)]
+    pub twilio_auth_token: Option<SecretString>,
+    /// Sender number for SMS.
+    pub twilio_from: Option<String>,
+    /// Twilio API base URL (a stand-in in tests).
+    pub twilio_base_url: String,
+    /// `smtp://host:port` (credentials in the URL when needed).
+    #[serde(skip_serializing)]
+    pub smtp_url: Option<SecretString>,
+    /// Sender address of e-mails.
+    pub mail_from: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            bind: "127.0.0.1:8080".to_owned(),
+            public_url: None,
+            jwt_secret: None,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            intake_max_inflight: 2048,
+            intake_admission_wait_ms: 2_000,
+            intake_batch_max: 256,
+            db_pool_size: 8,
+            log_format: "json".to_owned(),
+            demo: false,
+            max_body_bytes: 256 * 1024,
+            fcm_project_id: None,
+            fcm_credentials: None,
+            fcm_base_url: "https://fcm.googleapis.com".to_owned(),
+            twilio_account_sid: None,
+            twilio_auth_token: None,
+            twilio_from: None,
+            twilio_base_url: "https://api.twilio.com".to_owned(),
+            smtp_url: None,
+            mail_from: "Sysops Squad <no-reply@sysops.example>".to_owned(),
+        }
+    }
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    /// `--data-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `--bind`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<String>,
+    /// `--demo`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub demo: bool,
+}
+
+impl Settings {
+    /// Loads defaults ← `file` (if given) ← `SYSOPS_*` ← `overrides`.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Self> {
+        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(f) = file {
+            anyhow::ensure!(
+                f.exists(),
+                "configuration file {} does not exist",
+                f.display()
+            );
+            fig = fig.merge(Toml::file(f));
+        }
+        fig = fig
+            .merge(Env::prefixed("SYSOPS_").ignore(&["config"]))
+            .merge(Serialized::defaults(overrides));
+        let s: Settings = fig.extract()?;
+        anyhow::ensure!(
+            s.intake_max_inflight > 0,
+            "intake_max_inflight must be positive"
+        );
+        anyhow::ensure!(s.intake_batch_max > 0, "intake_batch_max must be positive");
+        Ok(s)
+    }
+
+    /// Whether PostgreSQL is selected.
+    pub fn uses_postgres(&self) -> bool {
+        self.database_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_wins_over_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sysops.toml");
+        std::fs::write(&file, "bind = \"0.0.0.0:9\"\nintake_batch_max = 7\n").unwrap();
+        let s = Settings::load(
+            Some(&file),
+            Overrides {
+                bind: Some("127.0.0.1:0".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(s.bind, "127.0.0.1:0");
+        assert_eq!(s.intake_batch_max, 7);
+        assert!(
+            Settings::load(Some(&dir.path().join("missing.toml")), Overrides::default()).is_err()
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Settings {
+            jwt_secret: Some(SecretString::from("hunter2")),
+            ..Default::default()
+        };
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,160 @@
+//! The database: one connection for writes and a pool for reads on SQLite (WAL, one
+//! writer, durable commits), or one shared pool on PostgreSQL; the entities; and the
+//! settings kept in the database (the JWT signing key).
+
+pub mod entity;
+
+use crate::config::Settings;
+use anyhow::Context;
+use sea_orm::sqlx::postgres::PgPoolOptions;
+use sea_orm::sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sea_orm::{
+    DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, SqlErr,
+    SqliteTransactionMode, SqlxPostgresConnector, SqlxSqliteConnector, TransactionOptions,
+    TransactionTrait,
+};
+use std::time::Duration;
+use sysops_schema::{Migrator, MigratorTrait};
+
+/// The server's database handles.
+#[derive(Clone)]
+pub struct Db {
+    /// For reads (several connections).
+    pub read: DatabaseConnection,
+    /// For writes: on SQLite a single connection, so writers queue here instead of
+    /// failing with SQLITE_BUSY; on PostgreSQL the same pool as `read`.
+    pub write: DatabaseConnection,
+}
+
+impl Db {
+    /// Connects as `settings` say, creating the SQLite file (and its directory) if needed.
+    pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
+        if settings.uses_postgres() {
+            let url = settings.database_url.as_deref().unwrap_or_default();
+            let pool = PgPoolOptions::new()
+                .max_connections(settings.db_pool_size.max(2))
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await
+                .with_context(|| "cannot connect to PostgreSQL (SYSOPS_DATABASE_URL)")?;
+            let db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
+            return Ok(Self {
+                read: db.clone(),
+                write: db,
+            });
+        }
+        if let Some(url) = settings.database_url.as_deref() {
+            anyhow::bail!(
+                "unsupported SYSOPS_DATABASE_URL {url:?}: use postgres://… or leave it unset for SQLite"
+            );
+        }
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                settings.data_dir.display()
+            )
+        })?;
+        let path = settings.data_dir.join("sysops.db");
+        let opts = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit is on disk before we answer; group commit amortises the fsync.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-32000");
+        let write_pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts.clone())
+            .await
+            .with_context(|| format!("cannot open the SQLite database {}", path.display()))?;
+        let read_pool = SqlitePoolOptions::new()
+            .max_connections(settings.db_pool_size.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts.read_only(true))
+            .await?;
+        Ok(Self {
+            read: SqlxSqliteConnector::from_sqlx_sqlite_pool(read_pool),
+            write: SqlxSqliteConnector::from_sqlx_sqlite_pool(write_pool),
+        })
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> DatabaseBackend {
+        self.write.get_database_backend()
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        Migrator::up(&self.write, None)
+            .await
+            .context("migration failed")
+    }
+
+    /// Starts a write transaction (IMMEDIATE on SQLite, so it never fails half-way on a
+    /// lock upgrade).
+    pub async fn begin_write(&self) -> Result<DatabaseTransaction, DbErr> {
+        self.write
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend() {
+            DatabaseBackend::Postgres => "postgres",
+            _ => "sqlite",
+        }
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> bool {
+        self.read.ping().await.is_ok()
+    }
+
+    /// Closes the pools (flushes the WAL on SQLite).
+    pub async fn close(self) {
+        let _ = self.read.close().await;
+        let _ = self.write.close().await;
+    }
+}
+
+/// Whether `e` is a unique-constraint violation.
+pub fn is_unique_violation(e: &DbErr) -> bool {
+    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// Reads a stored setting, creating it with `make()` if absent (safe when several
+/// nodes race: the first writer wins and everyone reads its value).
+pub async fn setting_or_init(
+    db: &Db,
+    key: &str,
+    make: impl FnOnce() -> String,
+) -> anyhow::Result<String> {
+    use entity::server_setting as s;
+    use sea_orm::{ActiveValue::Set, sea_query::OnConflict};
+    if let Some(row) = s::Entity::find_by_id(key.to_owned()).one(&db.write).await? {
+        return Ok(row.value);
+    }
+    let row = s::ActiveModel {
+        key: Set(key.to_owned()),
+        value: Set(make()),
+    };
+    s::Entity::insert(row)
+        .on_conflict(OnConflict::column(s::Column::Key).do_nothing().to_owned())
+        .exec_without_returning(&db.write)
+        .await?;
+    let row = s::Entity::find_by_id(key.to_owned())
+        .one(&db.write)
+        .await?
+        .context("setting vanished")?;
+    Ok(row.value)
+}

@@ -1,0 +1,16 @@
+//! One module per table.
+
+pub mod alert;
+pub mod assignment;
+pub mod customer;
+pub mod device;
+pub mod expert;
+pub mod idempotency_key;
+pub mod kb_article;
+pub mod plan;
+pub mod server_setting;
+pub mod subscription;
+pub mod survey;
+pub mod ticket;
+pub mod ticket_event;
+pub mod user;
