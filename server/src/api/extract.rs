@@ -90,6 +90,16 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
             "the body is empty; send a JSON object".to_owned(),
         ));
     }
+    // Syntax first (only on the error paths, so a good body is parsed once).
+    let syntax = || {
+        serde_json::from_slice::<serde::de::IgnoredAny>(raw)
+            .map(|_| ())
+            .map_err(|e| ApiError::Malformed(format!("malformed JSON: {e}")))
+    };
+    if raw.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        syntax()?;
+        return Err(ApiError::field("body", "must be a JSON object"));
+    }
     let de = &mut serde_json::Deserializer::from_slice(raw);
     let result: Result<T, _> = serde_path_to_error::deserialize(&mut *de);
     match result {
@@ -99,16 +109,10 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
             Ok(v)
         }
         Err(err) => {
+            syntax()?;
             let path = err.path().to_string();
-            let inner = err.into_inner();
-            match inner.classify() {
-                serde_json::error::Category::Data => {
-                    let msg = strip_position(&inner.to_string());
-                    let field = field_of(&path, &msg);
-                    Err(ApiError::field(&field, msg))
-                }
-                _ => Err(ApiError::Malformed(format!("malformed JSON: {inner}"))),
-            }
+            let msg = strip_position(&err.into_inner().to_string());
+            Err(ApiError::field(&field_of(&path, &msg), msg))
         }
     }
 }
@@ -237,6 +241,7 @@ mod tests {
             "extra"
         );
         assert_eq!(field(r#"[1,2]"#), "body");
+        assert_eq!(field(r#""a string""#), "body");
     }
 
     #[test]

@@ -1,0 +1,11 @@
+//! End-to-end tests of the real `sysops-server` binary: started on port 0 against a
+//! fresh database (SQLite, and a real PostgreSQL the harness starts itself), driven over
+//! real HTTP.
+
+mod authorization;
+mod bad_input;
+mod cli;
+mod crash;
+mod helpers;
+mod load;
+mod story;
