@@ -17,9 +17,7 @@ mod pool;
 mod score;
 
 pub use pool::{Candidate, ExpertPool};
-pub use score::{
-    BUSY_PENALTY_KM, Cost, FAIRNESS_PENALTY_KM, FAIRNESS_WINDOW_MINUTES, LOAD_PENALTY_KM_PER_TICKET,
-};
+pub use score::{BUSY_PENALTY_KM, Cost, FAIRNESS_PENALTY_KM, FAIRNESS_WINDOW_MINUTES, LOAD_PENALTY_KM_PER_TICKET};
 
 use crate::category::Category;
 use crate::geo::GeoPoint;

@@ -93,10 +93,7 @@ impl CategorySet {
         }
         let mut set = Self::empty();
         for (i, s) in raw.iter().enumerate() {
-            let c: Category = s
-                .as_ref()
-                .parse()
-                .map_err(|e: FieldError| e.under(&i.to_string()))?;
+            let c: Category = s.as_ref().parse().map_err(|e: FieldError| e.under(&i.to_string()))?;
             set.insert(c);
         }
         Ok(set)

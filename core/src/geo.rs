@@ -3,7 +3,7 @@
 use crate::error::FieldError;
 
 /// Mean Earth radius used for distances, in kilometres.
-pub const EARTH_RADIUS_KM: f64 = 6_371.0088;
+pub const EARTH_RADIUS_KM: f64 = 6_371.008_8;
 
 /// A point given by latitude and longitude in degrees (WGS 84).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -16,16 +16,10 @@ impl GeoPoint {
     /// Checks the ranges: latitude in [-90, 90], longitude in [-180, 180], both finite.
     pub fn new(lat: f64, lon: f64) -> Result<Self, FieldError> {
         if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
-            return Err(FieldError::new(
-                "lat",
-                "must be a latitude between -90 and 90",
-            ));
+            return Err(FieldError::new("lat", "must be a latitude between -90 and 90"));
         }
         if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
-            return Err(FieldError::new(
-                "lon",
-                "must be a longitude between -180 and 180",
-            ));
+            return Err(FieldError::new("lon", "must be a longitude between -180 and 180"));
         }
         Ok(Self { lat, lon })
     }

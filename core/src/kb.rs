@@ -62,19 +62,14 @@ pub fn parse_tags<S: AsRef<str>>(raw: &[S]) -> Result<Vec<Tag>, FieldError> {
 /// where the database has no snippet function of its own.
 pub fn snippet(body: &str, terms: &[&str], width: usize) -> String {
     let lower = body.to_lowercase();
-    let hit = terms
-        .iter()
-        .filter(|t| !t.is_empty())
-        .filter_map(|t| lower.find(&t.to_lowercase()))
-        .min()
-        .unwrap_or(0);
+    let hit = terms.iter().filter(|t| !t.is_empty()).filter_map(|t| lower.find(&t.to_lowercase())).min().unwrap_or(0);
     let chars: Vec<char> = body.chars().collect();
     let hit_chars = body[..hit.min(body.len())].chars().count();
     let start = hit_chars.saturating_sub(width / 3);
     let end = (start + width).min(chars.len());
     let mut out: String = chars[start..end].iter().collect();
     if start > 0 {
-        out.insert_str(0, "…");
+        out.insert(0, '…');
     }
     if end < chars.len() {
         out.push('…');
@@ -89,10 +84,7 @@ mod tests {
     #[test]
     fn tags_are_normalised() {
         let t = parse_tags(&["HDMI", "hdmi ", "no-signal"]).unwrap();
-        assert_eq!(
-            t.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
-            vec!["hdmi", "no-signal"]
-        );
+        assert_eq!(t.iter().map(|t| t.as_str()).collect::<Vec<_>>(), vec!["hdmi", "no-signal"]);
         assert!(parse_tags(&vec!["x"; 21]).is_err());
     }
 

@@ -46,9 +46,7 @@ impl Currency {
                 let b = code.as_bytes();
                 Currency([b[0], b[1], b[2]])
             })
-            .ok_or_else(|| {
-                FieldError::new("", "must be an ISO 4217 currency code such as USD or EUR")
-            })
+            .ok_or_else(|| FieldError::new("", "must be an ISO 4217 currency code such as USD or EUR"))
     }
 
     /// The three-letter code.
@@ -58,10 +56,7 @@ impl Currency {
 
     /// Digits after the decimal point (2 for USD, 0 for JPY).
     pub fn minor_digits(&self) -> u8 {
-        CURRENCIES
-            .iter()
-            .find(|(c, _)| *c == self.code())
-            .map_or(2, |(_, d)| *d)
+        CURRENCIES.iter().find(|(c, _)| *c == self.code()).map_or(2, |(_, d)| *d)
     }
 }
 
@@ -101,35 +96,20 @@ impl Money {
 
     /// An amount; prices must be non-negative and bounded (use [`Money::price`]).
     pub fn new(amount_cents: i64, currency: Currency) -> Self {
-        Self {
-            amount_cents,
-            currency,
-        }
+        Self { amount_cents, currency }
     }
 
     /// A price: non-negative and at most [`Self::MAX_PRICE_MINOR`].
     pub fn price(amount_cents: i64, currency: Currency) -> Result<Self, FieldError> {
         if !(0..=Self::MAX_PRICE_MINOR).contains(&amount_cents) {
-            return Err(FieldError::new(
-                "",
-                format!(
-                    "must be between 0 and {} minor units",
-                    Self::MAX_PRICE_MINOR
-                ),
-            ));
+            return Err(FieldError::new("", format!("must be between 0 and {} minor units", Self::MAX_PRICE_MINOR)));
         }
-        Ok(Self {
-            amount_cents,
-            currency,
-        })
+        Ok(Self { amount_cents, currency })
     }
 
     /// Zero in `currency`.
     pub fn zero(currency: Currency) -> Self {
-        Self {
-            amount_cents: 0,
-            currency,
-        }
+        Self { amount_cents: 0, currency }
     }
 
     /// The amount in minor units.
@@ -190,17 +170,10 @@ mod tests {
         let usd = Currency::USD;
         assert_eq!(Money::new(1999, usd).to_string(), "19.99 USD");
         assert_eq!(Money::new(-5, usd).to_string(), "-0.05 USD");
-        assert_eq!(
-            Money::new(500, Currency::parse("JPY").unwrap()).to_string(),
-            "500 JPY"
-        );
+        assert_eq!(Money::new(500, Currency::parse("JPY").unwrap()).to_string(), "500 JPY");
         let eur = Currency::parse("EUR").unwrap();
         assert!(Money::new(1, usd).checked_add(Money::new(1, eur)).is_err());
-        assert!(
-            Money::new(i64::MAX, usd)
-                .checked_add(Money::new(1, usd))
-                .is_err()
-        );
+        assert!(Money::new(i64::MAX, usd).checked_add(Money::new(1, usd)).is_err());
         assert!(Money::price(-1, usd).is_err());
     }
 }

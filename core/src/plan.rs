@@ -63,10 +63,7 @@ impl FromStr for SubscriptionStatus {
             "active" => Ok(Self::Active),
             "past_due" => Ok(Self::PastDue),
             "cancelled" => Ok(Self::Cancelled),
-            _ => Err(FieldError::new(
-                "",
-                format!("unknown subscription status {s:?}"),
-            )),
+            _ => Err(FieldError::new("", format!("unknown subscription status {s:?}"))),
         }
     }
 }
@@ -107,11 +104,7 @@ pub enum CoverageError {
 }
 
 /// Checks that a ticket of `category` may be raised under `sub` of `plan`.
-pub fn check_coverage(
-    sub: &Subscription,
-    plan: &Plan,
-    category: Category,
-) -> Result<(), CoverageError> {
+pub fn check_coverage(sub: &Subscription, plan: &Plan, category: Category) -> Result<(), CoverageError> {
     if !sub.status.allows_tickets() {
         return Err(CoverageError::Inactive(sub.status.as_str()));
     }

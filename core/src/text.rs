@@ -80,15 +80,9 @@ fn bounded(raw: &str, min: usize, max: usize) -> Result<String, FieldError> {
         });
     }
     if len > max {
-        return Err(FieldError::new(
-            "",
-            format!("must be at most {max} characters (got {len})"),
-        ));
+        return Err(FieldError::new("", format!("must be at most {max} characters (got {len})")));
     }
-    if trimmed
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
-    {
+    if trimmed.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
         return Err(FieldError::new("", "must not contain control characters"));
     }
     Ok(trimmed.to_owned())
@@ -112,19 +106,11 @@ impl Email {
             && !domain.starts_with('.')
             && !domain.ends_with('.')
             && !domain.contains("..")
-            && domain
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+            && domain.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
         let local_ok = !local.is_empty()
             && local.len() <= 64
-            && local
-                .chars()
-                .all(|c| !c.is_whitespace() && !c.is_control() && c != '@' && c != '<' && c != '>');
-        if local_ok && domain_ok {
-            Ok(Self(s))
-        } else {
-            Err(bad())
-        }
+            && local.chars().all(|c| !c.is_whitespace() && !c.is_control() && c != '@' && c != '<' && c != '>');
+        if local_ok && domain_ok { Ok(Self(s)) } else { Err(bad()) }
     }
 
     /// The address.
@@ -148,24 +134,13 @@ pub struct Phone(String);
 impl Phone {
     /// Parses a phone number into E.164.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let cleaned: String = raw
-            .trim()
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
-            .collect();
+        let cleaned: String = raw.trim().chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.')).collect();
         let digits = cleaned.strip_prefix('+');
         match digits {
-            Some(d)
-                if (8..=15).contains(&d.len())
-                    && d.chars().all(|c| c.is_ascii_digit())
-                    && !d.starts_with('0') =>
-            {
+            Some(d) if (8..=15).contains(&d.len()) && d.chars().all(|c| c.is_ascii_digit()) && !d.starts_with('0') => {
                 Ok(Self(cleaned))
             }
-            _ => Err(FieldError::new(
-                "",
-                "must be an international phone number like +14155550123",
-            )),
+            _ => Err(FieldError::new("", "must be an international phone number like +14155550123")),
         }
     }
 
@@ -193,10 +168,8 @@ impl Locale {
         let mut parts = s.split('-');
         let lang = parts.next().unwrap_or_default();
         let region = parts.next();
-        let lang_ok =
-            (2..=3).contains(&lang.len()) && lang.chars().all(|c| c.is_ascii_alphabetic());
-        let region_ok =
-            region.is_none_or(|r| r.len() == 2 && r.chars().all(|c| c.is_ascii_alphabetic()));
+        let lang_ok = (2..=3).contains(&lang.len()) && lang.chars().all(|c| c.is_ascii_alphabetic());
+        let region_ok = region.is_none_or(|r| r.len() == 2 && r.chars().all(|c| c.is_ascii_alphabetic()));
         if !lang_ok || !region_ok || parts.next().is_some() {
             return Err(FieldError::new("", "must be a locale like en-US or fr"));
         }
@@ -238,15 +211,9 @@ impl Password {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let len = raw.chars().count();
         if len < Self::MIN {
-            Err(FieldError::new(
-                "",
-                format!("must be at least {} characters", Self::MIN),
-            ))
+            Err(FieldError::new("", format!("must be at least {} characters", Self::MIN)))
         } else if len > Self::MAX {
-            Err(FieldError::new(
-                "",
-                format!("must be at most {} characters", Self::MAX),
-            ))
+            Err(FieldError::new("", format!("must be at most {} characters", Self::MAX)))
         } else {
             Ok(Self(raw.to_owned()))
         }
@@ -270,10 +237,7 @@ mod tests {
 
     #[test]
     fn titles_are_trimmed_and_bounded() {
-        assert_eq!(
-            Title::parse("  Screen flickers ").unwrap().as_str(),
-            "Screen flickers"
-        );
+        assert_eq!(Title::parse("  Screen flickers ").unwrap().as_str(), "Screen flickers");
         assert!(Title::parse("ab").is_err());
         assert!(Title::parse(&"x".repeat(201)).is_err());
         assert!(Title::parse("bad\u{0}title").is_err());
@@ -281,37 +245,16 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(
-            Email::parse(" Ann@Example.COM ").unwrap().as_str(),
-            "ann@example.com"
-        );
-        for bad in [
-            "",
-            "ann",
-            "ann@",
-            "@x.com",
-            "ann@x",
-            "a b@x.com",
-            "ann@x..com",
-            "ann@.x.com",
-        ] {
+        assert_eq!(Email::parse(" Ann@Example.COM ").unwrap().as_str(), "ann@example.com");
+        for bad in ["", "ann", "ann@", "@x.com", "ann@x", "a b@x.com", "ann@x..com", "ann@.x.com"] {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
 
     #[test]
     fn phones_become_e164() {
-        assert_eq!(
-            Phone::parse("+1 (415) 555-0123").unwrap().as_str(),
-            "+14155550123"
-        );
-        for bad in [
-            "4155550123",
-            "+1",
-            "+0123456789",
-            "+1415555012a",
-            "+1234567890123456",
-        ] {
+        assert_eq!(Phone::parse("+1 (415) 555-0123").unwrap().as_str(), "+14155550123");
+        for bad in ["4155550123", "+1", "+0123456789", "+1415555012a", "+1234567890123456"] {
             assert!(Phone::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

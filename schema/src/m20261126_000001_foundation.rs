@@ -199,11 +199,7 @@ fn fk(
     to_table: impl IntoIden,
     to_col: impl IntoIden,
 ) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .from(from_table, from_col)
-        .to(to_table, to_col)
-        .on_delete(ForeignKeyAction::Restrict)
-        .take()
+    ForeignKey::create().from(from_table, from_col).to(to_table, to_col).on_delete(ForeignKeyAction::Restrict).take()
 }
 
 #[async_trait::async_trait]
@@ -246,12 +242,7 @@ impl MigrationTrait for Migration {
                 .col(double(Customers::Lat))
                 .col(double(Customers::Lon))
                 .col(timestamp_with_time_zone(Customers::CreatedAt))
-                .foreign_key(&mut fk(
-                    Customers::Table,
-                    Customers::UserId,
-                    Users::Table,
-                    Users::Id,
-                ))
+                .foreign_key(&mut fk(Customers::Table, Customers::UserId, Users::Table, Users::Id))
                 .take(),
         )
         .await?;
@@ -286,12 +277,7 @@ impl MigrationTrait for Migration {
                     Customers::Table,
                     Customers::UserId,
                 ))
-                .foreign_key(&mut fk(
-                    Subscriptions::Table,
-                    Subscriptions::PlanId,
-                    Plans::Table,
-                    Plans::Id,
-                ))
+                .foreign_key(&mut fk(Subscriptions::Table, Subscriptions::PlanId, Plans::Table, Plans::Id))
                 .take(),
         )
         .await?;
@@ -322,12 +308,7 @@ impl MigrationTrait for Migration {
                 .col(integer(Experts::Capacity))
                 .col(timestamp_with_time_zone_null(Experts::LastAssignedAt))
                 .col(timestamp_with_time_zone(Experts::UpdatedAt))
-                .foreign_key(&mut fk(
-                    Experts::Table,
-                    Experts::UserId,
-                    Users::Table,
-                    Users::Id,
-                ))
+                .foreign_key(&mut fk(Experts::Table, Experts::UserId, Users::Table, Users::Id))
                 .take(),
         )
         .await?;
@@ -358,30 +339,14 @@ impl MigrationTrait for Migration {
                 .col(big_integer_null(Tickets::AssignedAtMs))
                 .col(big_integer_null(Tickets::AcceptedAtMs))
                 .col(integer(Tickets::Version).default(0))
-                .foreign_key(&mut fk(
-                    Tickets::Table,
-                    Tickets::CustomerId,
-                    Customers::Table,
-                    Customers::UserId,
-                ))
-                .foreign_key(&mut fk(
-                    Tickets::Table,
-                    Tickets::SubscriptionId,
-                    Subscriptions::Table,
-                    Subscriptions::Id,
-                ))
+                .foreign_key(&mut fk(Tickets::Table, Tickets::CustomerId, Customers::Table, Customers::UserId))
+                .foreign_key(&mut fk(Tickets::Table, Tickets::SubscriptionId, Subscriptions::Table, Subscriptions::Id))
                 .take(),
         )
         .await?;
         for (name, cols) in [
-            (
-                "ix_tickets_customer",
-                vec![Tickets::CustomerId, Tickets::Id],
-            ),
-            (
-                "ix_tickets_expert_status",
-                vec![Tickets::AssignedExpertId, Tickets::Status],
-            ),
+            ("ix_tickets_customer", vec![Tickets::CustomerId, Tickets::Id]),
+            ("ix_tickets_expert_status", vec![Tickets::AssignedExpertId, Tickets::Status]),
             ("ix_tickets_status", vec![Tickets::Status, Tickets::Id]),
         ] {
             let mut idx = Index::create().name(name).table(Tickets::Table).take();
@@ -403,21 +368,12 @@ impl MigrationTrait for Migration {
                 .col(timestamp_with_time_zone(Assignments::AssignedAt))
                 .col(timestamp_with_time_zone_null(Assignments::EndedAt))
                 .col(string_null(Assignments::EndReason))
-                .foreign_key(&mut fk(
-                    Assignments::Table,
-                    Assignments::TicketId,
-                    Tickets::Table,
-                    Tickets::Id,
-                ))
+                .foreign_key(&mut fk(Assignments::Table, Assignments::TicketId, Tickets::Table, Tickets::Id))
                 .take(),
         )
         .await?;
         m.create_index(
-            Index::create()
-                .name("ix_assignments_ticket")
-                .table(Assignments::Table)
-                .col(Assignments::TicketId)
-                .take(),
+            Index::create().name("ix_assignments_ticket").table(Assignments::Table).col(Assignments::TicketId).take(),
         )
         .await?;
 
@@ -431,12 +387,7 @@ impl MigrationTrait for Migration {
                 .col(string(TicketEvents::ActorRole))
                 .col(timestamp_with_time_zone(TicketEvents::At))
                 .col(json(TicketEvents::Detail))
-                .foreign_key(&mut fk(
-                    TicketEvents::Table,
-                    TicketEvents::TicketId,
-                    Tickets::Table,
-                    Tickets::Id,
-                ))
+                .foreign_key(&mut fk(TicketEvents::Table, TicketEvents::TicketId, Tickets::Table, Tickets::Id))
                 .take(),
         )
         .await?;
@@ -459,11 +410,7 @@ impl MigrationTrait for Migration {
                 .col(integer(IdempotencyKeys::StatusCode))
                 .col(text(IdempotencyKeys::ResponseBody))
                 .col(timestamp_with_time_zone(IdempotencyKeys::CreatedAt))
-                .primary_key(
-                    Index::create()
-                        .col(IdempotencyKeys::Scope)
-                        .col(IdempotencyKeys::Key),
-                )
+                .primary_key(Index::create().col(IdempotencyKeys::Scope).col(IdempotencyKeys::Key))
                 .take(),
         )
         .await?;
@@ -507,15 +454,10 @@ impl MigrationTrait for Migration {
                        setweight(to_tsvector('english', body), 'B')) STORED",
                 )
                 .await?;
-                db.execute_unprepared(
-                    "CREATE INDEX ix_kb_articles_search ON kb_articles USING GIN (search)",
-                )
-                .await?;
+                db.execute_unprepared("CREATE INDEX ix_kb_articles_search ON kb_articles USING GIN (search)").await?;
             }
             other => {
-                return Err(DbErr::Migration(format!(
-                    "unsupported database backend {other:?}"
-                )));
+                return Err(DbErr::Migration(format!("unsupported database backend {other:?}")));
             }
         }
 
@@ -527,12 +469,7 @@ impl MigrationTrait for Migration {
                 .col(integer(Surveys::Rating))
                 .col(text(Surveys::Comment))
                 .col(timestamp_with_time_zone(Surveys::SubmittedAt))
-                .foreign_key(&mut fk(
-                    Surveys::Table,
-                    Surveys::TicketId,
-                    Tickets::Table,
-                    Tickets::Id,
-                ))
+                .foreign_key(&mut fk(Surveys::Table, Surveys::TicketId, Tickets::Table, Tickets::Id))
                 .take(),
         )
         .await?;
@@ -546,12 +483,7 @@ impl MigrationTrait for Migration {
                 .col(string_uniq(Devices::PushToken))
                 .col(timestamp_with_time_zone(Devices::CreatedAt))
                 .col(timestamp_with_time_zone(Devices::LastSeenAt))
-                .foreign_key(&mut fk(
-                    Devices::Table,
-                    Devices::ExpertId,
-                    Experts::Table,
-                    Experts::UserId,
-                ))
+                .foreign_key(&mut fk(Devices::Table, Devices::ExpertId, Experts::Table, Experts::UserId))
                 .take(),
         )
         .await?;

@@ -1,5 +1,6 @@
 //! The HTTP API: routes, extractors, problem details and the generated OpenAPI document.
 
+pub mod admin;
 pub mod auth_routes;
 pub mod create;
 pub mod customers;
@@ -10,9 +11,11 @@ pub mod health;
 pub mod kb;
 pub mod plans;
 pub mod problem;
+pub mod surveys;
 pub mod tickets;
 pub mod users;
 pub mod views;
+pub mod workflow;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::ServiceResponse;
@@ -34,6 +37,8 @@ use utoipa::{Modify, OpenApi};
         experts::create, experts::list, experts::get_one, experts::update,
         tickets::create, tickets::list, tickets::get_one, tickets::events,
         kb::search, kb::get_one, kb::create, devices::register,
+        workflow::accept, workflow::decline, workflow::complete, workflow::cancel, surveys::submit,
+        admin::list_outbox, admin::retry, admin::alerts,
         health::live, health::ready, health::metrics,
     ),
     components(schemas(problem::Problem, problem::FieldErrorBody)),
@@ -48,24 +53,18 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
     }
 }
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::QueryConfig::default().error_handler(|e, _| {
-        ApiError::BadRequest(format!("invalid query parameters: {e}")).into()
-    }))
-    .app_data(
-        web::PathConfig::default().error_handler(|_, _| ApiError::not_found("resource").into()),
+    cfg.app_data(
+        web::QueryConfig::default()
+            .error_handler(|e, _| ApiError::BadRequest(format!("invalid query parameters: {e}")).into()),
     )
+    .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::not_found("resource").into()))
     .service(auth_routes::login)
     .service(auth_routes::refresh)
     .service(customers::register)
@@ -87,15 +86,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(kb::get_one)
     .service(kb::create)
     .service(devices::register)
+    .service(workflow::accept)
+    .service(workflow::decline)
+    .service(workflow::complete)
+    .service(workflow::cancel)
+    .service(surveys::submit)
+    .service(surveys::form)
+    .service(surveys::form_submit)
+    .service(admin::list_outbox)
+    .service(admin::retry)
+    .service(admin::alerts)
+    .service(admin::dev_outbox)
     .service(health::live)
     .service(health::ready)
     .service(health::metrics)
     .service(health::problem_type)
     .service(health::docs_redirect)
-    .service(
-        utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
-            .url("/api/v1/openapi.json", ApiDoc::openapi()),
-    );
+    .service(utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()));
 }
 
 /// Unknown routes: 404 as a problem.
@@ -105,9 +112,7 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
 
 /// Turns any error response that is not already a problem (a 405 from routing, an
 /// error from a middleware) into one, so clients see a single error format.
-pub fn ensure_problem<B: MessageBody + 'static>(
-    res: ServiceResponse<B>,
-) -> actix_web::Result<ErrorHandlerResponse<B>> {
+pub fn ensure_problem<B: MessageBody + 'static>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let is_problem = res
         .headers()
         .get(header::CONTENT_TYPE)
@@ -119,15 +124,9 @@ pub fn ensure_problem<B: MessageBody + 'static>(
     let status = res.status();
     let detail = match status.as_u16() {
         404 => "no such resource".to_owned(),
-        405 => format!(
-            "method {} is not allowed on {}",
-            res.request().method(),
-            res.request().path()
-        ),
+        405 => format!("method {} is not allowed on {}", res.request().method(), res.request().path()),
         413 => "the request body is too large".to_owned(),
-        s if s >= 500 => {
-            "an internal error occurred; nothing was changed by this request".to_owned()
-        }
+        s if s >= 500 => "an internal error occurred; nothing was changed by this request".to_owned(),
         _ => status.canonical_reason().unwrap_or("error").to_lowercase(),
     };
     let body = problem::Problem {
@@ -144,7 +143,5 @@ pub fn ensure_problem<B: MessageBody + 'static>(
     }
     let resp: HttpResponse<BoxBody> = resp.body(serde_json::to_string(&body).unwrap_or_default());
     let (req, _) = res.into_parts();
-    Ok(ErrorHandlerResponse::Response(
-        ServiceResponse::new(req, resp).map_into_right_body(),
-    ))
+    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, resp).map_into_right_body()))
 }

@@ -9,8 +9,13 @@ use crate::db::{Db, setting_or_init};
 use crate::dispatch::Dispatcher;
 use crate::idempotency::InFlight;
 use crate::metrics::{self, Metrics};
+use crate::notify::Notifier;
+use crate::notify::providers::Providers;
+use crate::notify::templates::Templates;
+use crate::notify::worker::{Worker, WorkerConfig};
 use crate::state::AppState;
-use crate::tickets::intake::Intake;
+use crate::tickets::intake::{Intake, Writer};
+use crate::workflow::survey::SurveyKeys;
 use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use rand::RngCore;
@@ -18,6 +23,7 @@ use secrecy::ExposeSecret;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
 /// A built, not yet running, server.
@@ -25,11 +31,14 @@ pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
     writer: tokio::task::JoinHandle<()>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+    shutdown: CancellationToken,
     db: Db,
 }
 
 impl Application {
-    /// Connects, migrates, loads the dispatcher and binds the listener.
+    /// Connects, migrates, loads the dispatcher, starts the background tasks and binds
+    /// the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db = Db::connect(&settings).await?;
         db.migrate().await?;
@@ -43,28 +52,61 @@ impl Application {
             .await?
             .into_bytes(),
         };
-        let auth = Auth::new(
-            &secret,
-            settings.access_token_ttl_secs,
-            settings.refresh_token_ttl_secs,
-        )?;
+        let auth = Auth::new(&secret, settings.access_token_ttl_secs, settings.refresh_token_ttl_secs)?;
         if settings.demo {
             crate::demo::seed(&db).await?;
         }
-        let dispatcher = Arc::new(Dispatcher::load(&db).await?);
-        let metrics = Arc::new(Metrics::new()?);
-        let (intake, writer) = Intake::start(
-            db.clone(),
-            dispatcher.clone(),
-            metrics.clone(),
-            settings.intake_max_inflight,
-            settings.intake_batch_max,
-            Duration::from_millis(settings.intake_admission_wait_ms),
-        );
         let listener = TcpListener::bind(&settings.bind)?;
         let port = listener.local_addr()?.port();
+        let public_base = match &settings.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => {
+                let host = settings.bind.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+                let host = if host == "0.0.0.0" { "127.0.0.1" } else { host };
+                format!("http://{host}:{port}")
+            }
+        };
+        let dispatcher = Arc::new(Dispatcher::load(&db).await?);
+        let metrics = Arc::new(Metrics::new()?);
+        let notifier = Arc::new(Notifier {
+            templates: Templates::load(settings.templates_dir.as_deref())?,
+            wake: Arc::new(tokio::sync::Notify::new()),
+            public_url: public_base.clone(),
+        });
+        let (intake, writer) = Intake::start(
+            Writer {
+                db: db.clone(),
+                dispatcher: dispatcher.clone(),
+                notifier: notifier.clone(),
+                metrics: metrics.clone(),
+                batch_max: settings.intake_batch_max,
+            },
+            settings.intake_max_inflight,
+            Duration::from_millis(settings.intake_admission_wait_ms),
+        );
+        let shutdown = CancellationToken::new();
+        let node = settings.node_name()?;
+        let providers = Arc::new(Providers::from_settings(&settings)?);
+        let worker = Worker::new(
+            db.clone(),
+            providers,
+            node.clone(),
+            notifier.wake.clone(),
+            WorkerConfig {
+                batch: settings.outbox_batch,
+                concurrency: settings.outbox_concurrency,
+                lease_ms: settings.outbox_lease_ms,
+                max_attempts: settings.outbox_max_attempts,
+                base_delay_ms: settings.outbox_base_delay_ms,
+                max_delay_ms: settings.outbox_max_delay_ms,
+                poll_ms: settings.poll_ms,
+            },
+            &metrics,
+        )?;
+        let mut background = vec![worker.spawn(shutdown.clone())];
         tracing::info!(
             port,
+            node,
             database = db.backend_name(),
             experts = dispatcher.pool.lock().await.len(),
             "server built"
@@ -78,7 +120,11 @@ impl Application {
             dispatcher,
             intake,
             inflight: Arc::new(InFlight::default()),
+            notifier,
+            surveys: SurveyKeys::derive(&secret),
+            public_base,
         });
+        background.push(crate::workflow::jobs::spawn(state.clone(), shutdown.clone()));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -92,12 +138,7 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(10)
         .run();
-        Ok(Self {
-            port,
-            server,
-            writer,
-            db,
-        })
+        Ok(Self { port, server, writer, background, shutdown, db })
     }
 
     /// The bound port.
@@ -106,15 +147,19 @@ impl Application {
     }
 
     /// Serves until a shutdown signal, then lets in-flight requests finish, lets the
-    /// intake writer drain, and closes the database.
+    /// intake writer drain and the outbox worker finish its sends, and closes the
+    /// database.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.server.await?;
-        // The server has stopped and dropped its state: the intake queue's senders are
+        self.shutdown.cancel();
+        for task in self.background {
+            if tokio::time::timeout(Duration::from_secs(15), task).await.is_err() {
+                tracing::warn!("a background task did not finish in time");
+            }
+        }
+        // The server and the jobs have dropped the state: the intake queue's senders are
         // gone, so the writer finishes what is queued and ends.
-        if tokio::time::timeout(Duration::from_secs(15), self.writer)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(Duration::from_secs(15), self.writer).await.is_err() {
             tracing::warn!("intake writer did not finish in time");
         }
         self.db.close().await;

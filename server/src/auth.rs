@@ -107,18 +107,13 @@ pub struct Auth {
 const ISSUER: &str = "sysops-squad";
 
 fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl Auth {
     /// Keys from `secret` (at least 32 bytes).
     pub fn new(secret: &[u8], access_ttl: u64, refresh_ttl: u64) -> anyhow::Result<Self> {
-        anyhow::ensure!(
-            secret.len() >= 32,
-            "the JWT secret must be at least 32 bytes"
-        );
+        anyhow::ensure!(secret.len() >= 32, "the JWT secret must be at least 32 bytes");
         Ok(Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -141,8 +136,7 @@ impl Auth {
         };
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some("JWT".to_owned());
-        jsonwebtoken::encode(&header, &claims, &self.encoding)
-            .map_err(|e| ApiError::Internal(e.into()))
+        jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(|e| ApiError::Internal(e.into()))
     }
 
     /// A fresh access and refresh token for the user.
@@ -158,12 +152,7 @@ impl Auth {
     }
 
     /// An access token valid for a given number of seconds (for tests of expiry).
-    pub fn issue_access_with_ttl(
-        &self,
-        user_id: Uuid,
-        role: Role,
-        ttl: u64,
-    ) -> Result<String, ApiError> {
+    pub fn issue_access_with_ttl(&self, user_id: Uuid, role: Role, ttl: u64) -> Result<String, ApiError> {
         self.sign(user_id, role, "access", ttl)
     }
 
@@ -193,19 +182,13 @@ impl Auth {
     /// The caller an access token names.
     pub fn verify_access(&self, token: &str) -> Result<Caller, ApiError> {
         let c = self.verify(token, "access")?;
-        Ok(Caller {
-            user_id: c.sub,
-            role: c.role,
-        })
+        Ok(Caller { user_id: c.sub, role: c.role })
     }
 
     /// The user a refresh token names.
     pub fn verify_refresh(&self, token: &str) -> Result<Caller, ApiError> {
         let c = self.verify(token, "refresh")?;
-        Ok(Caller {
-            user_id: c.sub,
-            role: c.role,
-        })
+        Ok(Caller { user_id: c.sub, role: c.role })
     }
 
     /// A hash to verify against when the user does not exist, so a wrong e-mail takes
@@ -225,11 +208,7 @@ pub fn hash_password_blocking(password: &str) -> anyhow::Result<String> {
 
 /// Checks a password against a stored hash (CPU-heavy: call from a blocking thread).
 pub fn verify_password_blocking(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok()
-    })
+    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
 }
 
 /// Hashes off the async workers.
@@ -242,9 +221,7 @@ pub async fn hash_password(password: String) -> Result<String, ApiError> {
 
 /// Verifies off the async workers.
 pub async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || verify_password_blocking(&password, &hash))
-        .await
-        .unwrap_or(false)
+    tokio::task::spawn_blocking(move || verify_password_blocking(&password, &hash)).await.unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -260,13 +237,7 @@ mod tests {
         let a = auth();
         let id = Uuid::now_v7();
         let pair = a.issue(id, Role::Expert).unwrap();
-        assert_eq!(
-            a.verify_access(&pair.access_token).unwrap(),
-            Caller {
-                user_id: id,
-                role: Role::Expert
-            }
-        );
+        assert_eq!(a.verify_access(&pair.access_token).unwrap(), Caller { user_id: id, role: Role::Expert });
         assert!(a.verify_access(&pair.refresh_token).is_err());
         assert_eq!(a.verify_refresh(&pair.refresh_token).unwrap().user_id, id);
     }

@@ -59,22 +59,12 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Serve { bind, demo } => (bind.clone(), *demo),
         _ => (None, false),
     };
-    let settings = Settings::load(
-        cli.config.as_deref(),
-        Overrides {
-            data_dir: cli.data_dir.clone(),
-            bind,
-            demo,
-        },
-    )?;
+    let settings = Settings::load(cli.config.as_deref(), Overrides { data_dir: cli.data_dir.clone(), bind, demo })?;
     crate::telemetry::init(&settings.log_format);
     match cli.command {
         Command::Serve { .. } => {
             let app = Application::build(settings.clone()).await?;
-            let host = settings
-                .bind
-                .rsplit_once(':')
-                .map_or("127.0.0.1", |(h, _)| h);
+            let host = settings.bind.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
             if settings.demo {
                 crate::demo::print_logins();
             }
@@ -88,24 +78,16 @@ pub async fn run() -> anyhow::Result<()> {
             db.close().await;
             Ok(())
         }
-        Command::CreateAdmin {
-            email,
-            password,
-            name,
-        } => {
-            let email = sysops_core::text::Email::parse(&email)
-                .map_err(|e| anyhow::anyhow!("--email {}", e.message))?;
+        Command::CreateAdmin { email, password, name } => {
+            let email =
+                sysops_core::text::Email::parse(&email).map_err(|e| anyhow::anyhow!("--email {}", e.message))?;
             let password = sysops_core::text::Password::parse(&password)
                 .map_err(|e| anyhow::anyhow!("--password {}", e.message))?;
-            let name = sysops_core::text::Name::parse(&name)
-                .map_err(|e| anyhow::anyhow!("--name {}", e.message))?;
+            let name = sysops_core::text::Name::parse(&name).map_err(|e| anyhow::anyhow!("--name {}", e.message))?;
             let db = Db::connect(&settings).await?;
             db.migrate().await?;
             let hash = hash_password_blocking(password.expose())?;
-            let existing = user::Entity::find()
-                .filter(user::Column::Email.eq(email.as_str()))
-                .one(&db.write)
-                .await?;
+            let existing = user::Entity::find().filter(user::Column::Email.eq(email.as_str())).one(&db.write).await?;
             match existing {
                 Some(u) if u.role != Role::Admin.as_str() => {
                     anyhow::bail!("{email} already belongs to a {} account", u.role)

@@ -63,6 +63,38 @@ pub struct Settings {
     pub smtp_url: Option<SecretString>,
     /// Sender address of e-mails.
     pub mail_from: String,
+    /// This node's name (claims in the shared outbox); default: stored in `data_dir`.
+    pub node_id: Option<String>,
+    /// Directory of edited message templates (`en.toml`, `es.toml`, …).
+    pub templates_dir: Option<PathBuf>,
+    /// Provider request timeout, milliseconds.
+    pub provider_timeout_ms: u64,
+    /// Outbox messages claimed at once.
+    pub outbox_batch: u64,
+    /// Outbox sends in flight at once.
+    pub outbox_concurrency: usize,
+    /// How long an outbox claim lasts, milliseconds.
+    pub outbox_lease_ms: i64,
+    /// Attempts before a message is dead-lettered.
+    pub outbox_max_attempts: i32,
+    /// First retry delay, milliseconds (doubles per attempt).
+    pub outbox_base_delay_ms: i64,
+    /// Longest retry delay, milliseconds.
+    pub outbox_max_delay_ms: i64,
+    /// How often workers and jobs look for due work, milliseconds.
+    pub poll_ms: u64,
+    /// An assigned expert who has not accepted after this many seconds is passed over.
+    pub accept_timeout_secs: i64,
+    /// One survey reminder after this many seconds without an answer.
+    pub survey_reminder_after_secs: i64,
+    /// The survey link expires, and the ticket closes with "no survey", after this.
+    pub survey_expire_after_secs: i64,
+    /// SLA: from creation to assignment, seconds.
+    pub sla_assign_secs: i64,
+    /// SLA: from assignment to acceptance, seconds.
+    pub sla_accept_secs: i64,
+    /// SLA: from acceptance to completion, seconds.
+    pub sla_complete_secs: i64,
 }
 
 impl Default for Settings {
@@ -91,6 +123,22 @@ impl Default for Settings {
             twilio_base_url: "https://api.twilio.com".to_owned(),
             smtp_url: None,
             mail_from: "Sysops Squad <no-reply@sysops.example>".to_owned(),
+            node_id: None,
+            templates_dir: None,
+            provider_timeout_ms: 10_000,
+            outbox_batch: 32,
+            outbox_concurrency: 16,
+            outbox_lease_ms: 60_000,
+            outbox_max_attempts: 8,
+            outbox_base_delay_ms: 2_000,
+            outbox_max_delay_ms: 600_000,
+            poll_ms: 500,
+            accept_timeout_secs: 15 * 60,
+            survey_reminder_after_secs: 3 * 24 * 3600,
+            survey_expire_after_secs: 7 * 24 * 3600,
+            sla_assign_secs: 5 * 60,
+            sla_accept_secs: 30 * 60,
+            sla_complete_secs: 4 * 3600,
         }
     }
 }
@@ -114,30 +162,41 @@ impl Settings {
     pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Self> {
         let mut fig = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(f) = file {
-            anyhow::ensure!(
-                f.exists(),
-                "configuration file {} does not exist",
-                f.display()
-            );
+            anyhow::ensure!(f.exists(), "configuration file {} does not exist", f.display());
             fig = fig.merge(Toml::file(f));
         }
-        fig = fig
-            .merge(Env::prefixed("SYSOPS_").ignore(&["config"]))
-            .merge(Serialized::defaults(overrides));
+        fig = fig.merge(Env::prefixed("SYSOPS_").ignore(&["config"])).merge(Serialized::defaults(overrides));
         let s: Settings = fig.extract()?;
-        anyhow::ensure!(
-            s.intake_max_inflight > 0,
-            "intake_max_inflight must be positive"
-        );
+        anyhow::ensure!(s.intake_max_inflight > 0, "intake_max_inflight must be positive");
         anyhow::ensure!(s.intake_batch_max > 0, "intake_batch_max must be positive");
         Ok(s)
     }
 
+    /// The base of links in messages.
+    pub fn public_base(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.bind)).trim_end_matches('/').to_owned()
+    }
+
+    /// This node's stable name: configured, or generated once and kept in `data_dir`.
+    pub fn node_name(&self) -> anyhow::Result<String> {
+        if let Some(n) = &self.node_id {
+            return Ok(n.clone());
+        }
+        std::fs::create_dir_all(&self.data_dir)?;
+        let path = self.data_dir.join("node-id");
+        if let Ok(n) = std::fs::read_to_string(&path)
+            && !n.trim().is_empty()
+        {
+            return Ok(n.trim().to_owned());
+        }
+        let n = format!("node-{}", uuid::Uuid::new_v4().simple());
+        std::fs::write(&path, &n)?;
+        Ok(n)
+    }
+
     /// Whether PostgreSQL is selected.
     pub fn uses_postgres(&self) -> bool {
-        self.database_url
-            .as_deref()
-            .is_some_and(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+        self.database_url.as_deref().is_some_and(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
     }
 }
 
@@ -150,27 +209,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("sysops.toml");
         std::fs::write(&file, "bind = \"0.0.0.0:9\"\nintake_batch_max = 7\n").unwrap();
-        let s = Settings::load(
-            Some(&file),
-            Overrides {
-                bind: Some("127.0.0.1:0".into()),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let s =
+            Settings::load(Some(&file), Overrides { bind: Some("127.0.0.1:0".into()), ..Default::default() }).unwrap();
         assert_eq!(s.bind, "127.0.0.1:0");
         assert_eq!(s.intake_batch_max, 7);
-        assert!(
-            Settings::load(Some(&dir.path().join("missing.toml")), Overrides::default()).is_err()
-        );
+        assert!(Settings::load(Some(&dir.path().join("missing.toml")), Overrides::default()).is_err());
     }
 
     #[test]
     fn secrets_do_not_print() {
-        let s = Settings {
-            jwt_secret: Some(SecretString::from("hunter2")),
-            ..Default::default()
-        };
+        let s = Settings { jwt_secret: Some(SecretString::from("hunter2")), ..Default::default() };
         assert!(!format!("{s:?}").contains("hunter2"));
     }
 }

@@ -7,13 +7,10 @@ pub mod entity;
 use crate::config::Settings;
 use anyhow::Context;
 use sea_orm::sqlx::postgres::PgPoolOptions;
-use sea_orm::sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sea_orm::{
-    DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, SqlErr,
-    SqliteTransactionMode, SqlxPostgresConnector, SqlxSqliteConnector, TransactionOptions,
-    TransactionTrait,
+    DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, SqlErr, SqliteTransactionMode,
+    SqlxPostgresConnector, SqlxSqliteConnector, TransactionOptions, TransactionTrait,
 };
 use std::time::Duration;
 use sysops_schema::{Migrator, MigratorTrait};
@@ -40,22 +37,13 @@ impl Db {
                 .await
                 .with_context(|| "cannot connect to PostgreSQL (SYSOPS_DATABASE_URL)")?;
             let db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
-            return Ok(Self {
-                read: db.clone(),
-                write: db,
-            });
+            return Ok(Self { read: db.clone(), write: db });
         }
         if let Some(url) = settings.database_url.as_deref() {
-            anyhow::bail!(
-                "unsupported SYSOPS_DATABASE_URL {url:?}: use postgres://… or leave it unset for SQLite"
-            );
+            anyhow::bail!("unsupported SYSOPS_DATABASE_URL {url:?}: use postgres://… or leave it unset for SQLite");
         }
-        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-            format!(
-                "cannot create the data directory {}",
-                settings.data_dir.display()
-            )
-        })?;
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("cannot create the data directory {}", settings.data_dir.display()))?;
         let path = settings.data_dir.join("sysops.db");
         let opts = SqliteConnectOptions::new()
             .filename(&path)
@@ -91,9 +79,7 @@ impl Db {
 
     /// Applies every pending migration.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        Migrator::up(&self.write, None)
-            .await
-            .context("migration failed")
+        Migrator::up(&self.write, None).await.context("migration failed")
     }
 
     /// Starts a write transaction (IMMEDIATE on SQLite, so it never fails half-way on a
@@ -134,27 +120,17 @@ pub fn is_unique_violation(e: &DbErr) -> bool {
 
 /// Reads a stored setting, creating it with `make()` if absent (safe when several
 /// nodes race: the first writer wins and everyone reads its value).
-pub async fn setting_or_init(
-    db: &Db,
-    key: &str,
-    make: impl FnOnce() -> String,
-) -> anyhow::Result<String> {
+pub async fn setting_or_init(db: &Db, key: &str, make: impl FnOnce() -> String) -> anyhow::Result<String> {
     use entity::server_setting as s;
     use sea_orm::{ActiveValue::Set, sea_query::OnConflict};
     if let Some(row) = s::Entity::find_by_id(key.to_owned()).one(&db.write).await? {
         return Ok(row.value);
     }
-    let row = s::ActiveModel {
-        key: Set(key.to_owned()),
-        value: Set(make()),
-    };
+    let row = s::ActiveModel { key: Set(key.to_owned()), value: Set(make()) };
     s::Entity::insert(row)
         .on_conflict(OnConflict::column(s::Column::Key).do_nothing().to_owned())
         .exec_without_returning(&db.write)
         .await?;
-    let row = s::Entity::find_by_id(key.to_owned())
-        .one(&db.write)
-        .await?
-        .context("setting vanished")?;
+    let row = s::Entity::find_by_id(key.to_owned()).one(&db.write).await?.context("setting vanished")?;
     Ok(row.value)
 }

@@ -19,11 +19,7 @@ pub const LOGINS: &[(&str, &str, &str)] = &[
     ("manager", "manager@sysops.example", "manager-demo-pass"),
     ("agent", "agent@sysops.example", "agent-demo-pass"),
     ("customer", "pat.customer@example.com", "customer-demo-pass"),
-    (
-        "expert",
-        "expert01@sysops.example … expert36@sysops.example",
-        "expert-demo-pass",
-    ),
+    ("expert", "expert01@sysops.example … expert36@sysops.example", "expert-demo-pass"),
 ];
 
 /// Prints the demo logins.
@@ -78,10 +74,7 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         self.0 >> 33
     }
     fn unit(&mut self) -> f64 {
@@ -94,45 +87,28 @@ impl Lcg {
 
 /// Loads the demo data unless it was loaded before.
 pub async fn seed(db: &Db) -> anyhow::Result<()> {
-    if server_setting::Entity::find_by_id(MARKER.to_owned())
-        .one(&db.write)
-        .await?
-        .is_some()
-    {
+    if server_setting::Entity::find_by_id(MARKER.to_owned()).one(&db.write).await?.is_some() {
         tracing::info!("demo data already loaded");
         return Ok(());
     }
     let hashes: Vec<String> = tokio::task::spawn_blocking(|| {
-        [
-            "admin-demo-pass",
-            "manager-demo-pass",
-            "agent-demo-pass",
-            "customer-demo-pass",
-            "expert-demo-pass",
-        ]
-        .iter()
-        .map(|p| hash_password_blocking(p))
-        .collect::<anyhow::Result<Vec<_>>>()
+        ["admin-demo-pass", "manager-demo-pass", "agent-demo-pass", "customer-demo-pass", "expert-demo-pass"]
+            .iter()
+            .map(|p| hash_password_blocking(p))
+            .collect::<anyhow::Result<Vec<_>>>()
     })
     .await??;
     let txn = db.begin_write().await?;
     let now = Utc::now();
-    for (i, (role, name)) in [
-        (Role::Admin, "Ada Admin"),
-        (Role::Manager, "Morgan Manager"),
-        (Role::Agent, "Alex Agent"),
-    ]
-    .into_iter()
-    .enumerate()
+    for (i, (role, name)) in
+        [(Role::Admin, "Ada Admin"), (Role::Manager, "Morgan Manager"), (Role::Agent, "Alex Agent")]
+            .into_iter()
+            .enumerate()
     {
         add_user(&txn, Uuid::now_v7(), LOGINS[i].1, &hashes[i], role, name).await?;
     }
     let plans = [
-        (
-            "Home Basic",
-            vec![Category::Television, Category::Audio, Category::Appliance],
-            1499,
-        ),
+        ("Home Basic", vec![Category::Television, Category::Audio, Category::Appliance], 1499),
         (
             "Digital Life",
             vec![
@@ -154,9 +130,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
         plan::Entity::insert(plan::ActiveModel {
             id: Set(id),
             name: Set(name.to_owned()),
-            categories: Set(serde_json::json!(
-                cats.iter().map(|c| c.slug()).collect::<Vec<_>>()
-            )),
+            categories: Set(serde_json::json!(cats.iter().map(|c| c.slug()).collect::<Vec<_>>())),
             monthly_price_cents: Set(price),
             currency: Set("USD".to_owned()),
             active: Set(true),
@@ -166,16 +140,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
         .await?;
     }
     let customer_id = Uuid::now_v7();
-    if add_user(
-        &txn,
-        customer_id,
-        LOGINS[3].1,
-        &hashes[3],
-        Role::Customer,
-        "Pat Customer",
-    )
-    .await?
-    {
+    if add_user(&txn, customer_id, LOGINS[3].1, &hashes[3], Role::Customer, "Pat Customer").await? {
         customer::Entity::insert(customer::ActiveModel {
             user_id: Set(customer_id),
             phone: Set("+13125550142".to_owned()),
@@ -184,6 +149,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
             lat: Set(41.8789),
             lon: Set(-87.6359),
             created_at: Set(now),
+            locale: Set("en-US".to_owned()),
         })
         .exec_without_returning(&txn)
         .await?;
@@ -270,12 +236,7 @@ async fn add_user(
     role: Role,
     name: &str,
 ) -> anyhow::Result<bool> {
-    if user::Entity::find()
-        .filter(user::Column::Email.eq(email))
-        .one(c)
-        .await?
-        .is_some()
-    {
+    if user::Entity::find().filter(user::Column::Email.eq(email)).one(c).await?.is_some() {
         tracing::warn!(email, "demo user skipped: the e-mail is already taken");
         return Ok(false);
     }
@@ -545,15 +506,8 @@ fn problems(c: Category) -> &'static [(&'static str, &'static str, &'static str)
 
 /// A few hundred articles: every problem for several brands, with varied wording.
 fn kb_articles() -> Vec<(String, String, Vec<String>)> {
-    const BRANDS: &[&str] = &[
-        "Samsung", "LG", "Sony", "HP", "Dell", "Lenovo", "Apple", "Bosch", "Canon", "Netgear",
-    ];
-    let openers = [
-        "Customers report that",
-        "A common call:",
-        "Seen repeatedly in the field:",
-        "Typical symptom:",
-    ];
+    const BRANDS: &[&str] = &["Samsung", "LG", "Sony", "HP", "Dell", "Lenovo", "Apple", "Bosch", "Canon", "Netgear"];
+    let openers = ["Customers report that", "A common call:", "Seen repeatedly in the field:", "Typical symptom:"];
     let mut out = Vec::new();
     let mut rng = Lcg(42);
     for c in Category::ALL {
@@ -562,10 +516,7 @@ fn kb_articles() -> Vec<(String, String, Vec<String>)> {
             for _ in 0..n {
                 let brand = rng.pick(BRANDS);
                 let minutes = 10 + rng.next() % 50;
-                let title = format!(
-                    "{brand} {}: {problem}",
-                    c.label().to_lowercase().trim_end_matches('s')
-                );
+                let title = format!("{brand} {}: {problem}", c.label().to_lowercase().trim_end_matches('s'));
                 let body = format!(
                     "{} the {brand} {} has this problem: {problem}.\n\nCause: {cause}.\n\nFix: {fix}\n\n\
                      Typical time on site: {minutes} minutes. Record the model and firmware version on the ticket, \
@@ -573,16 +524,8 @@ fn kb_articles() -> Vec<(String, String, Vec<String>)> {
                     rng.pick(&openers),
                     c.label().to_lowercase(),
                 );
-                let keyword = problem
-                    .split_whitespace()
-                    .find(|w| w.len() > 4)
-                    .unwrap_or(problem)
-                    .to_owned();
-                out.push((
-                    title,
-                    body,
-                    vec![c.slug().to_owned(), brand.to_lowercase(), keyword],
-                ));
+                let keyword = problem.split_whitespace().find(|w| w.len() > 4).unwrap_or(problem).to_owned();
+                out.push((title, body, vec![c.slug().to_owned(), brand.to_lowercase(), keyword]));
             }
         }
     }
@@ -595,9 +538,6 @@ mod tests {
     fn the_demo_knowledge_base_has_a_few_hundred_distinct_articles() {
         let a = super::kb_articles();
         assert!((250..=400).contains(&a.len()), "{}", a.len());
-        assert!(
-            a.iter()
-                .all(|(t, b, _)| t.len() >= 3 && t.len() <= 200 && !b.is_empty())
-        );
+        assert!(a.iter().all(|(t, b, _)| t.len() >= 3 && t.len() <= 200 && !b.is_empty()));
     }
 }

@@ -23,19 +23,13 @@ pub struct Dispatcher {
 
 /// Builds a candidate from a stored expert row.
 pub fn candidate(row: &expert::Model, active_tickets: u32) -> anyhow::Result<Candidate> {
-    let skills: Vec<String> =
-        serde_json::from_value(row.skills.clone()).context("skills column")?;
-    let skills: CategorySet = skills
-        .iter()
-        .filter_map(|s| s.parse::<Category>().ok())
-        .collect();
-    let center = GeoPoint::new(row.area_lat, row.area_lon)
-        .map_err(|e| anyhow::anyhow!("area centre: {e}"))?;
+    let skills: Vec<String> = serde_json::from_value(row.skills.clone()).context("skills column")?;
+    let skills: CategorySet = skills.iter().filter_map(|s| s.parse::<Category>().ok()).collect();
+    let center = GeoPoint::new(row.area_lat, row.area_lon).map_err(|e| anyhow::anyhow!("area centre: {e}"))?;
     Ok(Candidate {
         id: ExpertId::from_uuid(row.user_id),
         skills,
-        area: ServiceArea::new(center, row.area_radius_km)
-            .map_err(|e| anyhow::anyhow!("area: {e}"))?,
+        area: ServiceArea::new(center, row.area_radius_km).map_err(|e| anyhow::anyhow!("area: {e}"))?,
         location: GeoPoint::new(row.lat, row.lon).map_err(|e| anyhow::anyhow!("location: {e}"))?,
         on_duty: row.on_duty,
         active_tickets,
@@ -50,19 +44,13 @@ pub async fn active_loads(db: &Db) -> anyhow::Result<HashMap<Uuid, u32>> {
         .select_only()
         .column(ticket::Column::AssignedExpertId)
         .column_as(ticket::Column::Id.count(), "n")
-        .filter(ticket::Column::Status.is_in([
-            TicketStatus::Assigned.as_str(),
-            TicketStatus::Accepted.as_str(),
-        ]))
+        .filter(ticket::Column::Status.is_in([TicketStatus::Assigned.as_str(), TicketStatus::Accepted.as_str()]))
         .filter(ticket::Column::AssignedExpertId.is_not_null())
         .group_by(ticket::Column::AssignedExpertId)
         .into_tuple()
         .all(&db.read)
         .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(id, n)| id.map(|id| (id, u32::try_from(n).unwrap_or(u32::MAX))))
-        .collect())
+    Ok(rows.into_iter().filter_map(|(id, n)| id.map(|id| (id, u32::try_from(n).unwrap_or(u32::MAX)))).collect())
 }
 
 impl Dispatcher {
@@ -79,9 +67,7 @@ impl Dispatcher {
                 }
             }
         }
-        Ok(Self {
-            pool: Mutex::new(ExpertPool::from_candidates(candidates)),
-        })
+        Ok(Self { pool: Mutex::new(ExpertPool::from_candidates(candidates)) })
     }
 
     /// Re-reads one expert (after an admin or the expert changed their profile).
@@ -91,10 +77,9 @@ impl Dispatcher {
             use sea_orm::PaginatorTrait;
             ticket::Entity::find()
                 .filter(ticket::Column::AssignedExpertId.eq(id))
-                .filter(ticket::Column::Status.is_in([
-                    TicketStatus::Assigned.as_str(),
-                    TicketStatus::Accepted.as_str(),
-                ]))
+                .filter(
+                    ticket::Column::Status.is_in([TicketStatus::Assigned.as_str(), TicketStatus::Accepted.as_str()]),
+                )
                 .count(&db.write)
                 .await?
         };

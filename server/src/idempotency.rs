@@ -30,9 +30,11 @@ impl FromRequest for IdempotencyKey {
         let Some(v) = req.headers().get("idempotency-key") else {
             return ready(Ok(Self(None)));
         };
-        let ok = v.to_str().ok().map(str::trim).filter(|s| {
-            !s.is_empty() && s.len() <= MAX_KEY_LEN && s.chars().all(|c| c.is_ascii_graphic())
-        });
+        let ok = v
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && s.len() <= MAX_KEY_LEN && s.chars().all(|c| c.is_ascii_graphic()));
         ready(match ok {
             Some(k) => Ok(Self(Some(k.to_owned()))),
             None => Err(ApiError::BadRequest(format!(
@@ -82,13 +84,10 @@ fn fingerprint(req: &HttpRequest, body: &[u8]) -> String {
 
 /// Replays a stored response.
 pub fn replay(row: &idem::Model) -> HttpResponse {
-    HttpResponse::build(
-        StatusCode::from_u16(u16::try_from(row.status_code).unwrap_or(500))
-            .unwrap_or(StatusCode::OK),
-    )
-    .content_type("application/json")
-    .insert_header(("Idempotent-Replayed", "true"))
-    .body(row.response_body.clone())
+    HttpResponse::build(StatusCode::from_u16(u16::try_from(row.status_code).unwrap_or(500)).unwrap_or(StatusCode::OK))
+        .content_type("application/json")
+        .insert_header(("Idempotent-Replayed", "true"))
+        .body(row.response_body.clone())
 }
 
 /// Looks the key up: replay, refuse, or claim it.
@@ -101,31 +100,18 @@ pub async fn begin(
     body: &[u8],
 ) -> Result<Begin, ApiError> {
     let hash = fingerprint(req, body);
-    if let Some(row) = idem::Entity::find_by_id((scope.to_owned(), key.to_owned()))
-        .one(db)
-        .await?
-    {
+    if let Some(row) = idem::Entity::find_by_id((scope.to_owned(), key.to_owned())).one(db).await? {
         return existing(&row, &hash).map(Begin::Replay);
     }
-    let mut set = inflight
-        .0
-        .lock()
-        .map_err(|_| ApiError::Internal(anyhow::anyhow!("idempotency lock poisoned")))?;
+    let mut set = inflight.0.lock().map_err(|_| ApiError::Internal(anyhow::anyhow!("idempotency lock poisoned")))?;
     if !set.insert((scope.to_owned(), key.to_owned())) {
         return Err(in_flight());
     }
-    Ok(Begin::Fresh(Claim {
-        scope: scope.to_owned(),
-        key: key.to_owned(),
-        hash,
-        inflight: inflight.clone(),
-    }))
+    Ok(Begin::Fresh(Claim { scope: scope.to_owned(), key: key.to_owned(), hash, inflight: inflight.clone() }))
 }
 
 fn in_flight() -> ApiError {
-    ApiError::Conflict(
-        "a request with this Idempotency-Key is still being processed; retry shortly".to_owned(),
-    )
+    ApiError::Conflict("a request with this Idempotency-Key is still being processed; retry shortly".to_owned())
 }
 
 /// The answer for a key already stored: the replay, or 422 if the body differs.
@@ -155,16 +141,8 @@ impl Claim {
 
     /// Stores the response inside the caller's transaction. A unique violation means
     /// another node finished the same key first: the caller rolls back and gets 409.
-    pub async fn store(
-        &self,
-        txn: &impl ConnectionTrait,
-        status: StatusCode,
-        body: &str,
-    ) -> Result<(), ApiError> {
-        match idem::Entity::insert(self.row(status, body))
-            .exec_without_returning(txn)
-            .await
-        {
+    pub async fn store(&self, txn: &impl ConnectionTrait, status: StatusCode, body: &str) -> Result<(), ApiError> {
+        match idem::Entity::insert(self.row(status, body)).exec_without_returning(txn).await {
             Ok(_) => Ok(()),
             Err(e) if is_unique_violation(&e) => Err(in_flight()),
             Err(e) => Err(e.into()),

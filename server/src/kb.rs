@@ -21,11 +21,7 @@ pub struct Hit {
 
 /// Search terms: lower-cased alphanumeric words, at most 12.
 pub fn terms(q: &str) -> Vec<String> {
-    q.split(|c: char| !c.is_alphanumeric())
-        .filter(|t| !t.is_empty())
-        .map(str::to_lowercase)
-        .take(12)
-        .collect()
+    q.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).map(str::to_lowercase).take(12).collect()
 }
 
 fn fts5_query(terms: &[String], any: bool) -> String {
@@ -33,13 +29,7 @@ fn fts5_query(terms: &[String], any: bool) -> String {
     terms
         .iter()
         .enumerate()
-        .map(|(i, t)| {
-            if i + 1 == n {
-                format!("\"{t}\"*")
-            } else {
-                format!("\"{t}\"")
-            }
-        })
+        .map(|(i, t)| if i + 1 == n { format!("\"{t}\"*") } else { format!("\"{t}\"") })
         .collect::<Vec<_>>()
         .join(if any { " OR " } else { " " })
 }
@@ -49,13 +39,7 @@ fn ts_query(terms: &[String], any: bool) -> String {
     terms
         .iter()
         .enumerate()
-        .map(|(i, t)| {
-            if i + 1 == n {
-                format!("{t}:*")
-            } else {
-                t.clone()
-            }
-        })
+        .map(|(i, t)| if i + 1 == n { format!("{t}:*") } else { t.clone() })
         .collect::<Vec<_>>()
         .join(if any { " | " } else { " & " })
 }
@@ -74,13 +58,7 @@ pub async fn search(db: &Db, q: &str, limit: u64, offset: u64) -> Result<Vec<Hit
     Ok(hits)
 }
 
-async fn run(
-    db: &Db,
-    terms: &[String],
-    any: bool,
-    limit: u64,
-    offset: u64,
-) -> Result<Vec<Hit>, DbErr> {
+async fn run(db: &Db, terms: &[String], any: bool, limit: u64, offset: u64) -> Result<Vec<Hit>, DbErr> {
     let backend = db.backend();
     let (sql, query) = match backend {
         DatabaseBackend::Postgres => (

@@ -15,6 +15,8 @@ pub mod dispatch;
 pub mod idempotency;
 pub mod kb;
 pub mod metrics;
+pub mod notify;
 pub mod state;
 pub mod telemetry;
 pub mod tickets;
+pub mod workflow;

@@ -6,8 +6,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
 /// The server's metrics.
@@ -32,10 +31,7 @@ impl Metrics {
     pub fn new() -> anyhow::Result<Self> {
         let registry = Registry::new_custom(Some("sysops".to_owned()), None)?;
         let http_requests = IntCounterVec::new(
-            Opts::new(
-                "http_requests_total",
-                "HTTP requests by route, method and status",
-            ),
+            Opts::new("http_requests_total", "HTTP requests by route, method and status"),
             &["route", "method", "status"],
         )?;
         let http_latency = HistogramVec::new(
@@ -44,14 +40,8 @@ impl Metrics {
             &["route", "method"],
         )?;
         let tickets_created = IntCounter::new("tickets_created_total", "Tickets written")?;
-        let intake_shed = IntCounter::new(
-            "intake_shed_total",
-            "Ticket submissions refused with 503 to shed load",
-        )?;
-        let intake_inflight = IntGauge::new(
-            "intake_inflight",
-            "Ticket submissions admitted and not yet answered",
-        )?;
+        let intake_shed = IntCounter::new("intake_shed_total", "Ticket submissions refused with 503 to shed load")?;
+        let intake_inflight = IntGauge::new("intake_inflight", "Ticket submissions admitted and not yet answered")?;
         let intake_batch_size = HistogramVec::new(
             HistogramOpts::new("intake_batch_size", "Tickets per group-commit transaction")
                 .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
@@ -63,9 +53,7 @@ impl Metrics {
         registry.register(Box::new(intake_shed.clone()))?;
         registry.register(Box::new(intake_inflight.clone()))?;
         registry.register(Box::new(intake_batch_size.clone()))?;
-        registry.register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ))?;
+        registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         Ok(Self {
             registry,
             http_requests,
@@ -96,23 +84,14 @@ pub async fn track(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let start = std::time::Instant::now();
-    let metrics = req
-        .app_data::<web::Data<crate::state::AppState>>()
-        .map(|s| s.metrics.clone());
+    let metrics = req.app_data::<web::Data<crate::state::AppState>>().map(|s| s.metrics.clone());
     let method = req.method().to_string();
     let res = next.call(req).await?;
     if let Some(m) = metrics {
-        let route = res
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_owned());
+        let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
         let status = res.status().as_u16().to_string();
-        m.http_requests
-            .with_label_values(&[&route, &method, &status])
-            .inc();
-        m.http_latency
-            .with_label_values(&[&route, &method])
-            .observe(start.elapsed().as_secs_f64());
+        m.http_requests.with_label_values(&[&route, &method, &status]).inc();
+        m.http_latency.with_label_values(&[&route, &method]).observe(start.elapsed().as_secs_f64());
     }
     Ok(res)
 }

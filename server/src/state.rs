@@ -6,7 +6,9 @@ use crate::db::Db;
 use crate::dispatch::Dispatcher;
 use crate::idempotency::InFlight;
 use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::tickets::intake::Intake;
+use crate::workflow::survey::SurveyKeys;
 use std::sync::Arc;
 
 /// The application state.
@@ -25,4 +27,10 @@ pub struct AppState {
     pub intake: Intake,
     /// Idempotency keys in flight on this node.
     pub inflight: Arc<InFlight>,
+    /// Templates and the outbox worker's wake-up.
+    pub notifier: Arc<Notifier>,
+    /// Survey link signing.
+    pub surveys: SurveyKeys,
+    /// Base of links in messages (`SYSOPS_PUBLIC_URL`, or this server's address).
+    pub public_base: String,
 }

@@ -2,10 +2,7 @@
 //! nearest-first search.
 
 use super::score::{Cost, rank};
-use super::{
-    Assignment, Decision, MAX_TRAVEL_KM, RUNNERS_UP, Request, RuledOut, RunnerUp, Unassignable,
-    rule_out,
-};
+use super::{Assignment, Decision, MAX_TRAVEL_KM, RUNNERS_UP, Request, RuledOut, RunnerUp, Unassignable, rule_out};
 use crate::category::{Category, CategorySet};
 use crate::geo::{GeoPoint, ServiceArea, chord2_for_km, km_for_chord2};
 use crate::ids::ExpertId;
@@ -52,21 +49,14 @@ impl ExpertPool {
 
     /// A pool of `experts`, bulk-loaded.
     pub fn from_candidates(experts: impl IntoIterator<Item = Candidate>) -> Self {
-        let experts: HashMap<ExpertId, Candidate> =
-            experts.into_iter().map(|c| (c.id, c)).collect();
+        let experts: HashMap<ExpertId, Candidate> = experts.into_iter().map(|c| (c.id, c)).collect();
         let mut per_skill: HashMap<Category, Vec<Entry>> = HashMap::new();
         for c in experts.values() {
             for skill in c.skills.iter() {
-                per_skill
-                    .entry(skill)
-                    .or_default()
-                    .push(Entry::new(c.location.unit_vector(), c.id));
+                per_skill.entry(skill).or_default().push(Entry::new(c.location.unit_vector(), c.id));
             }
         }
-        let by_skill = per_skill
-            .into_iter()
-            .map(|(k, v)| (k, RTree::bulk_load(v)))
-            .collect();
+        let by_skill = per_skill.into_iter().map(|(k, v)| (k, RTree::bulk_load(v))).collect();
         Self { experts, by_skill }
     }
 
@@ -94,10 +84,7 @@ impl ExpertPool {
     pub fn upsert(&mut self, c: Candidate) {
         self.unindex(c.id);
         for skill in c.skills.iter() {
-            self.by_skill
-                .entry(skill)
-                .or_default()
-                .insert(Entry::new(c.location.unit_vector(), c.id));
+            self.by_skill.entry(skill).or_default().insert(Entry::new(c.location.unit_vector(), c.id));
         }
         self.experts.insert(c.id, c);
     }
@@ -144,10 +131,7 @@ impl ExpertPool {
         };
         let max_chord2 = chord2_for_km(MAX_TRAVEL_KM);
         let mut best = TopK::default();
-        let mut tally = Unassignable {
-            skilled: tree.size() as u32,
-            ..Unassignable::default()
-        };
+        let mut tally = Unassignable { skilled: tree.size() as u32, ..Unassignable::default() };
         for (entry, d2) in tree.nearest_neighbor_iter_with_distance_2(req.location.unit_vector()) {
             if d2 > max_chord2 {
                 break;
@@ -182,13 +166,7 @@ impl ExpertPool {
         best.into_decision(self, req, tally)
     }
 
-    fn consider(
-        &self,
-        c: &Candidate,
-        req: &Request<'_>,
-        best: &mut TopK,
-        tally: &mut Unassignable,
-    ) {
+    fn consider(&self, c: &Candidate, req: &Request<'_>, best: &mut TopK, tally: &mut Unassignable) {
         let distance = c.location.distance_km(&req.location);
         match rule_out(c, req, distance) {
             None => best.offer(c.id, Cost::of(c, req, distance)),
@@ -218,9 +196,7 @@ impl TopK {
 
     fn offer(&mut self, id: ExpertId, cost: Cost) {
         let key = (cost.total(), id);
-        let pos = self
-            .0
-            .partition_point(|(i, c)| rank((c.total(), *i), key).is_lt());
+        let pos = self.0.partition_point(|(i, c)| rank((c.total(), *i), key).is_lt());
         if pos < Self::K {
             self.0.insert(pos, (id, cost));
             self.0.truncate(Self::K);

@@ -36,21 +36,14 @@ pub struct Cost {
 impl Cost {
     /// Computes the cost of `c` for `req` at `distance_km`.
     pub fn of(c: &Candidate, req: &Request<'_>, distance_km: f64) -> Self {
-        let minutes_since_last = c
-            .last_assigned_at
-            .map(|t| (req.now - t).num_minutes().max(0))
-            .filter(|m| *m < FAIRNESS_WINDOW_MINUTES);
+        let minutes_since_last =
+            c.last_assigned_at.map(|t| (req.now - t).num_minutes().max(0)).filter(|m| *m < FAIRNESS_WINDOW_MINUTES);
         let fairness_km = minutes_since_last.map_or(0.0, |m| {
-            FAIRNESS_PENALTY_KM * (FAIRNESS_WINDOW_MINUTES - m) as f64
-                / FAIRNESS_WINDOW_MINUTES as f64
+            FAIRNESS_PENALTY_KM * (FAIRNESS_WINDOW_MINUTES - m) as f64 / FAIRNESS_WINDOW_MINUTES as f64
         });
         Self {
             distance_km,
-            busy_km: if c.active_tickets > 0 {
-                BUSY_PENALTY_KM
-            } else {
-                0.0
-            },
+            busy_km: if c.active_tickets > 0 { BUSY_PENALTY_KM } else { 0.0 },
             load_km: LOAD_PENALTY_KM_PER_TICKET * f64::from(c.active_tickets),
             fairness_km,
             minutes_since_last,
@@ -82,23 +75,13 @@ impl Cost {
         r.push(if self.active_tickets == 0 {
             "free (no active ticket)".to_owned()
         } else {
-            format!(
-                "on a job: {} active of {} allowed",
-                self.active_tickets, c.capacity
-            )
+            format!("on a job: {} active of {} allowed", self.active_tickets, c.capacity)
         });
         r.push(match self.minutes_since_last {
-            Some(m) => format!(
-                "last assigned {m} min ago (fairness +{:.1})",
-                self.fairness_km
-            ),
+            Some(m) => format!("last assigned {m} min ago (fairness +{:.1})", self.fairness_km),
             None => "no assignment in the last 4 hours".to_owned(),
         });
-        r.push(format!(
-            "score {:.2} (cost {:.2})",
-            self.score(),
-            self.total()
-        ));
+        r.push(format!("score {:.2} (cost {:.2})", self.score(), self.total()));
         r
     }
 
@@ -123,11 +106,7 @@ impl Cost {
             r.push(if tie_by_id {
                 "equal cost; ties go to the lower expert id".to_owned()
             } else {
-                format!(
-                    "higher total cost ({:.2} against {:.2})",
-                    self.total(),
-                    winner.total()
-                )
+                format!("higher total cost ({:.2} against {:.2})", self.total(), winner.total())
             });
         }
         r

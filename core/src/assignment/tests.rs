@@ -41,19 +41,10 @@ fn expert(n: u128, skills: &[Category], location: GeoPoint) -> Candidate {
 
 fn decide(pool: &[Candidate], category: Category, exclude: &[u128]) -> Decision {
     let exclude: BTreeSet<ExpertId> = exclude.iter().map(|n| id(*n)).collect();
-    let req = Request {
-        category,
-        location: at(CHICAGO.0, CHICAGO.1),
-        exclude: &exclude,
-        now: now(),
-    };
+    let req = Request { category, location: at(CHICAGO.0, CHICAGO.1), exclude: &exclude, now: now() };
     let pool = ExpertPool::from_candidates(pool.iter().cloned());
     let indexed = pool.choose(&req);
-    assert_eq!(
-        indexed,
-        pool.choose_by_scan(&req),
-        "index and scan disagree"
-    );
+    assert_eq!(indexed, pool.choose_by_scan(&req), "index and scan disagree");
     indexed
 }
 
@@ -93,10 +84,7 @@ fn table_of_cases() {
     let cases = vec![
         Case {
             name: "skill mismatch: the nearer expert lacks the skill",
-            pool: vec![
-                expert(1, &[Laptop], north(1.0)),
-                expert(2, &[Television], north(5.0)),
-            ],
+            pool: vec![expert(1, &[Laptop], north(1.0)), expert(2, &[Television], north(5.0))],
             exclude: vec![],
             want: Some(2),
             reason_contains: "",
@@ -110,40 +98,28 @@ fn table_of_cases() {
         },
         Case {
             name: "out of area: the ticket lies outside the nearer expert's area",
-            pool: vec![
-                narrow(expert(1, &[Television], north(1.0))),
-                expert(2, &[Television], north(8.0)),
-            ],
+            pool: vec![narrow(expert(1, &[Television], north(1.0))), expert(2, &[Television], north(8.0))],
             exclude: vec![],
             want: Some(2),
             reason_contains: "",
         },
         Case {
             name: "busy: a free expert a little farther beats one on a job",
-            pool: vec![
-                busy(expert(1, &[Television], north(1.0)), 1),
-                expert(2, &[Television], north(6.0)),
-            ],
+            pool: vec![busy(expert(1, &[Television], north(1.0)), 1), expert(2, &[Television], north(6.0))],
             exclude: vec![],
             want: Some(2),
             reason_contains: "",
         },
         Case {
             name: "busy but much nearer still wins",
-            pool: vec![
-                busy(expert(1, &[Television], north(1.0)), 1),
-                expert(2, &[Television], north(30.0)),
-            ],
+            pool: vec![busy(expert(1, &[Television], north(1.0)), 1), expert(2, &[Television], north(30.0))],
             exclude: vec![],
             want: Some(1),
             reason_contains: "",
         },
         Case {
             name: "at capacity is never chosen",
-            pool: vec![
-                busy(expert(1, &[Television], north(0.5)), 3),
-                expert(2, &[Television], north(35.0)),
-            ],
+            pool: vec![busy(expert(1, &[Television], north(0.5)), 3), expert(2, &[Television], north(35.0))],
             exclude: vec![],
             want: Some(2),
             reason_contains: "",
@@ -157,30 +133,21 @@ fn table_of_cases() {
         },
         Case {
             name: "an expert who declined is never chosen again",
-            pool: vec![
-                expert(1, &[Television], north(0.5)),
-                expert(2, &[Television], north(3.0)),
-            ],
+            pool: vec![expert(1, &[Television], north(0.5)), expert(2, &[Television], north(3.0))],
             exclude: vec![1],
             want: Some(2),
             reason_contains: "",
         },
         Case {
             name: "tie: equal cost goes to the lower id",
-            pool: vec![
-                expert(9, &[Television], north(2.0)),
-                expert(4, &[Television], north(2.0)),
-            ],
+            pool: vec![expert(9, &[Television], north(2.0)), expert(4, &[Television], north(2.0))],
             exclude: vec![],
             want: Some(4),
             reason_contains: "",
         },
         Case {
             name: "fairness: a recent assignment tips an otherwise equal choice",
-            pool: vec![
-                recent(expert(4, &[Television], north(2.0)), 10),
-                expert(9, &[Television], north(2.0)),
-            ],
+            pool: vec![recent(expert(4, &[Television], north(2.0)), 10), expert(9, &[Television], north(2.0))],
             exclude: vec![],
             want: Some(9),
             reason_contains: "",
@@ -209,50 +176,26 @@ fn table_of_cases() {
         let d = decide(&case.pool, Category::Television, &case.exclude);
         assert_eq!(chosen(&d), case.want, "{}: {d:#?}", case.name);
         if let Decision::Unassignable(u) = &d {
-            assert!(
-                u.reason.contains(case.reason_contains),
-                "{}: {}",
-                case.name,
-                u.reason
-            );
+            assert!(u.reason.contains(case.reason_contains), "{}: {}", case.name, u.reason);
         }
     }
 }
 
 #[test]
 fn the_choice_explains_itself_and_its_runners_up() {
-    let pool = vec![
-        expert(1, &[Category::Television], north(1.0)),
-        expert(2, &[Category::Television], north(4.0)),
-        {
-            let mut c = expert(3, &[Category::Television], north(1.5));
-            c.active_tickets = 2;
-            c
-        },
-    ];
-    let Decision::Assigned(a) = decide(&pool, Category::Television, &[]) else {
-        panic!("unassigned")
-    };
+    let pool = vec![expert(1, &[Category::Television], north(1.0)), expert(2, &[Category::Television], north(4.0)), {
+        let mut c = expert(3, &[Category::Television], north(1.5));
+        c.active_tickets = 2;
+        c
+    }];
+    let Decision::Assigned(a) = decide(&pool, Category::Television, &[]) else { panic!("unassigned") };
     assert_eq!(a.expert_id, id(1));
-    assert!(
-        a.reasons
-            .iter()
-            .any(|r| r.contains("skilled in television"))
-    );
+    assert!(a.reasons.iter().any(|r| r.contains("skilled in television")));
     assert!(a.reasons.iter().any(|r| r.contains("1.0 km away")));
     assert_eq!(a.runners_up.len(), 2);
     assert_eq!(a.runners_up[0].expert_id, id(2));
-    assert!(
-        a.runners_up[0].lost_because[0].contains("km farther away"),
-        "{:?}",
-        a.runners_up[0]
-    );
-    assert!(
-        a.runners_up[1]
-            .lost_because
-            .iter()
-            .any(|r| r.contains("more work in hand"))
-    );
+    assert!(a.runners_up[0].lost_because[0].contains("km farther away"), "{:?}", a.runners_up[0]);
+    assert!(a.runners_up[1].lost_because.iter().any(|r| r.contains("more work in hand")));
     assert!(a.score > a.runners_up[0].score);
 }
 
@@ -260,31 +203,17 @@ fn the_choice_explains_itself_and_its_runners_up() {
 fn pool_updates_move_experts_in_the_index() {
     let mut pool = ExpertPool::from_candidates([expert(1, &[Category::Laptop], north(1.0))]);
     let none = BTreeSet::new();
-    let req = |c| Request {
-        category: c,
-        location: at(CHICAGO.0, CHICAGO.1),
-        exclude: &none,
-        now: now(),
-    };
-    assert!(matches!(
-        pool.choose(&req(Category::Television)),
-        Decision::Unassignable(_)
-    ));
+    let req = |c| Request { category: c, location: at(CHICAGO.0, CHICAGO.1), exclude: &none, now: now() };
+    assert!(matches!(pool.choose(&req(Category::Television)), Decision::Unassignable(_)));
     pool.upsert(expert(1, &[Category::Television], north(2.0)));
     assert_eq!(chosen(&pool.choose(&req(Category::Television))), Some(1));
-    assert!(matches!(
-        pool.choose(&req(Category::Laptop)),
-        Decision::Unassignable(_)
-    ));
+    assert!(matches!(pool.choose(&req(Category::Laptop)), Decision::Unassignable(_)));
     pool.record_assignment(id(1), now());
     assert_eq!(pool.get(id(1)).unwrap().active_tickets, 1);
     pool.release(id(1));
     pool.remove(id(1));
     assert!(pool.is_empty());
-    assert!(matches!(
-        pool.choose(&req(Category::Television)),
-        Decision::Unassignable(_)
-    ));
+    assert!(matches!(pool.choose(&req(Category::Television)), Decision::Unassignable(_)));
 }
 
 fn arb_candidate() -> impl Strategy<Value = Candidate> {
@@ -297,21 +226,16 @@ fn arb_candidate() -> impl Strategy<Value = Candidate> {
         0u32..4,
         prop::option::of(0i64..400),
     )
-        .prop_map(
-            |(n, skills, (dlat, dlon), (clat, clon, r), on_duty, active, last)| Candidate {
-                id: id(n),
-                skills: skills
-                    .into_iter()
-                    .map(|i| Category::ALL[i])
-                    .collect::<CategorySet>(),
-                area: ServiceArea::new(at(CHICAGO.0 + clat, CHICAGO.1 + clon), r).unwrap(),
-                location: at(CHICAGO.0 + dlat, CHICAGO.1 + dlon),
-                on_duty,
-                active_tickets: active,
-                capacity: 3,
-                last_assigned_at: last.map(|m| now() - Duration::minutes(m)),
-            },
-        )
+        .prop_map(|(n, skills, (dlat, dlon), (clat, clon, r), on_duty, active, last)| Candidate {
+            id: id(n),
+            skills: skills.into_iter().map(|i| Category::ALL[i]).collect::<CategorySet>(),
+            area: ServiceArea::new(at(CHICAGO.0 + clat, CHICAGO.1 + clon), r).unwrap(),
+            location: at(CHICAGO.0 + dlat, CHICAGO.1 + dlon),
+            on_duty,
+            active_tickets: active,
+            capacity: 3,
+            last_assigned_at: last.map(|m| now() - Duration::minutes(m)),
+        })
 }
 
 proptest! {

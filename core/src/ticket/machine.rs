@@ -7,9 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Where a ticket stands.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TicketStatus {
     /// Entered, waiting for an expert (also after a decline, until reassigned).
@@ -73,18 +71,12 @@ impl fmt::Display for TicketStatus {
 impl FromStr for TicketStatus {
     type Err = FieldError;
     fn from_str(s: &str) -> Result<Self, FieldError> {
-        Self::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| {
-                FieldError::new(
-                    "",
-                    format!(
-                        "unknown ticket status {s:?}; one of {}",
-                        Self::ALL.map(Self::as_str).join(", ")
-                    ),
-                )
-            })
+        Self::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| {
+            FieldError::new(
+                "",
+                format!("unknown ticket status {s:?}; one of {}", Self::ALL.map(Self::as_str).join(", ")),
+            )
+        })
     }
 }
 
@@ -234,14 +226,7 @@ impl Ticket {
         completed_by: Option<ExpertId>,
         close_reason: Option<CloseReason>,
     ) -> Result<Self, CorruptState> {
-        let t = Self {
-            id,
-            status,
-            assignee,
-            excluded,
-            completed_by,
-            close_reason,
-        };
+        let t = Self { id, status, assignee, excluded, completed_by, close_reason };
         t.check_invariants().map(|()| t)
     }
 
@@ -249,14 +234,10 @@ impl Ticket {
     pub fn check_invariants(&self) -> Result<(), CorruptState> {
         use TicketStatus::*;
         if self.status.has_assignee() != self.assignee.is_some() {
-            return Err(CorruptState(
-                "an assignee exactly when assigned or accepted",
-            ));
+            return Err(CorruptState("an assignee exactly when assigned or accepted"));
         }
         if self.assignee.is_some_and(|a| self.excluded.contains(&a)) {
-            return Err(CorruptState(
-                "the assignee is an expert who passed on the ticket",
-            ));
+            return Err(CorruptState("the assignee is an expert who passed on the ticket"));
         }
         let done = matches!(self.status, Completed | Closed);
         if done && self.completed_by.is_none() {
@@ -305,17 +286,8 @@ impl Ticket {
     pub fn apply(&mut self, event: TicketEvent) -> Result<Transition, TransitionError> {
         use TicketStatus::*;
         let from = self.status;
-        let refuse = || TransitionError::NotAllowed {
-            status: from,
-            event: event.kind(),
-        };
-        let mut t = Transition {
-            from,
-            to: from,
-            released: None,
-            needs_assignment: false,
-            superseded: None,
-        };
+        let refuse = || TransitionError::NotAllowed { status: from, event: event.kind() };
+        let mut t = Transition { from, to: from, released: None, needs_assignment: false, superseded: None };
         match (&event, from) {
             (TicketEvent::Assign { expert }, Created | Unassignable) => {
                 if self.excluded.contains(expert) {
@@ -364,20 +336,12 @@ impl Ticket {
             _ => return Err(refuse()),
         }
         t.to = self.status;
-        debug_assert!(
-            self.check_invariants().is_ok(),
-            "{:?}",
-            self.check_invariants()
-        );
+        debug_assert!(self.check_invariants().is_ok(), "{:?}", self.check_invariants());
         Ok(t)
     }
 
     fn require_assignee(&self, by: ExpertId) -> Result<(), TransitionError> {
-        if self.assignee == Some(by) {
-            Ok(())
-        } else {
-            Err(TransitionError::NotAssignee)
-        }
+        if self.assignee == Some(by) { Ok(()) } else { Err(TransitionError::NotAssignee) }
     }
 
     fn pass_on(&mut self, t: &mut Transition) {

@@ -17,10 +17,7 @@ fn the_happy_path_reaches_closed() {
     t.apply(TicketEvent::Accept { by: a }).unwrap();
     let done = t.apply(TicketEvent::Complete { by: a }).unwrap();
     assert_eq!(done.released, Some(a));
-    t.apply(TicketEvent::Close {
-        reason: CloseReason::SurveyReceived,
-    })
-    .unwrap();
+    t.apply(TicketEvent::Close { reason: CloseReason::SurveyReceived }).unwrap();
     assert_eq!(t.status(), TicketStatus::Closed);
     assert_eq!(t.completed_by(), Some(a));
 }
@@ -33,10 +30,7 @@ fn a_decline_excludes_the_expert_for_good() {
     let tr = t.apply(TicketEvent::Decline { by: a }).unwrap();
     assert!(tr.needs_assignment);
     assert_eq!(t.status(), TicketStatus::Created);
-    assert_eq!(
-        t.apply(TicketEvent::Assign { expert: a }),
-        Err(TransitionError::ExpertExcluded)
-    );
+    assert_eq!(t.apply(TicketEvent::Assign { expert: a }), Err(TransitionError::ExpertExcluded));
     t.apply(TicketEvent::Assign { expert: b }).unwrap();
     t.apply(TicketEvent::AcceptTimeout).unwrap();
     assert_eq!(t.excluded().len(), 2);
@@ -47,14 +41,8 @@ fn only_the_assignee_may_accept_or_complete() {
     let [a, b, _] = experts();
     let mut t = Ticket::new(TicketId::new());
     t.apply(TicketEvent::Assign { expert: a }).unwrap();
-    assert_eq!(
-        t.apply(TicketEvent::Accept { by: b }),
-        Err(TransitionError::NotAssignee)
-    );
-    assert_eq!(
-        t.apply(TicketEvent::Complete { by: b }),
-        Err(TransitionError::NotAssignee)
-    );
+    assert_eq!(t.apply(TicketEvent::Accept { by: b }), Err(TransitionError::NotAssignee));
+    assert_eq!(t.apply(TicketEvent::Complete { by: b }), Err(TransitionError::NotAssignee));
     assert_eq!(t.status(), TicketStatus::Assigned);
 }
 
@@ -103,29 +91,9 @@ fn restore_refuses_unreachable_states() {
     let id = TicketId::new();
     let none = Default::default();
     assert!(Ticket::restore(id, TicketStatus::Assigned, None, none, None, None).is_err());
-    assert!(
-        Ticket::restore(
-            id,
-            TicketStatus::Completed,
-            None,
-            Default::default(),
-            None,
-            None
-        )
-        .is_err()
-    );
+    assert!(Ticket::restore(id, TicketStatus::Completed, None, Default::default(), None, None).is_err());
     assert!(Ticket::restore(id, TicketStatus::Accepted, Some(a), [a].into(), None, None).is_err());
-    assert!(
-        Ticket::restore(
-            id,
-            TicketStatus::Accepted,
-            Some(a),
-            Default::default(),
-            None,
-            None
-        )
-        .is_ok()
-    );
+    assert!(Ticket::restore(id, TicketStatus::Accepted, Some(a), Default::default(), None, None).is_ok());
 }
 
 #[test]
@@ -139,19 +107,14 @@ fn statuses_round_trip_through_their_names() {
 fn event(pool: [ExpertId; 3]) -> impl Strategy<Value = TicketEvent> {
     let who = (0usize..3).prop_map(move |i| pool[i]);
     prop_oneof![
-        who.clone()
-            .prop_map(|expert| TicketEvent::Assign { expert }),
+        who.clone().prop_map(|expert| TicketEvent::Assign { expert }),
         Just(TicketEvent::NoExpertFits),
         who.clone().prop_map(|by| TicketEvent::Accept { by }),
         who.clone().prop_map(|by| TicketEvent::Decline { by }),
         Just(TicketEvent::AcceptTimeout),
         who.prop_map(|by| TicketEvent::Complete { by }),
-        Just(TicketEvent::Close {
-            reason: CloseReason::SurveyReceived
-        }),
-        Just(TicketEvent::Close {
-            reason: CloseReason::NoSurvey
-        }),
+        Just(TicketEvent::Close { reason: CloseReason::SurveyReceived }),
+        Just(TicketEvent::Close { reason: CloseReason::NoSurvey }),
         Just(TicketEvent::Cancel),
     ]
 }

@@ -25,14 +25,10 @@ where
     F: for<'a> FnOnce(&'a DatabaseTransaction) -> BoxFuture<'a, ApiResult<T>>,
 {
     let claim = match key.0 {
-        Some(k) => {
-            match idempotency::begin(&state.db.read, &state.inflight, scope, &k, req, raw_body)
-                .await?
-            {
-                Begin::Replay(r) => return Ok(r),
-                Begin::Fresh(c) => Some(c),
-            }
-        }
+        Some(k) => match idempotency::begin(&state.db.read, &state.inflight, scope, &k, req, raw_body).await? {
+            Begin::Replay(r) => return Ok(r),
+            Begin::Fresh(c) => Some(c),
+        },
         None => None,
     };
     let txn = state.db.begin_write().await?;
@@ -42,9 +38,7 @@ where
         c.store(&txn, StatusCode::CREATED, &body).await?;
     }
     txn.commit().await?;
-    Ok(HttpResponse::Created()
-        .content_type("application/json")
-        .body(body))
+    Ok(HttpResponse::Created().content_type("application/json").body(body))
 }
 
 /// The idempotency scope of a caller (anonymous callers share one).

@@ -11,9 +11,7 @@ use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::Utc;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
 use sysops_core::ValidationErrors;
 use sysops_core::customer::NotifyBy;
@@ -41,6 +39,8 @@ pub struct NewCustomer {
     pub address: String,
     /// Where the address is.
     pub location: Location,
+    /// Language of messages to the customer (`en-US`, `es-US`, …); default `en-US`.
+    pub locale: Option<String>,
 }
 
 /// Validates a location, reporting errors under `field`.
@@ -69,6 +69,7 @@ pub async fn register(
     let notify_by = v.check("notify_by", b.notify_by.parse::<NotifyBy>());
     let address = v.check("address", Address::parse(&b.address));
     let location = parse_location(&mut v, "location", &b.location);
+    let locale = v.check("locale", sysops_core::text::Locale::parse(b.locale.as_deref().unwrap_or("en-US")));
     v.finish()?;
     let (
         Some(name),
@@ -78,7 +79,8 @@ pub async fn register(
         Some(notify_by),
         Some(address),
         Some(location),
-    ) = (name, email, password, phone, notify_by, address, location)
+        Some(locale),
+    ) = (name, email, password, phone, notify_by, address, location, locale)
     else {
         unreachable!("validated above")
     };
@@ -105,6 +107,7 @@ pub async fn register(
                 lat: Set(location.lat()),
                 lon: Set(location.lon()),
                 created_at: Set(now),
+                locale: Set(locale.to_string()),
             };
             let c = customer::Entity::insert(c).exec_with_returning(txn).await?;
             Ok(CustomerView::new(&u, &c))
@@ -114,15 +117,12 @@ pub async fn register(
 }
 
 /// Inserts a user, turning a taken e-mail into 409.
-pub async fn insert_user(
-    txn: &impl ConnectionTrait,
-    u: user::ActiveModel,
-) -> ApiResult<user::Model> {
+pub async fn insert_user(txn: &impl ConnectionTrait, u: user::ActiveModel) -> ApiResult<user::Model> {
     match user::Entity::insert(u).exec_with_returning(txn).await {
         Ok(u) => Ok(u),
-        Err(e) if is_unique_violation(&e) => Err(ApiError::Conflict(
-            "an account with this e-mail address already exists".to_owned(),
-        )),
+        Err(e) if is_unique_violation(&e) => {
+            Err(ApiError::Conflict("an account with this e-mail address already exists".to_owned()))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -172,44 +172,32 @@ pub async fn subscribe(
     caller.require(&[Role::Customer], "subscribing")?;
     let product = Product::parse(&body.value.product).map_err(|e| e.under("product"))?;
     let plan_id = body.value.plan_id;
-    let p = plan::Entity::find_by_id(plan_id)
-        .one(&state.db.read)
-        .await?;
+    let p = plan::Entity::find_by_id(plan_id).one(&state.db.read).await?;
     if !p.is_some_and(|p| p.active) {
         return Err(ApiError::field("plan_id", "no such plan in the catalogue"));
     }
     let customer_id = caller.user_id;
-    created(
-        &state,
-        &req,
-        key,
-        &scope_of(Some(&caller)),
-        &body.raw,
-        move |txn| {
-            Box::pin(async move {
-                let s = subscription::ActiveModel {
-                    id: Set(Uuid::now_v7()),
-                    customer_id: Set(customer_id),
-                    plan_id: Set(plan_id),
-                    product: Set(product.to_string()),
-                    status: Set(SubscriptionStatus::Active.as_str().to_owned()),
-                    started_at: Set(Utc::now()),
-                    cancelled_at: Set(None),
-                };
-                match subscription::Entity::insert(s)
-                    .exec_with_returning(txn)
-                    .await
-                {
-                    Ok(s) => Ok(SubscriptionView::from(&s)),
-                    Err(e) if is_unique_violation(&e) => Err(ApiError::Conflict(format!(
-                        "you already have a subscription for the product {:?}; one per product",
-                        product.as_str()
-                    ))),
-                    Err(e) => Err(e.into()),
-                }
-            })
-        },
-    )
+    created(&state, &req, key, &scope_of(Some(&caller)), &body.raw, move |txn| {
+        Box::pin(async move {
+            let s = subscription::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                customer_id: Set(customer_id),
+                plan_id: Set(plan_id),
+                product: Set(product.to_string()),
+                status: Set(SubscriptionStatus::Active.as_str().to_owned()),
+                started_at: Set(Utc::now()),
+                cancelled_at: Set(None),
+            };
+            match subscription::Entity::insert(s).exec_with_returning(txn).await {
+                Ok(s) => Ok(SubscriptionView::from(&s)),
+                Err(e) if is_unique_violation(&e) => Err(ApiError::Conflict(format!(
+                    "you already have a subscription for the product {:?}; one per product",
+                    product.as_str()
+                ))),
+                Err(e) => Err(e.into()),
+            }
+        })
+    })
     .await
 }
 
@@ -223,8 +211,5 @@ pub async fn subscriptions(state: web::Data<AppState>, caller: Caller) -> ApiRes
         .order_by_asc(subscription::Column::Id)
         .all(&state.db.read)
         .await?;
-    Ok(HttpResponse::Ok().json(Page {
-        items: rows.iter().map(SubscriptionView::from).collect(),
-        next_cursor: None,
-    }))
+    Ok(HttpResponse::Ok().json(Page { items: rows.iter().map(SubscriptionView::from).collect(), next_cursor: None }))
 }

@@ -56,62 +56,46 @@ pub async fn register(
     let platform = match body.value.platform.as_str() {
         p @ ("android" | "ios") => p.to_owned(),
         _ => {
-            return Err(ApiError::field(
-                "platform",
-                "must be \"android\" or \"ios\"",
-            ));
+            return Err(ApiError::field("platform", "must be \"android\" or \"ios\""));
         }
     };
     let token = body.value.push_token.trim().to_owned();
     if token.is_empty() || token.len() > 4096 || token.chars().any(char::is_control) {
-        return Err(ApiError::field(
-            "push_token",
-            "must be 1 to 4096 printable characters",
-        ));
+        return Err(ApiError::field("push_token", "must be 1 to 4096 printable characters"));
     }
-    created(
-        &state,
-        &req,
-        key,
-        &scope_of(Some(&caller)),
-        &body.raw,
-        move |txn| {
-            Box::pin(async move {
-                let now = Utc::now();
-                let existing = device::Entity::find()
-                    .filter(device::Column::PushToken.eq(token.clone()))
-                    .one(txn)
-                    .await?;
-                let d = match existing {
-                    Some(d) => {
-                        let mut am: device::ActiveModel = d.into();
-                        am.expert_id = Set(caller.user_id);
-                        am.platform = Set(platform);
-                        am.last_seen_at = Set(now);
-                        am.update(txn).await?
-                    }
-                    None => {
-                        device::Entity::insert(device::ActiveModel {
-                            id: Set(Uuid::now_v7()),
-                            expert_id: Set(caller.user_id),
-                            platform: Set(platform),
-                            push_token: Set(token),
-                            created_at: Set(now),
-                            last_seen_at: Set(now),
-                        })
-                        .exec_with_returning(txn)
-                        .await?
-                    }
-                };
-                Ok(DeviceView {
-                    id: d.id,
-                    expert_id: d.expert_id,
-                    platform: d.platform,
-                    push_token: d.push_token,
-                    created_at: d.created_at,
-                })
+    created(&state, &req, key, &scope_of(Some(&caller)), &body.raw, move |txn| {
+        Box::pin(async move {
+            let now = Utc::now();
+            let existing = device::Entity::find().filter(device::Column::PushToken.eq(token.clone())).one(txn).await?;
+            let d = match existing {
+                Some(d) => {
+                    let mut am: device::ActiveModel = d.into();
+                    am.expert_id = Set(caller.user_id);
+                    am.platform = Set(platform);
+                    am.last_seen_at = Set(now);
+                    am.update(txn).await?
+                }
+                None => {
+                    device::Entity::insert(device::ActiveModel {
+                        id: Set(Uuid::now_v7()),
+                        expert_id: Set(caller.user_id),
+                        platform: Set(platform),
+                        push_token: Set(token),
+                        created_at: Set(now),
+                        last_seen_at: Set(now),
+                    })
+                    .exec_with_returning(txn)
+                    .await?
+                }
+            };
+            Ok(DeviceView {
+                id: d.id,
+                expert_id: d.expert_id,
+                platform: d.platform,
+                push_token: d.push_token,
+                created_at: d.created_at,
             })
-        },
-    )
+        })
+    })
     .await
 }

@@ -74,10 +74,7 @@ fn parse_capacity(raw: Option<i64>) -> Result<i32, FieldError> {
     if (1..=i64::from(MAX_CAPACITY)).contains(&c) {
         Ok(c as i32)
     } else {
-        Err(FieldError::new(
-            "",
-            format!("must be between 1 and {MAX_CAPACITY}"),
-        ))
+        Err(FieldError::new("", format!("must be between 1 and {MAX_CAPACITY}")))
     }
 }
 
@@ -122,57 +119,48 @@ pub async fn create(
         Some(locale),
         Some(location),
         Some(capacity),
-    ) = (
-        name, email, password, phone, skills, area, locale, location, capacity,
-    )
+    ) = (name, email, password, phone, skills, area, locale, location, capacity)
     else {
         unreachable!("validated above")
     };
     let available = b.available;
     let hash = hash_password(password.expose().to_owned()).await?;
     let id = Uuid::now_v7();
-    let resp = created(
-        &state,
-        &req,
-        key,
-        &scope_of(Some(&caller)),
-        &body.raw,
-        move |txn| {
-            Box::pin(async move {
-                let now = Utc::now();
-                let u = insert_user(
-                    txn,
-                    user::ActiveModel {
-                        id: Set(id),
-                        email: Set(email.to_string()),
-                        password_hash: Set(hash),
-                        role: Set(Role::Expert.as_str().to_owned()),
-                        name: Set(name.to_string()),
-                        created_at: Set(now),
-                        disabled: Set(false),
-                    },
-                )
-                .await?;
-                let e = expert::ActiveModel {
-                    user_id: Set(id),
-                    phone: Set(phone.to_string()),
-                    skills: Set(serde_json::json!(skills.slugs())),
-                    area_lat: Set(area.center().lat()),
-                    area_lon: Set(area.center().lon()),
-                    area_radius_km: Set(area.radius_km()),
-                    locale: Set(locale.to_string()),
-                    lat: Set(location.lat()),
-                    lon: Set(location.lon()),
-                    on_duty: Set(available),
-                    capacity: Set(capacity),
-                    last_assigned_at: Set(None),
-                    updated_at: Set(now),
-                };
-                let e = expert::Entity::insert(e).exec_with_returning(txn).await?;
-                Ok(ExpertView::new(&u, &e, 0))
-            })
-        },
-    )
+    let resp = created(&state, &req, key, &scope_of(Some(&caller)), &body.raw, move |txn| {
+        Box::pin(async move {
+            let now = Utc::now();
+            let u = insert_user(
+                txn,
+                user::ActiveModel {
+                    id: Set(id),
+                    email: Set(email.to_string()),
+                    password_hash: Set(hash),
+                    role: Set(Role::Expert.as_str().to_owned()),
+                    name: Set(name.to_string()),
+                    created_at: Set(now),
+                    disabled: Set(false),
+                },
+            )
+            .await?;
+            let e = expert::ActiveModel {
+                user_id: Set(id),
+                phone: Set(phone.to_string()),
+                skills: Set(serde_json::json!(skills.slugs())),
+                area_lat: Set(area.center().lat()),
+                area_lon: Set(area.center().lon()),
+                area_radius_km: Set(area.radius_km()),
+                locale: Set(locale.to_string()),
+                lat: Set(location.lat()),
+                lon: Set(location.lon()),
+                on_duty: Set(available),
+                capacity: Set(capacity),
+                last_assigned_at: Set(None),
+                updated_at: Set(now),
+            };
+            let e = expert::Entity::insert(e).exec_with_returning(txn).await?;
+            Ok(ExpertView::new(&u, &e, 0))
+        })
+    })
     .await?;
     // A replay returns an expert created earlier, which the dispatcher already holds.
     if let Err(e) = state.dispatcher.refresh_expert(&state.db, id).await {
@@ -182,10 +170,7 @@ pub async fn create(
 }
 
 async fn load(c: &impl ConnectionTrait, id: Uuid) -> ApiResult<(user::Model, expert::Model)> {
-    match (
-        user::Entity::find_by_id(id).one(c).await?,
-        expert::Entity::find_by_id(id).one(c).await?,
-    ) {
+    match (user::Entity::find_by_id(id).one(c).await?, expert::Entity::find_by_id(id).one(c).await?) {
         (Some(u), Some(e)) => Ok((u, e)),
         _ => Err(ApiError::not_found("expert")),
     }
@@ -216,34 +201,23 @@ fn may_see(caller: &Caller, id: Uuid) -> ApiResult<()> {
 #[get("/api/v1/experts")]
 pub async fn list(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
     caller.require(&[Role::Admin], "listing experts")?;
-    let experts = expert::Entity::find()
-        .order_by_asc(expert::Column::UserId)
-        .all(&state.db.read)
-        .await?;
+    let experts = expert::Entity::find().order_by_asc(expert::Column::UserId).all(&state.db.read).await?;
     let users = user::Entity::find().all(&state.db.read).await?;
-    let users: std::collections::HashMap<Uuid, user::Model> =
-        users.into_iter().map(|u| (u.id, u)).collect();
+    let users: std::collections::HashMap<Uuid, user::Model> = users.into_iter().map(|u| (u.id, u)).collect();
     let mut items = Vec::with_capacity(experts.len());
     for e in &experts {
         if let Some(u) = users.get(&e.user_id) {
             items.push(view(&state, u, e).await);
         }
     }
-    Ok(HttpResponse::Ok().json(Page {
-        items,
-        next_cursor: None,
-    }))
+    Ok(HttpResponse::Ok().json(Page { items, next_cursor: None }))
 }
 
 /// One expert (administrators, or the expert themself).
 #[utoipa::path(tag = "experts", responses((status = 200, body = ExpertView), (status = 404, body = super::problem::Problem)),
     security(("bearer" = [])))]
 #[get("/api/v1/experts/{id}")]
-pub async fn get_one(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Uuid>,
-) -> ApiResult<HttpResponse> {
+pub async fn get_one(state: web::Data<AppState>, caller: Caller, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     may_see(&caller, id)?;
     let (u, e) = load(&state.db.read, id).await?;
@@ -274,11 +248,7 @@ pub async fn update(
             ("locale", p.locale.is_some()),
             ("capacity", p.capacity.is_some()),
         ];
-        let named: Vec<&str> = admin_only
-            .iter()
-            .filter(|(_, set)| *set)
-            .map(|(n, _)| *n)
-            .collect();
+        let named: Vec<&str> = admin_only.iter().filter(|(_, set)| *set).map(|(n, _)| *n).collect();
         if !named.is_empty() {
             return Err(ApiError::Forbidden(format!(
                 "experts may change only available and location; ask an administrator to change {}",
@@ -287,30 +257,13 @@ pub async fn update(
         }
     }
     let mut v = ValidationErrors::new();
-    let name = p
-        .name
-        .as_deref()
-        .and_then(|n| v.check("name", Name::parse(n)));
-    let phone = p
-        .phone
-        .as_deref()
-        .and_then(|n| v.check("phone", Phone::parse(n)));
-    let skills = p
-        .skills
-        .as_deref()
-        .and_then(|s| v.check("skills", CategorySet::parse_non_empty(s)));
+    let name = p.name.as_deref().and_then(|n| v.check("name", Name::parse(n)));
+    let phone = p.phone.as_deref().and_then(|n| v.check("phone", Phone::parse(n)));
+    let skills = p.skills.as_deref().and_then(|s| v.check("skills", CategorySet::parse_non_empty(s)));
     let area = p.service_area.as_ref().and_then(|a| parse_area(&mut v, a));
-    let locale = p
-        .locale
-        .as_deref()
-        .and_then(|l| v.check("locale", Locale::parse(l)));
-    let location = p
-        .location
-        .as_ref()
-        .and_then(|l| parse_location(&mut v, "location", l));
-    let capacity = p
-        .capacity
-        .and_then(|c| v.check("capacity", parse_capacity(Some(c))));
+    let locale = p.locale.as_deref().and_then(|l| v.check("locale", Locale::parse(l)));
+    let location = p.location.as_ref().and_then(|l| parse_location(&mut v, "location", l));
+    let capacity = p.capacity.and_then(|c| v.check("capacity", parse_capacity(Some(c))));
     v.finish()?;
     let txn = state.db.begin_write().await?;
     let (mut u, e) = load(&txn, id).await?;
@@ -347,10 +300,6 @@ pub async fn update(
     am.updated_at = Set(Utc::now());
     let e = am.update(&txn).await?;
     txn.commit().await?;
-    state
-        .dispatcher
-        .refresh_expert(&state.db, id)
-        .await
-        .map_err(ApiError::Internal)?;
+    state.dispatcher.refresh_expert(&state.db, id).await.map_err(ApiError::Internal)?;
     Ok(HttpResponse::Ok().json(view(&state, &u, &e).await))
 }

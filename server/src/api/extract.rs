@@ -22,21 +22,11 @@ pub struct ApiJson<T> {
 }
 
 fn is_json(req: &HttpRequest) -> bool {
-    let Some(ct) = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(ct) = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let essence = ct
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
@@ -44,9 +34,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
-            .app_data::<web::Data<AppState>>()
-            .map_or(256 * 1024, |s| s.settings.max_body_bytes);
+        let limit = req.app_data::<web::Data<AppState>>().map_or(256 * 1024, |s| s.settings.max_body_bytes);
         if !is_json(req) {
             return Box::pin(ready(Err(ApiError::UnsupportedMediaType(
                 "the body must be JSON sent with Content-Type: application/json".to_owned(),
@@ -64,8 +52,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
         Box::pin(async move {
             let mut body = BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk
-                    .map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
+                let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
                 if body.len() + chunk.len() > limit {
                     return Err(too_large(limit));
                 }
@@ -78,6 +65,29 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     }
 }
 
+/// An optional JSON body: absent (no body and no content type) is `None`; anything
+/// sent is parsed as strictly as [`ApiJson`].
+pub struct MaybeJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned + 'static> FromRequest for MaybeJson<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let length = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
+        if !req.headers().contains_key(header::CONTENT_TYPE) && !chunked && length.unwrap_or(0) == 0 {
+            return Box::pin(ready(Ok(Self(None))));
+        }
+        let inner = ApiJson::<T>::from_request(req, payload);
+        Box::pin(async move { Ok(Self(Some(inner.await?.value))) })
+    }
+}
+
 fn too_large(limit: usize) -> ApiError {
     ApiError::TooLarge(format!("the body exceeds the limit of {limit} bytes"))
 }
@@ -86,9 +96,7 @@ fn too_large(limit: usize) -> ApiError {
 /// unknown or missing fields) to 422 naming the field.
 pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::Malformed(
-            "the body is empty; send a JSON object".to_owned(),
-        ));
+        return Err(ApiError::Malformed("the body is empty; send a JSON object".to_owned()));
     }
     // Syntax first (only on the error paths, so a good body is parsed once).
     let syntax = || {
@@ -104,8 +112,7 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     let result: Result<T, _> = serde_path_to_error::deserialize(&mut *de);
     match result {
         Ok(v) => {
-            de.end()
-                .map_err(|e| ApiError::Malformed(format!("malformed JSON: {e}")))?;
+            de.end().map_err(|e| ApiError::Malformed(format!("malformed JSON: {e}")))?;
             Ok(v)
         }
         Err(err) => {
@@ -141,11 +148,7 @@ fn field_of(path: &str, msg: &str) -> String {
 }
 
 fn join(base: &str, name: &str) -> String {
-    if base.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{base}.{name}")
-    }
+    if base.is_empty() { name.to_owned() } else { format!("{base}.{name}") }
 }
 
 impl FromRequest for Caller {
@@ -163,9 +166,7 @@ pub fn caller_of(req: &HttpRequest) -> Result<Caller, ApiError> {
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
     let token = bearer(req).ok_or_else(|| {
-        ApiError::Unauthorized(
-            "missing bearer token: send Authorization: Bearer <access token>".to_owned(),
-        )
+        ApiError::Unauthorized("missing bearer token: send Authorization: Bearer <access token>".to_owned())
     })?;
     state.auth.verify_access(&token)
 }
@@ -174,9 +175,7 @@ pub fn caller_of(req: &HttpRequest) -> Result<Caller, ApiError> {
 pub fn bearer(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
 }
 
 impl Caller {
@@ -188,11 +187,7 @@ impl Caller {
             Err(ApiError::Forbidden(format!(
                 "{action} is not allowed for the {} role (allowed: {})",
                 self.role.as_str(),
-                roles
-                    .iter()
-                    .map(|r| r.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
             )))
         }
     }
@@ -228,18 +223,9 @@ mod tests {
     #[test]
     fn data_errors_name_the_field() {
         assert_eq!(field(r#"{"location":{"lat":1,"lon":2}}"#), "title");
-        assert_eq!(
-            field(r#"{"title":"x","location":{"lat":"north","lon":2}}"#),
-            "location.lat"
-        );
-        assert_eq!(
-            field(r#"{"title":"x","location":{"lat":1}}"#),
-            "location.lon"
-        );
-        assert_eq!(
-            field(r#"{"title":"x","extra":1,"location":{"lat":1,"lon":2}}"#),
-            "extra"
-        );
+        assert_eq!(field(r#"{"title":"x","location":{"lat":"north","lon":2}}"#), "location.lat");
+        assert_eq!(field(r#"{"title":"x","location":{"lat":1}}"#), "location.lon");
+        assert_eq!(field(r#"{"title":"x","extra":1,"location":{"lat":1,"lon":2}}"#), "extra");
         assert_eq!(field(r#"[1,2]"#), "body");
         assert_eq!(field(r#""a string""#), "body");
     }
@@ -247,13 +233,7 @@ mod tests {
     #[test]
     fn syntax_errors_are_malformed() {
         for raw in ["", "{", "{\"title\":}", "{} trailing"] {
-            assert!(
-                matches!(
-                    parse_json::<Body>(raw.as_bytes()),
-                    Err(ApiError::Malformed(_))
-                ),
-                "{raw:?}"
-            );
+            assert!(matches!(parse_json::<Body>(raw.as_bytes()), Err(ApiError::Malformed(_))), "{raw:?}");
         }
     }
 }

@@ -37,11 +37,7 @@ pub struct SearchQuery {
 #[utoipa::path(tag = "kb", params(SearchQuery), responses((status = 200, body = Page<ArticleHit>)),
     security(("bearer" = [])))]
 #[get("/api/v1/kb")]
-pub async fn search(
-    state: web::Data<AppState>,
-    caller: Caller,
-    q: Query<SearchQuery>,
-) -> ApiResult<HttpResponse> {
+pub async fn search(state: web::Data<AppState>, caller: Caller, q: Query<SearchQuery>) -> ApiResult<HttpResponse> {
     caller.require(READERS, "searching the knowledge base")?;
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
@@ -52,22 +48,14 @@ pub async fn search(
     }
     let offset = match q.cursor.as_deref() {
         None | Some("") => 0,
-        Some(c) => c
-            .parse::<u64>()
-            .map_err(|_| ApiError::field("cursor", "not a cursor this server issued"))?,
+        Some(c) => c.parse::<u64>().map_err(|_| ApiError::field("cursor", "not a cursor this server issued"))?,
     };
-    let hits =
-        crate::kb::search(&state.db, q.q.as_deref().unwrap_or(""), limit + 1, offset).await?;
+    let hits = crate::kb::search(&state.db, q.q.as_deref().unwrap_or(""), limit + 1, offset).await?;
     let more = hits.len() as u64 > limit;
     let items: Vec<ArticleHit> = hits
         .into_iter()
         .take(limit as usize)
-        .map(|h| ArticleHit {
-            id: h.id,
-            title: h.title,
-            snippet: h.snippet,
-            tags: h.tags,
-        })
+        .map(|h| ArticleHit { id: h.id, title: h.title, snippet: h.snippet, tags: h.tags })
         .collect();
     let next_cursor = more.then(|| (offset + limit).to_string());
     Ok(HttpResponse::Ok().json(Page { items, next_cursor }))
@@ -77,20 +65,12 @@ pub async fn search(
 #[utoipa::path(tag = "kb", responses((status = 200, body = ArticleView), (status = 404, body = super::problem::Problem)),
     security(("bearer" = [])))]
 #[get("/api/v1/kb/{id}")]
-pub async fn get_one(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Uuid>,
-) -> ApiResult<HttpResponse> {
+pub async fn get_one(state: web::Data<AppState>, caller: Caller, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     caller.require(READERS, "reading the knowledge base")?;
     let a = kb_article::Entity::find_by_id(id.into_inner())
         .one(&state.db.read)
         .await?
-        .filter(|a| {
-            a.status == "published"
-                || caller.role == Role::Admin
-                || a.author_id == Some(caller.user_id)
-        })
+        .filter(|a| a.status == "published" || caller.role == Role::Admin || a.author_id == Some(caller.user_id))
         .ok_or_else(|| ApiError::not_found("article"))?;
     Ok(HttpResponse::Ok().json(ArticleView::from(&a)))
 }
@@ -123,54 +103,32 @@ pub async fn create(
     key: IdempotencyKey,
     body: ApiJson<NewArticle>,
 ) -> ApiResult<HttpResponse> {
-    caller.require(
-        &[Role::Expert, Role::Admin],
-        "writing knowledge-base articles",
-    )?;
+    caller.require(&[Role::Expert, Role::Admin], "writing knowledge-base articles")?;
     let b = &body.value;
     let mut v = ValidationErrors::new();
     let title = v.check("title", Title::parse(&b.title));
     let text = v.check("body", ArticleBody::parse(&b.body));
     let tags = v.check("tags", parse_tags(&b.tags));
     v.finish()?;
-    let (Some(title), Some(text), Some(tags)) = (title, text, tags) else {
-        unreachable!("validated above")
-    };
-    let status = if caller.role == Role::Admin {
-        ArticleStatus::Published
-    } else {
-        ArticleStatus::InReview
-    };
+    let (Some(title), Some(text), Some(tags)) = (title, text, tags) else { unreachable!("validated above") };
+    let status = if caller.role == Role::Admin { ArticleStatus::Published } else { ArticleStatus::InReview };
     let source = b.source_ticket_id;
-    created(
-        &state,
-        &req,
-        key,
-        &scope_of(Some(&caller)),
-        &body.raw,
-        move |txn| {
-            Box::pin(async move {
-                let now = Utc::now();
-                let a = kb_article::ActiveModel {
-                    id: Set(Uuid::now_v7()),
-                    title: Set(title.into_inner()),
-                    body: Set(text.into_inner()),
-                    tags: Set(serde_json::json!(
-                        tags.iter().map(|t| t.as_str()).collect::<Vec<_>>()
-                    )),
-                    status: Set(status.as_str().to_owned()),
-                    author_id: Set(Some(caller.user_id)),
-                    source_ticket_id: Set(source),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                };
-                Ok(ArticleView::from(
-                    &kb_article::Entity::insert(a)
-                        .exec_with_returning(txn)
-                        .await?,
-                ))
-            })
-        },
-    )
+    created(&state, &req, key, &scope_of(Some(&caller)), &body.raw, move |txn| {
+        Box::pin(async move {
+            let now = Utc::now();
+            let a = kb_article::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                title: Set(title.into_inner()),
+                body: Set(text.into_inner()),
+                tags: Set(serde_json::json!(tags.iter().map(|t| t.as_str()).collect::<Vec<_>>())),
+                status: Set(status.as_str().to_owned()),
+                author_id: Set(Some(caller.user_id)),
+                source_ticket_id: Set(source),
+                created_at: Set(now),
+                updated_at: Set(now),
+            };
+            Ok(ArticleView::from(&kb_article::Entity::insert(a).exec_with_returning(txn).await?))
+        })
+    })
     .await
 }

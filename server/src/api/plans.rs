@@ -43,10 +43,7 @@ pub async fn list(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
         .order_by_asc(plan::Column::Id)
         .all(&state.db.read)
         .await?;
-    Ok(HttpResponse::Ok().json(Page {
-        items: rows.iter().map(PlanView::from).collect(),
-        next_cursor: None,
-    }))
+    Ok(HttpResponse::Ok().json(Page { items: rows.iter().map(PlanView::from).collect(), next_cursor: None }))
 }
 
 /// Adds a plan to the catalogue.
@@ -68,38 +65,24 @@ pub async fn create(
     let name = v.check("name", Name::parse(&b.name));
     let categories = v.check("categories", CategorySet::parse_non_empty(&b.categories));
     let currency = v.check("currency", Currency::parse(&b.currency));
-    let price = currency.and_then(|c| {
-        v.check(
-            "monthly_price_cents",
-            Money::price(b.monthly_price_cents, c),
-        )
-    });
+    let price = currency.and_then(|c| v.check("monthly_price_cents", Money::price(b.monthly_price_cents, c)));
     v.finish()?;
     let (Some(name), Some(categories), Some(price)) = (name, categories, price) else {
         unreachable!("validated above")
     };
-    created(
-        &state,
-        &req,
-        key,
-        &scope_of(Some(&caller)),
-        &body.raw,
-        move |txn| {
-            Box::pin(async move {
-                let p = plan::ActiveModel {
-                    id: Set(Uuid::now_v7()),
-                    name: Set(name.to_string()),
-                    categories: Set(serde_json::json!(categories.slugs())),
-                    monthly_price_cents: Set(price.amount_cents()),
-                    currency: Set(price.currency().code().to_owned()),
-                    active: Set(true),
-                    created_at: Set(Utc::now()),
-                };
-                Ok(PlanView::from(
-                    &plan::Entity::insert(p).exec_with_returning(txn).await?,
-                ))
-            })
-        },
-    )
+    created(&state, &req, key, &scope_of(Some(&caller)), &body.raw, move |txn| {
+        Box::pin(async move {
+            let p = plan::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                name: Set(name.to_string()),
+                categories: Set(serde_json::json!(categories.slugs())),
+                monthly_price_cents: Set(price.amount_cents()),
+                currency: Set(price.currency().code().to_owned()),
+                active: Set(true),
+                created_at: Set(Utc::now()),
+            };
+            Ok(PlanView::from(&plan::Entity::insert(p).exec_with_returning(txn).await?))
+        })
+    })
     .await
 }

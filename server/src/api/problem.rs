@@ -118,20 +118,13 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let (slug, title) = self.slug_and_title();
         let detail = match self {
-            Self::Internal(_) => {
-                "an internal error occurred; nothing was changed by this request".to_owned()
-            }
+            Self::Internal(_) => "an internal error occurred; nothing was changed by this request".to_owned(),
             Self::Validation(v) => format!("invalid fields: {v}"),
             other => other.to_string(),
         };
         let errors = match self {
             Self::Validation(v) => Some(
-                v.0.iter()
-                    .map(|e| FieldErrorBody {
-                        field: e.field.clone(),
-                        message: e.message.clone(),
-                    })
-                    .collect(),
+                v.0.iter().map(|e| FieldErrorBody { field: e.field.clone(), message: e.message.clone() }).collect(),
             ),
             _ => None,
         };
@@ -187,9 +180,7 @@ impl ResponseError for ApiError {
         let mut resp = HttpResponse::build(self.status_code());
         resp.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
         match self {
-            Self::Overloaded {
-                retry_after_secs, ..
-            } => {
+            Self::Overloaded { retry_after_secs, .. } => {
                 resp.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             Self::Unauthorized(_) => {
@@ -207,9 +198,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 /// Descriptions served at `/problems/{slug}`.
 pub fn describe(slug: &str) -> Option<&'static str> {
     Some(match slug {
-        "malformed-json" => {
-            "The request body could not be parsed as JSON. Check quoting, commas and brackets."
-        }
+        "malformed-json" => "The request body could not be parsed as JSON. Check quoting, commas and brackets.",
         "bad-request" => "A header or query parameter could not be used; the detail names it.",
         "validation" => {
             "One or more fields are missing, of the wrong type, unknown, or out of range. `errors` lists each field and what is wrong with it."

@@ -11,9 +11,7 @@ use crate::state::AppState;
 use crate::tickets::intake::NewTicket;
 use actix_web::web::Query;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
 use std::collections::HashMap;
 use sysops_core::ValidationErrors;
@@ -67,30 +65,18 @@ pub async fn create(
     let category = v.check("category", b.category.parse::<Category>());
     let title = v.check("title", Title::parse(&b.title));
     let description = v.check("description", Description::parse(&b.description));
-    let location = b
-        .location
-        .as_ref()
-        .and_then(|l| super::customers::parse_location(&mut v, "location", l));
-    let address = b
-        .address
-        .as_deref()
-        .and_then(|a| v.check("address", Address::parse(a)));
+    let location = b.location.as_ref().and_then(|l| super::customers::parse_location(&mut v, "location", l));
+    let address = b.address.as_deref().and_then(|a| v.check("address", Address::parse(a)));
     let customer_id = match (caller.role, b.customer_id) {
         (Role::Customer, None) => Some(caller.user_id),
         (Role::Customer, Some(id)) if id == caller.user_id => Some(id),
         (Role::Customer, Some(_)) => {
-            v.push(
-                "customer_id",
-                "customers raise tickets for themselves; leave customer_id out",
-            );
+            v.push("customer_id", "customers raise tickets for themselves; leave customer_id out");
             None
         }
         (_, Some(id)) => Some(id),
         (_, None) => {
-            v.push(
-                "customer_id",
-                "agents must name the customer the ticket is for",
-            );
+            v.push("customer_id", "agents must name the customer the ticket is for");
             None
         }
     };
@@ -102,15 +88,8 @@ pub async fn create(
     };
     let claim = match key.0 {
         Some(k) => {
-            match idempotency::begin(
-                &state.db.read,
-                &state.inflight,
-                &caller.user_id.to_string(),
-                &k,
-                &req,
-                &body.raw,
-            )
-            .await?
+            match idempotency::begin(&state.db.read, &state.inflight, &caller.user_id.to_string(), &k, &req, &body.raw)
+                .await?
             {
                 Begin::Replay(r) => return Ok(r),
                 Begin::Fresh(c) => Some(c),
@@ -119,27 +98,19 @@ pub async fn create(
         None => None,
     };
     let db = &state.db.read;
-    let cust = customer::Entity::find_by_id(customer_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| {
-            if caller.role == Role::Agent {
-                ApiError::field("customer_id", "no such customer")
-            } else {
-                ApiError::not_found("customer")
-            }
-        })?;
+    let cust = customer::Entity::find_by_id(customer_id).one(db).await?.ok_or_else(|| {
+        if caller.role == Role::Agent {
+            ApiError::field("customer_id", "no such customer")
+        } else {
+            ApiError::not_found("customer")
+        }
+    })?;
     let sub = subscription::Entity::find_by_id(b.subscription_id)
         .one(db)
         .await?
         .filter(|s| s.customer_id == customer_id)
-        .ok_or_else(|| {
-            ApiError::field("subscription_id", "no such subscription for this customer")
-        })?;
-    let p = plan::Entity::find_by_id(sub.plan_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("plan"))?;
+        .ok_or_else(|| ApiError::field("subscription_id", "no such subscription for this customer"))?;
+    let p = plan::Entity::find_by_id(sub.plan_id).one(db).await?.ok_or_else(|| ApiError::not_found("plan"))?;
     check_coverage(&domain_subscription(&sub)?, &domain_plan(&p)?, category).map_err(|e| {
         let field = if matches!(e, sysops_core::plan::CoverageError::NotCovered { .. }) {
             "category"
@@ -150,8 +121,7 @@ pub async fn create(
     })?;
     let location = match location {
         Some(l) => l,
-        None => sysops_core::geo::GeoPoint::new(cust.lat, cust.lon)
-            .map_err(|e| ApiError::Internal(e.into()))?,
+        None => sysops_core::geo::GeoPoint::new(cust.lat, cust.lon).map_err(|e| ApiError::Internal(e.into()))?,
     };
     let new = NewTicket {
         id: TicketId::new(),
@@ -165,23 +135,16 @@ pub async fn create(
         created_by: caller,
     };
     let body = state.intake.submit(new, claim).await?;
-    Ok(HttpResponse::Created()
-        .content_type("application/json")
-        .body(body))
+    Ok(HttpResponse::Created().content_type("application/json").body(body))
 }
 
 fn domain_plan(p: &plan::Model) -> ApiResult<Plan> {
-    let cats: Vec<String> =
-        serde_json::from_value(p.categories.clone()).map_err(anyhow::Error::from)?;
-    let currency =
-        Currency::parse(&p.currency).map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
+    let cats: Vec<String> = serde_json::from_value(p.categories.clone()).map_err(anyhow::Error::from)?;
+    let currency = Currency::parse(&p.currency).map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
     Ok(Plan {
         id: p.id.into(),
         name: Name::parse(&p.name).map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?,
-        categories: cats
-            .iter()
-            .filter_map(|c| c.parse().ok())
-            .collect::<CategorySet>(),
+        categories: cats.iter().filter_map(|c| c.parse().ok()).collect::<CategorySet>(),
         monthly_price: Money::new(p.monthly_price_cents, currency),
     })
 }
@@ -191,12 +154,8 @@ fn domain_subscription(s: &subscription::Model) -> ApiResult<Subscription> {
         id: s.id.into(),
         customer_id: s.customer_id.into(),
         plan_id: s.plan_id.into(),
-        product: Product::parse(&s.product)
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?,
-        status: s
-            .status
-            .parse()
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?,
+        product: Product::parse(&s.product).map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?,
+        status: s.status.parse().map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?,
         started_at: s.started_at,
     })
 }
@@ -213,27 +172,15 @@ pub fn scope(caller: &Caller) -> ApiResult<Condition> {
 }
 
 /// Loads a ticket the caller may see, or 404.
-pub async fn visible(
-    c: &impl ConnectionTrait,
-    caller: &Caller,
-    id: Uuid,
-) -> ApiResult<ticket::Model> {
-    ticket::Entity::find_by_id(id)
-        .filter(scope(caller)?)
-        .one(c)
-        .await?
-        .ok_or_else(|| ApiError::not_found("ticket"))
+pub async fn visible(c: &impl ConnectionTrait, caller: &Caller, id: Uuid) -> ApiResult<ticket::Model> {
+    ticket::Entity::find_by_id(id).filter(scope(caller)?).one(c).await?.ok_or_else(|| ApiError::not_found("ticket"))
 }
 
 /// One ticket.
 #[utoipa::path(tag = "tickets", responses((status = 200, body = TicketView), (status = 404, body = super::problem::Problem)),
     security(("bearer" = [])))]
 #[get("/api/v1/tickets/{id}")]
-pub async fn get_one(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Uuid>,
-) -> ApiResult<HttpResponse> {
+pub async fn get_one(state: web::Data<AppState>, caller: Caller, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     let t = visible(&state.db.read, &caller, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(crate::tickets::store::view(&state.db.read, &t).await?))
 }
@@ -258,10 +205,7 @@ pub fn page_params(limit: Option<u64>, cursor: Option<&str>) -> ApiResult<(u64, 
     }
     let cursor = match cursor {
         None | Some("") => None,
-        Some(c) => Some(
-            c.parse::<Uuid>()
-                .map_err(|_| ApiError::field("cursor", "not a cursor this server issued"))?,
-        ),
+        Some(c) => Some(c.parse::<Uuid>().map_err(|_| ApiError::field("cursor", "not a cursor this server issued"))?),
     };
     Ok((limit, cursor))
 }
@@ -270,28 +214,18 @@ pub fn page_params(limit: Option<u64>, cursor: Option<&str>) -> ApiResult<(u64, 
 #[utoipa::path(tag = "tickets", params(ListQuery), responses((status = 200, body = Page<TicketView>)),
     security(("bearer" = [])))]
 #[get("/api/v1/tickets")]
-pub async fn list(
-    state: web::Data<AppState>,
-    caller: Caller,
-    q: Query<ListQuery>,
-) -> ApiResult<HttpResponse> {
+pub async fn list(state: web::Data<AppState>, caller: Caller, q: Query<ListQuery>) -> ApiResult<HttpResponse> {
     let (limit, cursor) = page_params(q.limit, q.cursor.as_deref())?;
     let mut query = ticket::Entity::find().filter(scope(&caller)?);
     if let Some(s) = q.status.as_deref() {
-        let status: TicketStatus = s
-            .parse()
-            .map_err(|e: sysops_core::FieldError| e.under("status"))?;
+        let status: TicketStatus = s.parse().map_err(|e: sysops_core::FieldError| e.under("status"))?;
         query = query.filter(ticket::Column::Status.eq(status.as_str()));
     }
     if let Some(c) = cursor {
         query = query.filter(ticket::Column::Id.lt(c));
     }
     let db = &state.db.read;
-    let rows = query
-        .order_by_desc(ticket::Column::Id)
-        .limit(limit + 1)
-        .all(db)
-        .await?;
+    let rows = query.order_by_desc(ticket::Column::Id).limit(limit + 1).all(db).await?;
     let more = rows.len() as u64 > limit;
     let rows: Vec<ticket::Model> = rows.into_iter().take(limit as usize).collect();
     let ids: Vec<Uuid> = rows.iter().map(|t| t.id).collect();
@@ -303,34 +237,20 @@ pub async fn list(
         .into_iter()
         .map(|a| (a.ticket_id, a))
         .collect();
-    let next_cursor = if more {
-        rows.last().map(|t| t.id.to_string())
-    } else {
-        None
-    };
-    let items = rows
-        .iter()
-        .map(|t| TicketView::new(t, assignments.get(&t.id)))
-        .collect();
+    let next_cursor = if more { rows.last().map(|t| t.id.to_string()) } else { None };
+    let items = rows.iter().map(|t| TicketView::new(t, assignments.get(&t.id))).collect();
     Ok(HttpResponse::Ok().json(Page { items, next_cursor }))
 }
 
 /// A ticket's audit trail, oldest first.
 #[utoipa::path(tag = "tickets", responses((status = 200, body = Page<TicketEventView>)), security(("bearer" = [])))]
 #[get("/api/v1/tickets/{id}/events")]
-pub async fn events(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Uuid>,
-) -> ApiResult<HttpResponse> {
+pub async fn events(state: web::Data<AppState>, caller: Caller, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     let t = visible(&state.db.read, &caller, id.into_inner()).await?;
     let rows = ticket_event::Entity::find()
         .filter(ticket_event::Column::TicketId.eq(t.id))
         .order_by_asc(ticket_event::Column::Id)
         .all(&state.db.read)
         .await?;
-    Ok(HttpResponse::Ok().json(Page {
-        items: rows.iter().map(TicketEventView::from).collect(),
-        next_cursor: None,
-    }))
+    Ok(HttpResponse::Ok().json(Page { items: rows.iter().map(TicketEventView::from).collect(), next_cursor: None }))
 }

@@ -65,31 +65,23 @@ pub async fn create(
         },
     );
     v.finish()?;
-    let (Some(name), Some(email), Some(password), Some(role)) = (name, email, password, role)
-    else {
+    let (Some(name), Some(email), Some(password), Some(role)) = (name, email, password, role) else {
         unreachable!("validated above")
     };
     let hash = hash_password(password.expose().to_owned()).await?;
-    created(
-        &state,
-        &req,
-        key,
-        &scope_of(Some(&caller)),
-        &body.raw,
-        move |txn| {
-            Box::pin(async move {
-                let u = user::ActiveModel {
-                    id: Set(Uuid::now_v7()),
-                    email: Set(email.to_string()),
-                    password_hash: Set(hash),
-                    role: Set(role.as_str().to_owned()),
-                    name: Set(name.to_string()),
-                    created_at: Set(Utc::now()),
-                    disabled: Set(false),
-                };
-                Ok(UserView::from(&insert_user(txn, u).await?))
-            })
-        },
-    )
+    created(&state, &req, key, &scope_of(Some(&caller)), &body.raw, move |txn| {
+        Box::pin(async move {
+            let u = user::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                email: Set(email.to_string()),
+                password_hash: Set(hash),
+                role: Set(role.as_str().to_owned()),
+                name: Set(name.to_string()),
+                created_at: Set(Utc::now()),
+                disabled: Set(false),
+            };
+            Ok(UserView::from(&insert_user(txn, u).await?))
+        })
+    })
     .await
 }

@@ -1,8 +1,6 @@
 //! Response bodies, built from stored rows. Field names follow `../shared/API.md`.
 
-use crate::db::entity::{
-    assignment, customer, expert, kb_article, plan, subscription, ticket, ticket_event, user,
-};
+use crate::db::entity::{assignment, customer, expert, kb_article, plan, subscription, ticket, ticket_event, user};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sysops_core::expert::Availability;
@@ -45,13 +43,7 @@ pub struct UserView {
 
 impl From<&user::Model> for UserView {
     fn from(u: &user::Model) -> Self {
-        Self {
-            id: u.id,
-            name: u.name.clone(),
-            email: u.email.clone(),
-            role: u.role.clone(),
-            created_at: u.created_at,
-        }
+        Self { id: u.id, name: u.name.clone(), email: u.email.clone(), role: u.role.clone(), created_at: u.created_at }
     }
 }
 
@@ -72,6 +64,8 @@ pub struct CustomerView {
     pub address: String,
     /// Where the address is.
     pub location: Location,
+    /// Language of messages.
+    pub locale: String,
     /// Registered.
     pub created_at: DateTime<Utc>,
 }
@@ -86,10 +80,8 @@ impl CustomerView {
             phone: c.phone.clone(),
             notify_by: c.notify_by.clone(),
             address: c.address.clone(),
-            location: Location {
-                lat: c.lat,
-                lon: c.lon,
-            },
+            location: Location { lat: c.lat, lon: c.lon },
+            locale: c.locale.clone(),
             created_at: c.created_at,
         }
     }
@@ -200,21 +192,13 @@ impl ExpertView {
             phone: e.phone.clone(),
             skills: serde_json::from_value(e.skills.clone()).unwrap_or_default(),
             service_area: AreaBody {
-                center: Location {
-                    lat: e.area_lat,
-                    lon: e.area_lon,
-                },
+                center: Location { lat: e.area_lat, lon: e.area_lon },
                 radius_km: e.area_radius_km,
             },
             locale: e.locale.clone(),
-            location: Location {
-                lat: e.lat,
-                lon: e.lon,
-            },
+            location: Location { lat: e.lat, lon: e.lon },
             available: e.on_duty,
-            availability: Availability::derive(e.on_duty, active_tickets)
-                .as_str()
-                .to_owned(),
+            availability: Availability::derive(e.on_duty, active_tickets).as_str().to_owned(),
             active_tickets,
             capacity: e.capacity,
             updated_at: e.updated_at,
@@ -236,6 +220,19 @@ pub struct AssignmentView {
     pub runners_up: serde_json::Value,
     /// When.
     pub assigned_at: DateTime<Utc>,
+}
+
+impl AssignmentView {
+    /// From a decision just made.
+    pub fn from_decision(a: &sysops_core::assignment::Assignment, at: DateTime<Utc>) -> Self {
+        Self {
+            expert_id: a.expert_id.as_uuid(),
+            score: a.score,
+            reasons: a.reasons.clone(),
+            runners_up: serde_json::to_value(&a.runners_up).unwrap_or_default(),
+            assigned_at: at,
+        }
+    }
 }
 
 impl From<&assignment::Model> for AssignmentView {
@@ -294,6 +291,11 @@ pub struct TicketView {
 impl TicketView {
     /// From the ticket and its current assignment.
     pub fn new(t: &ticket::Model, a: Option<&assignment::Model>) -> Self {
+        Self::with_assignment(t, a.map(AssignmentView::from))
+    }
+
+    /// From the ticket and an assignment view.
+    pub fn with_assignment(t: &ticket::Model, assignment: Option<AssignmentView>) -> Self {
         Self {
             id: t.id,
             status: t.status.clone(),
@@ -303,12 +305,9 @@ impl TicketView {
             title: t.title.clone(),
             description: t.description.clone(),
             address: t.address.clone(),
-            location: Location {
-                lat: t.lat,
-                lon: t.lon,
-            },
+            location: Location { lat: t.lat, lon: t.lon },
             assigned_expert_id: t.assigned_expert_id,
-            assignment: a.map(AssignmentView::from),
+            assignment,
             unassignable_reason: t.unassignable_reason.clone(),
             resolution: t.resolution.clone(),
             completed_by: t.completed_by,

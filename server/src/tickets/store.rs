@@ -2,11 +2,8 @@
 
 use crate::api::views::TicketView;
 use crate::auth::Caller;
-use crate::db::entity::{assignment, ticket, ticket_event};
-use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-};
+use crate::db::entity::{assignment, ticket};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 use std::collections::BTreeSet;
 use sysops_core::ids::{ExpertId, TicketId};
 use sysops_core::ticket::{CloseReason, Ticket, TicketStatus};
@@ -22,7 +19,8 @@ pub enum Actor {
 }
 
 impl Actor {
-    fn parts(self) -> (Option<Uuid>, String) {
+    /// The actor id and role recorded in the audit trail.
+    pub fn parts(self) -> (Option<Uuid>, String) {
         match self {
             Actor::User(c) => (Some(c.user_id), c.role.as_str().to_owned()),
             Actor::System => (None, "system".to_owned()),
@@ -30,35 +28,8 @@ impl Actor {
     }
 }
 
-/// Appends one entry to the ticket's audit trail.
-pub async fn record_event(
-    c: &impl ConnectionTrait,
-    ticket_id: Uuid,
-    kind: &str,
-    actor: Actor,
-    at: DateTime<Utc>,
-    detail: serde_json::Value,
-) -> Result<(), DbErr> {
-    let (actor_id, actor_role) = actor.parts();
-    ticket_event::Entity::insert(ticket_event::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        ticket_id: Set(ticket_id),
-        kind: Set(kind.to_owned()),
-        actor_id: Set(actor_id),
-        actor_role: Set(actor_role),
-        at: Set(at),
-        detail: Set(detail),
-    })
-    .exec_without_returning(c)
-    .await
-    .map(|_| ())
-}
-
 /// The ticket's open assignment, if any.
-pub async fn current_assignment(
-    c: &impl ConnectionTrait,
-    ticket_id: Uuid,
-) -> Result<Option<assignment::Model>, DbErr> {
+pub async fn current_assignment(c: &impl ConnectionTrait, ticket_id: Uuid) -> Result<Option<assignment::Model>, DbErr> {
     assignment::Entity::find()
         .filter(assignment::Column::TicketId.eq(ticket_id))
         .filter(assignment::Column::EndedAt.is_null())
@@ -75,10 +46,7 @@ pub async fn view(c: &impl ConnectionTrait, t: &ticket::Model) -> Result<TicketV
 
 /// The lifecycle state of a stored ticket.
 pub fn machine(t: &ticket::Model) -> anyhow::Result<Ticket> {
-    let status: TicketStatus = t
-        .status
-        .parse()
-        .map_err(|e| anyhow::anyhow!("ticket {}: {e}", t.id))?;
+    let status: TicketStatus = t.status.parse().map_err(|e| anyhow::anyhow!("ticket {}: {e}", t.id))?;
     let excluded: Vec<Uuid> = serde_json::from_value(t.excluded_experts.clone())?;
     let excluded: BTreeSet<ExpertId> = excluded.into_iter().map(ExpertId::from_uuid).collect();
     let close_reason = match t.close_reason.as_deref() {
@@ -87,11 +55,7 @@ pub fn machine(t: &ticket::Model) -> anyhow::Result<Ticket> {
         Some("no_survey") => Some(CloseReason::NoSurvey),
         Some(other) => anyhow::bail!("ticket {}: unknown close reason {other}", t.id),
     };
-    let assignee = if status.has_assignee() {
-        t.assigned_expert_id.map(ExpertId::from_uuid)
-    } else {
-        None
-    };
+    let assignee = if status.has_assignee() { t.assigned_expert_id.map(ExpertId::from_uuid) } else { None };
     Ticket::restore(
         TicketId::from_uuid(t.id),
         status,
@@ -105,10 +69,5 @@ pub fn machine(t: &ticket::Model) -> anyhow::Result<Ticket> {
 
 /// The excluded-experts column for a machine state.
 pub fn excluded_json(t: &Ticket) -> serde_json::Value {
-    serde_json::Value::Array(
-        t.excluded()
-            .iter()
-            .map(|e| serde_json::Value::String(e.to_string()))
-            .collect(),
-    )
+    serde_json::Value::Array(t.excluded().iter().map(|e| serde_json::Value::String(e.to_string())).collect())
 }

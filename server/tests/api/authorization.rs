@@ -11,87 +11,37 @@ async fn customers_and_experts_see_only_their_own_tickets() {
     let w = World::new(&s).await;
     let a = &w.customer;
     let b = add_customer(&s, "bea", &w.plan_id).await;
-    let (_, ta) = s
-        .post(
-            "/api/v1/tickets",
-            Some(&a.token),
-            &ticket_body(a, "television", "A's TV"),
-        )
-        .await;
-    let (_, tb) = s
-        .post(
-            "/api/v1/tickets",
-            Some(&b.token),
-            &ticket_body(&b, "laptop", "B's laptop"),
-        )
-        .await;
+    let (_, ta) = s.post("/api/v1/tickets", Some(&a.token), &ticket_body(a, "television", "A's TV")).await;
+    let (_, tb) = s.post("/api/v1/tickets", Some(&b.token), &ticket_body(&b, "laptop", "B's laptop")).await;
     let ta_id = ta["id"].as_str().unwrap();
     let tb_id = tb["id"].as_str().unwrap();
 
     // Another customer's ticket does not exist for you.
-    let (st, p) = s
-        .get(&format!("/api/v1/tickets/{ta_id}"), Some(&b.token))
-        .await;
+    let (st, p) = s.get(&format!("/api/v1/tickets/{ta_id}"), Some(&b.token)).await;
     assert_eq!(st, StatusCode::NOT_FOUND, "{p}");
     let (_, list) = s.get("/api/v1/tickets", Some(&b.token)).await;
-    let ids: Vec<&str> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = list["items"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
     assert_eq!(ids, vec![tb_id]);
-    let (st, _) = s
-        .get(&format!("/api/v1/tickets/{ta_id}/events"), Some(&b.token))
-        .await;
+    let (st, _) = s.get(&format!("/api/v1/tickets/{ta_id}/events"), Some(&b.token)).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
 
     // Experts see the tickets assigned to them, and nothing else.
-    let tv_expert = w
-        .experts
-        .iter()
-        .find(|e| e.id == ta["assigned_expert_id"].as_str().unwrap())
-        .unwrap();
-    let other_expert = w
-        .experts
-        .iter()
-        .find(|e| e.id != tv_expert.id && e.id != tb["assigned_expert_id"].as_str().unwrap())
-        .unwrap();
-    assert_eq!(
-        s.get(&format!("/api/v1/tickets/{ta_id}"), Some(&tv_expert.token))
-            .await
-            .0,
-        StatusCode::OK
-    );
-    assert_eq!(
-        s.get(
-            &format!("/api/v1/tickets/{ta_id}"),
-            Some(&other_expert.token)
-        )
-        .await
-        .0,
-        StatusCode::NOT_FOUND
-    );
+    let tv_expert = w.experts.iter().find(|e| e.id == ta["assigned_expert_id"].as_str().unwrap()).unwrap();
+    let other_expert =
+        w.experts.iter().find(|e| e.id != tv_expert.id && e.id != tb["assigned_expert_id"].as_str().unwrap()).unwrap();
+    assert_eq!(s.get(&format!("/api/v1/tickets/{ta_id}"), Some(&tv_expert.token)).await.0, StatusCode::OK);
+    assert_eq!(s.get(&format!("/api/v1/tickets/{ta_id}"), Some(&other_expert.token)).await.0, StatusCode::NOT_FOUND);
     let (_, mine) = s.get("/api/v1/tickets", Some(&other_expert.token)).await;
     assert!(mine["items"].as_array().unwrap().is_empty());
     // Nor another expert's profile.
     assert_eq!(
-        s.get(
-            &format!("/api/v1/experts/{}", tv_expert.id),
-            Some(&other_expert.token)
-        )
-        .await
-        .0,
+        s.get(&format!("/api/v1/experts/{}", tv_expert.id), Some(&other_expert.token)).await.0,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        s.patch(
-            &format!("/api/v1/experts/{}", tv_expert.id),
-            Some(&other_expert.token),
-            &json!({"available": false})
-        )
-        .await
-        .0,
+        s.patch(&format!("/api/v1/experts/{}", tv_expert.id), Some(&other_expert.token), &json!({"available": false}))
+            .await
+            .0,
         StatusCode::NOT_FOUND
     );
 
@@ -105,7 +55,11 @@ async fn admin_only_calls_refuse_every_other_role() {
     let s = Server::spawn(Backend::Sqlite).await;
     let w = World::new(&s).await;
     let (st, _) = s
-        .post("/api/v1/users", Some(&w.admin), &json!({"name": "Mo", "email": "mo@staff.test", "password": PASSWORD, "role": "manager"}))
+        .post(
+            "/api/v1/users",
+            Some(&w.admin),
+            &json!({"name": "Mo", "email": "mo@staff.test", "password": PASSWORD, "role": "manager"}),
+        )
         .await;
     assert_eq!(st, StatusCode::CREATED);
     let (st, _) = s
@@ -140,11 +94,7 @@ async fn admin_only_calls_refuse_every_other_role() {
             json!({"name": "E", "email": "e2@x.test", "password": PASSWORD, "phone": "+13125550111", "skills": ["laptop"], "service_area": {"center": north(0.0), "radius_km": 5}, "locale": "en-US", "location": north(0.0), "available": true}),
         ),
         (Method::GET, "/api/v1/experts".to_owned(), json!(null)),
-        (
-            Method::PATCH,
-            format!("/api/v1/experts/{expert_id}"),
-            json!({"skills": ["printer"]}),
-        ),
+        (Method::PATCH, format!("/api/v1/experts/{expert_id}"), json!({"skills": ["printer"]})),
     ];
     for (role, token) in &roles {
         for (method, path, body) in &calls {
@@ -169,12 +119,7 @@ async fn admin_only_calls_refuse_every_other_role() {
     let (_, experts) = s.get("/api/v1/experts", Some(&w.admin)).await;
     assert_eq!(experts["items"].as_array().unwrap().len(), 3);
     // Customers and experts may not raise tickets for others; experts may not raise any.
-    let (st, _) = s
-        .post(
-            "/api/v1/tickets",
-            Some(&w.experts[0].token),
-            &ticket_body(&w.customer, "laptop", "Nope"),
-        )
-        .await;
+    let (st, _) =
+        s.post("/api/v1/tickets", Some(&w.experts[0].token), &ticket_body(&w.customer, "laptop", "Nope")).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
 }

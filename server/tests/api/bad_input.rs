@@ -63,13 +63,8 @@ async fn bad_input_gets_a_precise_4xx_problem_and_changes_nothing() {
     let w = World::new(&s).await;
     let c = &w.customer;
     let other = add_customer(&s, "other", &w.plan_id).await;
-    let (st, existing) = s
-        .post(
-            "/api/v1/tickets",
-            Some(&c.token),
-            &ticket_body(c, "television", "Existing ticket"),
-        )
-        .await;
+    let (st, existing) =
+        s.post("/api/v1/tickets", Some(&c.token), &ticket_body(c, "television", "Existing ticket")).await;
     assert_eq!(st, StatusCode::CREATED);
     let before = snapshot(&s, &w.admin).await;
 
@@ -111,14 +106,7 @@ async fn bad_input_gets_a_precise_4xx_problem_and_changes_nothing() {
             S::UNPROCESSABLE_ENTITY,
             Some("title"),
         ),
-        case(
-            "missing field",
-            "/api/v1/tickets",
-            &t,
-            without("title"),
-            S::UNPROCESSABLE_ENTITY,
-            Some("title"),
-        ),
+        case("missing field", "/api/v1/tickets", &t, without("title"), S::UNPROCESSABLE_ENTITY, Some("title")),
         case(
             "unknown field",
             "/api/v1/tickets",
@@ -183,14 +171,7 @@ async fn bad_input_gets_a_precise_4xx_problem_and_changes_nothing() {
             S::UNPROCESSABLE_ENTITY,
             Some("subscription_id"),
         ),
-        case(
-            "a JSON array",
-            "/api/v1/tickets",
-            &t,
-            json!([1, 2]),
-            S::UNPROCESSABLE_ENTITY,
-            Some("body"),
-        ),
+        case("a JSON array", "/api/v1/tickets", &t, json!([1, 2]), S::UNPROCESSABLE_ENTITY, Some("body")),
         case(
             "bad notify_by",
             "/api/v1/customers",
@@ -247,22 +228,8 @@ async fn bad_input_gets_a_precise_4xx_problem_and_changes_nothing() {
             S::UNPROCESSABLE_ENTITY,
             Some("monthly_price_cents"),
         ),
-        case(
-            "no token",
-            "/api/v1/tickets",
-            "",
-            good.clone(),
-            S::UNAUTHORIZED,
-            None,
-        ),
-        case(
-            "garbage token",
-            "/api/v1/tickets",
-            "garbage",
-            good.clone(),
-            S::UNAUTHORIZED,
-            None,
-        ),
+        case("no token", "/api/v1/tickets", "", good.clone(), S::UNAUTHORIZED, None),
+        case("garbage token", "/api/v1/tickets", "garbage", good.clone(), S::UNAUTHORIZED, None),
         case(
             "expired token",
             "/api/v1/tickets",
@@ -274,12 +241,7 @@ async fn bad_input_gets_a_precise_4xx_problem_and_changes_nothing() {
         case(
             "token signed by someone else",
             "/api/v1/tickets",
-            &token(
-                "another-secret-that-is-also-32-bytes-long",
-                &c.id,
-                "customer",
-                600,
-            ),
+            &token("another-secret-that-is-also-32-bytes-long", &c.id, "customer", 600),
             good.clone(),
             S::UNAUTHORIZED,
             None,
@@ -299,84 +261,30 @@ async fn bad_input_gets_a_precise_4xx_problem_and_changes_nothing() {
         status,
         field: None,
     };
-    cases.push(raw(
-        "malformed JSON",
-        b"{\"title\": ",
-        Some("application/json"),
-        S::BAD_REQUEST,
-    ));
-    cases.push(raw(
-        "empty body",
-        b"",
-        Some("application/json"),
-        S::BAD_REQUEST,
-    ));
-    cases.push(raw(
-        "trailing garbage",
-        b"{} }",
-        Some("application/json"),
-        S::BAD_REQUEST,
-    ));
+    cases.push(raw("malformed JSON", b"{\"title\": ", Some("application/json"), S::BAD_REQUEST));
+    cases.push(raw("empty body", b"", Some("application/json"), S::BAD_REQUEST));
+    cases.push(raw("trailing garbage", b"{} }", Some("application/json"), S::BAD_REQUEST));
     cases.push(raw(
         "wrong content type",
         &serde_json::to_vec(&good).unwrap(),
         Some("text/plain"),
         S::UNSUPPORTED_MEDIA_TYPE,
     ));
-    cases.push(raw(
-        "no content type",
-        &serde_json::to_vec(&good).unwrap(),
-        None,
-        S::UNSUPPORTED_MEDIA_TYPE,
-    ));
+    cases.push(raw("no content type", &serde_json::to_vec(&good).unwrap(), None, S::UNSUPPORTED_MEDIA_TYPE));
     let mut big = b"{\"title\": \"".to_vec();
     big.extend(std::iter::repeat_n(b'a', 10 * 1024 * 1024));
     big.extend(b"\"}");
-    cases.push(raw(
-        "a 10 MB body",
-        &big,
-        Some("application/json"),
-        S::PAYLOAD_TOO_LARGE,
-    ));
-    let mut bad_key = raw(
-        "overlong Idempotency-Key",
-        &serde_json::to_vec(&good).unwrap(),
-        Some("application/json"),
-        S::BAD_REQUEST,
-    );
+    cases.push(raw("a 10 MB body", &big, Some("application/json"), S::PAYLOAD_TOO_LARGE));
+    let mut bad_key =
+        raw("overlong Idempotency-Key", &serde_json::to_vec(&good).unwrap(), Some("application/json"), S::BAD_REQUEST);
     bad_key.extra_header = Some(("Idempotency-Key", "k".repeat(300)));
     cases.push(bad_key);
     for (name, path, status, field) in [
-        (
-            "not a UUID in the path",
-            "/api/v1/tickets/not-a-uuid",
-            S::NOT_FOUND,
-            None,
-        ),
-        (
-            "unknown status filter",
-            "/api/v1/tickets?status=open",
-            S::UNPROCESSABLE_ENTITY,
-            Some("status"),
-        ),
-        (
-            "limit out of range",
-            "/api/v1/tickets?limit=0",
-            S::UNPROCESSABLE_ENTITY,
-            Some("limit"),
-        ),
-        (
-            "foreign cursor",
-            "/api/v1/tickets?cursor=zzz",
-            S::UNPROCESSABLE_ENTITY,
-            Some("cursor"),
-        ),
-        (
-            "unknown query parameter",
-            "/api/v1/tickets?sort=desc",
-            S::BAD_REQUEST,
-            None,
-        ),
+        ("not a UUID in the path", "/api/v1/tickets/not-a-uuid", S::NOT_FOUND, None),
+        ("unknown status filter", "/api/v1/tickets?status=open", S::UNPROCESSABLE_ENTITY, Some("status")),
+        ("limit out of range", "/api/v1/tickets?limit=0", S::UNPROCESSABLE_ENTITY, Some("limit")),
+        ("foreign cursor", "/api/v1/tickets?cursor=zzz", S::UNPROCESSABLE_ENTITY, Some("cursor")),
+        ("unknown query parameter", "/api/v1/tickets?sort=desc", S::BAD_REQUEST, None),
         ("unknown route", "/api/v1/nothing-here", S::NOT_FOUND, None),
     ] {
         cases.push(Case {
@@ -403,59 +311,25 @@ async fn bad_input_gets_a_precise_4xx_problem_and_changes_nothing() {
         if !case.body.is_empty() || case.method == Method::POST {
             r = r.body(case.body.clone());
         }
-        let resp = r
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        let resp = r.send().await.unwrap_or_else(|e| panic!("{}: {e}", case.name));
         let status = resp.status();
-        let ctype = resp
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned());
+        let ctype = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
         let problem: Value = resp.json().await.unwrap_or(Value::Null);
         assert_eq!(status, case.status, "{}: {problem}", case.name);
-        assert_eq!(
-            ctype.as_deref(),
-            Some("application/problem+json"),
-            "{}",
-            case.name
-        );
-        assert_eq!(
-            problem["status"].as_u64(),
-            Some(u64::from(status.as_u16())),
-            "{}: {problem}",
-            case.name
-        );
-        assert!(
-            !problem["detail"].as_str().unwrap_or("").is_empty(),
-            "{}: no detail",
-            case.name
-        );
-        assert!(
-            problem["type"].is_string() && problem["title"].is_string(),
-            "{}",
-            case.name
-        );
+        assert_eq!(ctype.as_deref(), Some("application/problem+json"), "{}", case.name);
+        assert_eq!(problem["status"].as_u64(), Some(u64::from(status.as_u16())), "{}: {problem}", case.name);
+        assert!(!problem["detail"].as_str().unwrap_or("").is_empty(), "{}: no detail", case.name);
+        assert!(problem["type"].is_string() && problem["title"].is_string(), "{}", case.name);
         if let Some(field) = case.field {
-            let fields: Vec<&str> = problem["errors"].as_array().map_or(vec![], |e| {
-                e.iter().filter_map(|e| e["field"].as_str()).collect()
-            });
-            assert!(
-                fields.contains(&field),
-                "{}: expected an error on {field}, got {problem}",
-                case.name
-            );
+            let fields: Vec<&str> =
+                problem["errors"].as_array().map_or(vec![], |e| e.iter().filter_map(|e| e["field"].as_str()).collect());
+            assert!(fields.contains(&field), "{}: expected an error on {field}, got {problem}", case.name);
         }
     }
 
     // Nothing stored changed.
     assert_eq!(snapshot(&s, &w.admin).await, before);
-    let (_, again) = s
-        .get(
-            &format!("/api/v1/tickets/{}", existing["id"].as_str().unwrap()),
-            Some(&c.token),
-        )
-        .await;
+    let (_, again) = s.get(&format!("/api/v1/tickets/{}", existing["id"].as_str().unwrap()), Some(&c.token)).await;
     assert_eq!(again, existing);
     let health = s.get("/health/ready", None).await.0;
     assert_eq!(health, StatusCode::OK);

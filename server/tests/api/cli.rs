@@ -8,58 +8,31 @@ async fn the_operator_commands_do_what_they_say() {
     let mut s = Server::spawn(Backend::Sqlite).await;
     // migrate is idempotent on a live database.
     let out = s.cli(&["migrate"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // create-admin refuses a bad e-mail with a clear message.
-    let out = s.cli(&[
-        "create-admin",
-        "--email",
-        "nope",
-        "--password",
-        "long-enough-1",
-    ]);
+    let out = s.cli(&["create-admin", "--email", "nope", "--password", "long-enough-1"]);
     assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("--email"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--email"), "{}", String::from_utf8_lossy(&out.stderr));
     // create-admin on an existing admin resets the password.
-    let out = s.cli(&[
-        "create-admin",
-        "--email",
-        ADMIN_EMAIL,
-        "--password",
-        "a-new-password-2",
-    ]);
+    let out = s.cli(&["create-admin", "--email", ADMIN_EMAIL, "--password", "a-new-password-2"]);
     assert!(out.status.success());
     s.login(ADMIN_EMAIL, "a-new-password-2").await;
 
     // --demo loads its data once, beside what is there, and never twice.
     s.stop();
-    s.cfg
-        .env
-        .push(("SYSOPS_DEMO".to_owned(), "true".to_owned()));
+    s.cfg.env.push(("SYSOPS_DEMO".to_owned(), "true".to_owned()));
     s.restart().await;
     let admin = s.login(ADMIN_EMAIL, "a-new-password-2").await;
     let (_, experts) = s.get("/api/v1/experts", Some(&admin)).await;
     assert_eq!(experts["items"].as_array().unwrap().len(), 36);
-    s.login("pat.customer@example.com", "customer-demo-pass")
-        .await;
+    s.login("pat.customer@example.com", "customer-demo-pass").await;
     let (st, kb) = s.get("/api/v1/kb?q=hdmi", Some(&admin)).await;
     assert_eq!(st, StatusCode::OK);
     assert!(!kb["items"].as_array().unwrap().is_empty());
     s.stop();
     s.restart().await;
     let (_, experts) = s.get("/api/v1/experts", Some(&admin)).await;
-    assert_eq!(
-        experts["items"].as_array().unwrap().len(),
-        36,
-        "demo data loaded twice"
-    );
+    assert_eq!(experts["items"].as_array().unwrap().len(), 36, "demo data loaded twice");
     let (_, plans) = s.get("/api/v1/plans", None).await;
     assert_eq!(plans["items"].as_array().unwrap().len(), 3);
 }

@@ -27,11 +27,7 @@ async fn crash_and_retry(backend: Backend) {
         .map(|i| {
             (
                 uuid::Uuid::new_v4().to_string(),
-                ticket_body(
-                    c,
-                    if i % 2 == 0 { "television" } else { "laptop" },
-                    &format!("Crash ticket {i}"),
-                ),
+                ticket_body(c, if i % 2 == 0 { "television" } else { "laptop" }, &format!("Crash ticket {i}")),
             )
         })
         .collect();
@@ -39,22 +35,19 @@ async fn crash_and_retry(backend: Backend) {
     let notify = Arc::new(tokio::sync::Notify::new());
     let mut tasks = Vec::new();
     for (key, body) in keys.clone() {
-        let req = s
-            .req(Method::POST, "/api/v1/tickets", Some(&c.token))
-            .header("Idempotency-Key", key.clone())
-            .json(&body);
+        let req =
+            s.req(Method::POST, "/api/v1/tickets", Some(&c.token)).header("Idempotency-Key", key.clone()).json(&body);
         let acked = acked.clone();
         let notify = notify.clone();
         tasks.push(tokio::spawn(async move {
-            if let Ok(resp) = req.send().await {
-                if resp.status() == StatusCode::CREATED {
-                    if let Ok(v) = resp.json::<Value>().await {
-                        let mut a = acked.lock().await;
-                        a.insert(key, v["id"].as_str().unwrap().to_owned());
-                        if a.len() >= KILL_AFTER {
-                            notify.notify_one();
-                        }
-                    }
+            if let Ok(resp) = req.send().await
+                && resp.status() == StatusCode::CREATED
+                && let Ok(v) = resp.json::<Value>().await
+            {
+                let mut a = acked.lock().await;
+                a.insert(key, v["id"].as_str().unwrap().to_owned());
+                if a.len() >= KILL_AFTER {
+                    notify.notify_one();
                 }
             }
         }));
@@ -74,25 +67,16 @@ async fn crash_and_retry(backend: Backend) {
     s.restart().await;
     // Every acknowledged ticket is there.
     for (key, id) in &acked {
-        let (st, t) = s
-            .get(&format!("/api/v1/tickets/{id}"), Some(&c.token))
-            .await;
-        assert_eq!(
-            st,
-            StatusCode::OK,
-            "acknowledged ticket {id} (key {key}) lost"
-        );
+        let (st, t) = s.get(&format!("/api/v1/tickets/{id}"), Some(&c.token)).await;
+        assert_eq!(st, StatusCode::OK, "acknowledged ticket {id} (key {key}) lost");
         assert!(t["status"] == "assigned" || t["status"] == "unassignable");
     }
     // Every key retried: acknowledged ones replay the same ticket, others are created once.
     let mut ids = HashSet::new();
     for (key, body) in &keys {
-        let (st, v) = send(
-            s.req(Method::POST, "/api/v1/tickets", Some(&c.token))
-                .header("Idempotency-Key", key)
-                .json(body),
-        )
-        .await;
+        let (st, v) =
+            send(s.req(Method::POST, "/api/v1/tickets", Some(&c.token)).header("Idempotency-Key", key).json(body))
+                .await;
         assert_eq!(st, StatusCode::CREATED, "{v}");
         let id = v["id"].as_str().unwrap().to_owned();
         if let Some(first) = acked.get(key) {
@@ -105,12 +89,7 @@ async fn crash_and_retry(backend: Backend) {
     let mut total = 0;
     let mut cursor = String::new();
     loop {
-        let (_, page) = s
-            .get(
-                &format!("/api/v1/tickets?limit=200&cursor={cursor}"),
-                Some(&c.token),
-            )
-            .await;
+        let (_, page) = s.get(&format!("/api/v1/tickets?limit=200&cursor={cursor}"), Some(&c.token)).await;
         total += page["items"].as_array().unwrap().len();
         match page["next_cursor"].as_str() {
             Some(n) => cursor = n.to_owned(),

@@ -81,26 +81,13 @@ impl Server {
             backend,
             data_dir: dir.path().join("data"),
             db_url,
-            env: env
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
+            env: env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
         };
         let out = cfg
-            .command(&[
-                "create-admin",
-                "--email",
-                ADMIN_EMAIL,
-                "--password",
-                ADMIN_PASSWORD,
-            ])
+            .command(&["create-admin", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD])
             .output()
             .expect("run create-admin");
-        assert!(
-            out.status.success(),
-            "create-admin failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "create-admin failed: {}", String::from_utf8_lossy(&out.stderr));
         let mut s = Self::start(cfg).await;
         s._dir = Some(dir);
         s
@@ -111,12 +98,7 @@ impl Server {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(
-                cfg.data_dir
-                    .parent()
-                    .unwrap_or(Path::new("."))
-                    .join("server.log"),
-            )
+            .open(cfg.data_dir.parent().unwrap_or(Path::new(".")).join("server.log"))
             .expect("log file");
         let mut child = cfg
             .command(&["serve", "--bind", "127.0.0.1:0"])
@@ -138,22 +120,12 @@ impl Server {
             Err(_) => {
                 let _ = child.kill();
                 let log =
-                    std::fs::read_to_string(cfg.data_dir.parent().unwrap().join("server.log"))
-                        .unwrap_or_default();
+                    std::fs::read_to_string(cfg.data_dir.parent().unwrap().join("server.log")).unwrap_or_default();
                 panic!("server did not start; its log:\n{log}");
             }
         };
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .expect("client");
-        Server {
-            base,
-            cfg,
-            child: Some(child),
-            http,
-            _dir: None,
-        }
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
+        Server { base, cfg, child: Some(child), http, _dir: None }
     }
 
     /// `kill -9`: no chance to flush or finish anything.
@@ -167,11 +139,7 @@ impl Server {
     /// SIGTERM and wait for a graceful exit.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let mut c = self.child.take().expect("running");
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(c.id().to_string())
-            .status()
-            .expect("kill -TERM");
+        Command::new("kill").arg("-TERM").arg(c.id().to_string()).status().expect("kill -TERM");
         c.wait().expect("wait")
     }
 
@@ -194,12 +162,7 @@ impl Server {
     }
 
     /// A request with an optional bearer token.
-    pub fn req(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-    ) -> reqwest::RequestBuilder {
+    pub fn req(&self, method: reqwest::Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
         let r = self.http.request(method, self.url(path));
         match token {
             Some(t) => r.bearer_auth(t),
@@ -218,24 +181,13 @@ impl Server {
     }
 
     /// PATCH JSON.
-    pub async fn patch(
-        &self,
-        path: &str,
-        token: Option<&str>,
-        body: &Value,
-    ) -> (StatusCode, Value) {
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: &Value) -> (StatusCode, Value) {
         send(self.req(reqwest::Method::PATCH, path, token).json(body)).await
     }
 
     /// Logs in and returns the access token.
     pub async fn login(&self, email: &str, password: &str) -> String {
-        let (s, v) = self
-            .post(
-                "/api/v1/auth/login",
-                None,
-                &json!({"email": email, "password": password}),
-            )
-            .await;
+        let (s, v) = self.post("/api/v1/auth/login", None, &json!({"email": email, "password": password})).await;
         assert_eq!(s, StatusCode::OK, "login {email}: {v}");
         v["access_token"].as_str().expect("access_token").to_owned()
     }
@@ -276,16 +228,9 @@ static PG: OnceLock<Pg> = OnceLock::new();
 pub fn pg() -> &'static Pg {
     PG.get_or_init(|| {
         if let Ok(url) = std::env::var("SYSOPS_TEST_PG_URL") {
-            let port = url
-                .rsplit(':')
-                .next()
-                .and_then(|p| p.split('/').next())
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(5432);
-            return Pg {
-                base_url: url.trim_end_matches('/').to_owned(),
-                port,
-            };
+            let port =
+                url.rsplit(':').next().and_then(|p| p.split('/').next()).and_then(|p| p.parse().ok()).unwrap_or(5432);
+            return Pg { base_url: url.trim_end_matches('/').to_owned(), port };
         }
         start_cluster()
     })
@@ -303,11 +248,7 @@ fn pg_bin(name: &str) -> PathBuf {
 }
 
 fn as_postgres(cmd: &str) -> Command {
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0"))
-        .unwrap_or(false);
+    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
     if is_root {
         let mut c = Command::new("su");
         c.args(["postgres", "-s", "/bin/sh", "-c", cmd]);
@@ -320,40 +261,26 @@ fn as_postgres(cmd: &str) -> Command {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn start_cluster() -> Pg {
     let dir = std::env::temp_dir().join(format!("sysops-pg-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let _ = Command::new("chown")
-        .args(["-R", "postgres:postgres"])
-        .arg(&dir)
-        .status();
+    let _ = Command::new("chown").args(["-R", "postgres:postgres"]).arg(&dir).status();
     let d = dir.display();
     let initdb = pg_bin("initdb");
-    let out = as_postgres(&format!(
-        "{} -D {d}/data -A trust -U postgres --no-sync >{d}/initdb.log 2>&1",
-        initdb.display()
-    ))
-    .status()
-    .expect("initdb");
+    let out =
+        as_postgres(&format!("{} -D {d}/data -A trust -U postgres --no-sync >{d}/initdb.log 2>&1", initdb.display()))
+            .status()
+            .expect("initdb");
     assert!(out.success(), "initdb failed: see {d}/initdb.log");
     let port = free_port();
     let pg_ctl = pg_bin("pg_ctl");
-    let opts = format!(
-        "-p {port} -k {d} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=300"
-    );
-    let ok = as_postgres(&format!(
-        "{} -D {d}/data -o '{opts}' -l {d}/log start -w >/dev/null",
-        pg_ctl.display()
-    ))
-    .status()
-    .expect("pg_ctl start");
+    let opts = format!("-p {port} -k {d} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=300");
+    let ok = as_postgres(&format!("{} -D {d}/data -o '{opts}' -l {d}/log start -w >/dev/null", pg_ctl.display()))
+        .status()
+        .expect("pg_ctl start");
     assert!(ok.success(), "pg_ctl start failed: see {d}/log");
     // Stop the cluster when this test process goes away, however it ends.
     let me = std::process::id();
@@ -361,15 +288,8 @@ fn start_cluster() -> Pg {
         "while [ -d /proc/{me} ]; do sleep 1; done; {} -D {d}/data stop -m immediate >/dev/null 2>&1; rm -rf {d}",
         pg_ctl.display()
     );
-    let _ = as_postgres(&stop)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    Pg {
-        base_url: format!("postgres://postgres@127.0.0.1:{port}"),
-        port,
-    }
+    let _ = as_postgres(&stop).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+    Pg { base_url: format!("postgres://postgres@127.0.0.1:{port}"), port }
 }
 
 impl Pg {
@@ -378,25 +298,11 @@ impl Pg {
         let name = format!("t_{}", uuid::Uuid::new_v4().simple());
         let psql = pg_bin("psql");
         let out = Command::new(psql)
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-c",
-            ])
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", "-d", "postgres", "-c"])
             .arg(format!("CREATE DATABASE {name}"))
             .output()
             .expect("psql");
-        assert!(
-            out.status.success(),
-            "CREATE DATABASE failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "CREATE DATABASE failed: {}", String::from_utf8_lossy(&out.stderr));
         format!("{}/{name}", self.base_url)
     }
 }
@@ -445,33 +351,18 @@ impl World {
             .await;
         assert_eq!(st, StatusCode::CREATED, "{plan}");
         let mut experts = Vec::new();
-        for (i, (skills, km)) in [
-            (vec!["television"], 1.0),
-            (vec!["television", "laptop"], 4.0),
-            (vec!["laptop"], 2.0),
-        ]
-        .into_iter()
-        .enumerate()
+        for (i, (skills, km)) in [(vec!["television"], 1.0), (vec!["television", "laptop"], 4.0), (vec!["laptop"], 2.0)]
+            .into_iter()
+            .enumerate()
         {
             experts.push(add_expert(s, &admin, &format!("expert{i}"), &skills, km).await);
         }
         let customer = add_customer(s, "casey", plan["id"].as_str().unwrap()).await;
-        World {
-            admin,
-            plan_id: plan["id"].as_str().unwrap().to_owned(),
-            customer,
-            experts,
-        }
+        World { admin, plan_id: plan["id"].as_str().unwrap().to_owned(), customer, experts }
     }
 }
 
-pub async fn add_expert(
-    s: &Server,
-    admin: &str,
-    name: &str,
-    skills: &[&str],
-    km_north: f64,
-) -> Expert {
+pub async fn add_expert(s: &Server, admin: &str, name: &str, skills: &[&str], km_north: f64) -> Expert {
     let email = format!("{name}-{}@experts.test", uuid::Uuid::new_v4().simple());
     let (st, e) = s
         .post(
@@ -483,11 +374,7 @@ pub async fn add_expert(
         )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{e}");
-    Expert {
-        id: e["id"].as_str().unwrap().to_owned(),
-        token: s.login(&email, PASSWORD).await,
-        email,
-    }
+    Expert { id: e["id"].as_str().unwrap().to_owned(), token: s.login(&email, PASSWORD).await, email }
 }
 
 pub async fn add_customer(s: &Server, name: &str, plan_id: &str) -> Customer {

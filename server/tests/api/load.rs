@@ -19,28 +19,22 @@ async fn intake_sheds_load_with_503_while_health_stays_responsive() {
     let c = &w.customer;
     let mut submissions = Vec::new();
     for i in 0..300 {
-        let req = s
-            .req(Method::POST, "/api/v1/tickets", Some(&c.token))
-            .json(&ticket_body(c, "television", &format!("Spike {i}")));
+        let req = s.req(Method::POST, "/api/v1/tickets", Some(&c.token)).json(&ticket_body(
+            c,
+            "television",
+            &format!("Spike {i}"),
+        ));
         submissions.push(tokio::spawn(async move {
             let r = req.send().await.expect("request");
-            let retry_after = r
-                .headers()
-                .get("retry-after")
-                .map(|v| v.to_str().unwrap().to_owned());
-            let ctype = r
-                .headers()
-                .get("content-type")
-                .map(|v| v.to_str().unwrap().to_owned());
+            let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            let ctype = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
             (r.status(), retry_after, ctype)
         }));
     }
     let mut probes = Vec::new();
     for _ in 0..50 {
         let req = s.req(Method::GET, "/health/live", None);
-        probes.push(tokio::spawn(
-            async move { req.send().await.map(|r| r.status()) },
-        ));
+        probes.push(tokio::spawn(async move { req.send().await.map(|r| r.status()) }));
     }
     let (mut created, mut shed) = (0, 0);
     for t in submissions {
@@ -56,42 +50,20 @@ async fn intake_sheds_load_with_503_while_health_stays_responsive() {
         }
     }
     for p in probes {
-        assert_eq!(
-            p.await.unwrap().expect("health request failed"),
-            StatusCode::OK
-        );
+        assert_eq!(p.await.unwrap().expect("health request failed"), StatusCode::OK);
     }
-    assert!(
-        shed > 0,
-        "the spike never saturated intake ({created} created)"
-    );
+    assert!(shed > 0, "the spike never saturated intake ({created} created)");
     assert!(created > 0, "nothing got through");
     // Exactly the acknowledged tickets exist: shedding stored nothing.
     let (_, list) = s.get("/api/v1/tickets?limit=200", Some(&c.token)).await;
     let mut stored = list["items"].as_array().unwrap().len();
     let mut cursor = list["next_cursor"].as_str().map(str::to_owned);
     while let Some(cur) = cursor {
-        let (_, page) = s
-            .get(
-                &format!("/api/v1/tickets?limit=200&cursor={cur}"),
-                Some(&c.token),
-            )
-            .await;
+        let (_, page) = s.get(&format!("/api/v1/tickets?limit=200&cursor={cur}"), Some(&c.token)).await;
         stored += page["items"].as_array().unwrap().len();
         cursor = page["next_cursor"].as_str().map(str::to_owned);
     }
     assert_eq!(stored, created);
-    let metrics = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains(&format!("sysops_intake_shed_total {shed}")),
-        "shed counter: {shed}"
-    );
+    let metrics = s.http.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(&format!("sysops_intake_shed_total {shed}")), "shed counter: {shed}");
 }

@@ -14,6 +14,7 @@ pub struct Model {
     pub message: String,
     pub created_at: DateTimeUtc,
     pub acknowledged_at: Option<DateTimeUtc>,
+    pub dedupe_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

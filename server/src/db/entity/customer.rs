@@ -15,6 +15,7 @@ pub struct Model {
     pub lat: f64,
     pub lon: f64,
     pub created_at: DateTimeUtc,
+    pub locale: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

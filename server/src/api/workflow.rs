@@ -1,0 +1,107 @@
+//! The expert's side of a ticket (accept, decline, complete) and cancellation.
+
+use super::extract::{ApiJson, MaybeJson};
+use super::problem::ApiResult;
+use super::views::TicketView;
+use crate::auth::{Caller, Role};
+use crate::state::AppState;
+use crate::tickets::store::{self, Actor};
+use crate::workflow::ops::{self, Op};
+use actix_web::{HttpResponse, post, web};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+async fn respond(state: &AppState, row: crate::db::entity::ticket::Model) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(store::view(&state.db.write, &row).await?))
+}
+
+/// The assigned expert accepts the ticket.
+#[utoipa::path(tag = "workflow", responses((status = 200, body = TicketView), (status = 404, body = super::problem::Problem),
+    (status = 409, body = super::problem::Problem)), security(("bearer" = [])))]
+#[post("/api/v1/tickets/{id}/accept")]
+pub async fn accept(state: web::Data<AppState>, caller: Caller, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    caller.require(&[Role::Expert], "accepting tickets")?;
+    let row = ops::run(&state, Actor::User(caller), id.into_inner(), Op::Accept).await?;
+    respond(&state, row).await
+}
+
+/// Why an expert declines.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeclineBody {
+    /// Optional reason.
+    pub reason: Option<String>,
+}
+
+/// The assigned expert declines; the ticket goes to the next best expert (never back to
+/// one who declined), or becomes unassignable and the managers are alerted.
+#[utoipa::path(tag = "workflow", request_body = DeclineBody, responses((status = 200, body = TicketView),
+    (status = 404, body = super::problem::Problem), (status = 409, body = super::problem::Problem)),
+    security(("bearer" = [])))]
+#[post("/api/v1/tickets/{id}/decline")]
+pub async fn decline(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    body: MaybeJson<DeclineBody>,
+) -> ApiResult<HttpResponse> {
+    caller.require(&[Role::Expert], "declining tickets")?;
+    let reason = body.0.and_then(|b| b.reason);
+    let row = ops::run(&state, Actor::User(caller), id.into_inner(), Op::Decline { reason }).await?;
+    respond(&state, row).await
+}
+
+/// The work done.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteBody {
+    /// What was wrong and what fixed it.
+    pub resolution: String,
+    /// When the work was finished, if not now (RFC 3339).
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// The assigned expert completes the ticket; the customer is e-mailed a survey link.
+#[utoipa::path(tag = "workflow", request_body = CompleteBody, responses((status = 200, body = TicketView),
+    (status = 404, body = super::problem::Problem), (status = 409, body = super::problem::Problem),
+    (status = 422, body = super::problem::Problem)), security(("bearer" = [])))]
+#[post("/api/v1/tickets/{id}/complete")]
+pub async fn complete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    body: ApiJson<CompleteBody>,
+) -> ApiResult<HttpResponse> {
+    caller.require(&[Role::Expert], "completing tickets")?;
+    let b = body.value;
+    let op = Op::Complete { resolution: b.resolution, completed_at: b.completed_at };
+    let row = ops::run(&state, Actor::User(caller), id.into_inner(), op).await?;
+    respond(&state, row).await
+}
+
+/// Why a ticket is cancelled.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelBody {
+    /// Optional reason.
+    pub reason: Option<String>,
+}
+
+/// Cancels an open ticket (its customer, an agent or an admin).
+#[utoipa::path(tag = "workflow", request_body = CancelBody, responses((status = 200, body = TicketView),
+    (status = 404, body = super::problem::Problem), (status = 409, body = super::problem::Problem)),
+    security(("bearer" = [])))]
+#[post("/api/v1/tickets/{id}/cancel")]
+pub async fn cancel(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    body: MaybeJson<CancelBody>,
+) -> ApiResult<HttpResponse> {
+    caller.require(&[Role::Customer, Role::Agent, Role::Admin], "cancelling tickets")?;
+    let reason = body.0.and_then(|b| b.reason);
+    let row = ops::run(&state, Actor::User(caller), id.into_inner(), Op::Cancel { reason }).await?;
+    respond(&state, row).await
+}

@@ -1,0 +1,149 @@
+//! The outbox worker: claims due messages, sends them through the providers, and
+//! records each outcome at once (retry with exponential backoff, or dead-letter after
+//! the last attempt). Several nodes may run one each; the claim keeps them apart.
+
+use super::Channel;
+use super::outbox::{self, Finish};
+use super::providers::{Outcome, Providers};
+use crate::db::Db;
+use crate::db::entity::{device, outbox_message};
+use futures::StreamExt;
+use prometheus::{IntCounterVec, Opts};
+use rand::Rng;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Tuning.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Messages claimed at once.
+    pub batch: u64,
+    /// Sends in flight at once.
+    pub concurrency: usize,
+    /// How long a claim lasts before another worker may take the message back.
+    pub lease_ms: i64,
+    /// Attempts before a message is dead-lettered.
+    pub max_attempts: i32,
+    /// First retry delay; doubles each attempt.
+    pub base_delay_ms: i64,
+    /// Longest retry delay.
+    pub max_delay_ms: i64,
+    /// How often to look for due messages when nothing wakes the worker.
+    pub poll_ms: u64,
+}
+
+/// The worker.
+pub struct Worker {
+    db: Db,
+    providers: Arc<Providers>,
+    node: String,
+    wake: Arc<Notify>,
+    cfg: WorkerConfig,
+    outcomes: IntCounterVec,
+}
+
+impl Worker {
+    /// A worker for `node`; `wake` is notified whenever a message is queued here.
+    pub fn new(
+        db: Db,
+        providers: Arc<Providers>,
+        node: String,
+        wake: Arc<Notify>,
+        cfg: WorkerConfig,
+        metrics: &crate::metrics::Metrics,
+    ) -> anyhow::Result<Self> {
+        let outcomes = IntCounterVec::new(
+            Opts::new("outbox_attempts_total", "Outbox delivery attempts by channel and outcome"),
+            &["channel", "outcome"],
+        )?;
+        metrics.register(Box::new(outcomes.clone()))?;
+        Ok(Self { db, providers, node, wake, cfg, outcomes })
+    }
+
+    /// Runs until `shutdown`, finishing the sends in flight.
+    pub fn spawn(self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move { self.run(shutdown).await })
+    }
+
+    async fn run(self, shutdown: CancellationToken) {
+        match outbox::reclaim(&self.db, Some(&self.node)).await {
+            Ok(n) if n > 0 => tracing::warn!(n, "re-queued messages this node was sending when it stopped"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot re-queue interrupted messages"),
+        }
+        let channels = self.providers.deliverable();
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(Duration::from_millis(self.cfg.poll_ms)) => {
+                    if let Err(e) = outbox::reclaim(&self.db, None).await {
+                        tracing::error!(error = %e, "reclaiming expired claims failed");
+                    }
+                }
+            }
+            while !shutdown.is_cancelled() {
+                let batch =
+                    match outbox::claim(&self.db, &self.node, &channels, self.cfg.batch, self.cfg.lease_ms).await {
+                        Ok(b) => b,
+                        Err(e) => {
+                            tracing::error!(error = %e, "outbox claim failed");
+                            break;
+                        }
+                    };
+                if batch.is_empty() {
+                    break;
+                }
+                futures::stream::iter(batch).for_each_concurrent(self.cfg.concurrency, |m| self.deliver(m)).await;
+            }
+        }
+    }
+
+    fn backoff_ms(&self, attempts: i32) -> i64 {
+        let exp = self.cfg.base_delay_ms.saturating_mul(1i64 << attempts.clamp(1, 30).saturating_sub(1));
+        let capped = exp.min(self.cfg.max_delay_ms) as f64;
+        (capped * rand::rng().random_range(0.8..1.2)) as i64
+    }
+
+    async fn deliver(&self, m: outbox_message::Model) {
+        let outcome = self.providers.send(&m).await;
+        let label = match &outcome {
+            Outcome::Sent(_) => "sent",
+            Outcome::Refused { permanent: true, .. } => "refused_permanently",
+            Outcome::Refused { .. } => "refused",
+            Outcome::Unknown(_) => "unknown",
+        };
+        self.outcomes.with_label_values(&[m.channel.as_str(), label]).inc();
+        let finish = match outcome {
+            Outcome::Sent(r) => Finish::Sent(r),
+            Outcome::Refused { permanent: true, error } => {
+                if m.channel == Channel::Push.as_str() && error.contains("UNREGISTERED") {
+                    let _ = device::Entity::delete_many()
+                        .filter(device::Column::PushToken.eq(m.recipient.clone()))
+                        .exec(&self.db.write)
+                        .await;
+                }
+                Finish::Dead(error)
+            }
+            Outcome::Refused { error, .. } | Outcome::Unknown(error) if m.attempts >= self.cfg.max_attempts => {
+                Finish::Dead(format!("gave up after {} attempts: {error}", m.attempts))
+            }
+            Outcome::Refused { error, .. } | Outcome::Unknown(error) => {
+                Finish::Retry { at_ms: chrono::Utc::now().timestamp_millis() + self.backoff_ms(m.attempts), error }
+            }
+        };
+        if let Finish::Dead(e) = &finish {
+            tracing::warn!(id = %m.id, channel = %m.channel, error = %e, "message dead-lettered");
+        }
+        match outbox::finish(&self.db, m.id, &self.node, finish).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(id = %m.id, "claim lost before the outcome was recorded"),
+            Err(e) => {
+                tracing::error!(id = %m.id, error = %e, "cannot record the outcome; the claim will expire and the message retry")
+            }
+        }
+    }
+}

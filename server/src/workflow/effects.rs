@@ -1,0 +1,107 @@
+//! Everything a ticket transition writes besides the ticket row: audit events,
+//! assignment records, manager alerts, expert fairness stamps and queued messages,
+//! collected in memory and written with one statement per table.
+
+use crate::db::entity::{alert, assignment, expert, ticket_event};
+use crate::notify::Notifier;
+use crate::notify::contacts::Mail;
+use crate::tickets::store::Actor;
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, sea_query::Expr};
+use uuid::Uuid;
+
+/// Collected effects of one transaction.
+pub struct Effects<'a> {
+    /// The transaction's time (microsecond precision, as both databases store it).
+    pub now: DateTime<Utc>,
+    events: Vec<ticket_event::ActiveModel>,
+    ended: Vec<(Uuid, &'static str)>,
+    assignments: Vec<assignment::ActiveModel>,
+    alerts: Vec<alert::ActiveModel>,
+    stamped: Vec<Uuid>,
+    /// Messages to queue.
+    pub mail: Mail<'a>,
+}
+
+impl<'a> Effects<'a> {
+    /// Nothing yet.
+    pub fn new(notifier: &'a Notifier, now: DateTime<Utc>) -> Self {
+        Self {
+            now,
+            events: Vec::new(),
+            ended: Vec::new(),
+            assignments: Vec::new(),
+            alerts: Vec::new(),
+            stamped: Vec::new(),
+            mail: Mail::new(notifier, now),
+        }
+    }
+
+    /// An audit event.
+    pub fn event(&mut self, ticket: Uuid, kind: &str, actor: Actor, detail: serde_json::Value) {
+        let (actor_id, actor_role) = actor.parts();
+        self.events.push(ticket_event::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            ticket_id: Set(ticket),
+            kind: Set(kind.to_owned()),
+            actor_id: Set(actor_id),
+            actor_role: Set(actor_role),
+            at: Set(self.now),
+            detail: Set(detail),
+        });
+    }
+
+    /// Ends the ticket's open assignment with `reason`.
+    pub fn end_assignment(&mut self, ticket: Uuid, reason: &'static str) {
+        self.ended.push((ticket, reason));
+    }
+
+    /// A new assignment record.
+    pub fn assignment(&mut self, row: assignment::ActiveModel, expert: Uuid) {
+        self.assignments.push(row);
+        self.stamped.push(expert);
+    }
+
+    /// A manager alert.
+    pub fn alert(&mut self, kind: &str, ticket: Option<Uuid>, message: String, dedupe_key: Option<String>) {
+        self.alerts.push(alert::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            kind: Set(kind.to_owned()),
+            ticket_id: Set(ticket),
+            message: Set(message),
+            created_at: Set(self.now),
+            acknowledged_at: Set(None),
+            dedupe_key: Set(dedupe_key),
+        });
+    }
+
+    /// Writes everything (after the ticket rows it refers to).
+    pub async fn write(self, c: &impl ConnectionTrait) -> Result<usize, DbErr> {
+        for (ticket, reason) in &self.ended {
+            assignment::Entity::update_many()
+                .col_expr(assignment::Column::EndedAt, Expr::val(self.now))
+                .col_expr(assignment::Column::EndReason, Expr::val(*reason))
+                .filter(assignment::Column::TicketId.eq(*ticket))
+                .filter(assignment::Column::EndedAt.is_null())
+                .exec(c)
+                .await?;
+        }
+        if !self.assignments.is_empty() {
+            assignment::Entity::insert_many(self.assignments).exec_without_returning(c).await?;
+        }
+        if !self.stamped.is_empty() {
+            expert::Entity::update_many()
+                .col_expr(expert::Column::LastAssignedAt, Expr::val(self.now))
+                .filter(expert::Column::UserId.is_in(self.stamped))
+                .exec(c)
+                .await?;
+        }
+        if !self.events.is_empty() {
+            ticket_event::Entity::insert_many(self.events).exec_without_returning(c).await?;
+        }
+        if !self.alerts.is_empty() {
+            alert::Entity::insert_many(self.alerts).exec_without_returning(c).await?;
+        }
+        self.mail.write(c).await
+    }
+}
