@@ -15,6 +15,7 @@ pub mod surveys;
 pub mod tickets;
 pub mod users;
 pub mod views;
+pub mod webhooks;
 pub mod workflow;
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -97,6 +98,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(admin::retry)
     .service(admin::alerts)
     .service(admin::dev_outbox)
+    .service(webhooks::twilio_status)
     .service(health::live)
     .service(health::ready)
     .service(health::metrics)

@@ -86,7 +86,7 @@ impl Application {
         );
         let shutdown = CancellationToken::new();
         let node = settings.node_name()?;
-        let providers = Arc::new(Providers::from_settings(&settings)?);
+        let providers = Arc::new(Providers::from_settings(&settings, &public_base)?);
         let worker = Worker::new(
             db.clone(),
             providers,

@@ -99,9 +99,22 @@ pub async fn begin(
     req: &HttpRequest,
     body: &[u8],
 ) -> Result<Begin, ApiError> {
+    let row = idem::Entity::find_by_id((scope.to_owned(), key.to_owned())).one(db).await?;
+    begin_with(row.as_ref(), inflight, scope, key, req, body)
+}
+
+/// Like [`begin`], with the stored row (if any) already looked up by the caller.
+pub fn begin_with(
+    stored: Option<&idem::Model>,
+    inflight: &Arc<InFlight>,
+    scope: &str,
+    key: &str,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<Begin, ApiError> {
     let hash = fingerprint(req, body);
-    if let Some(row) = idem::Entity::find_by_id((scope.to_owned(), key.to_owned())).one(db).await? {
-        return existing(&row, &hash).map(Begin::Replay);
+    if let Some(row) = stored {
+        return existing(row, &hash).map(Begin::Replay);
     }
     let mut set = inflight.0.lock().map_err(|_| ApiError::Internal(anyhow::anyhow!("idempotency lock poisoned")))?;
     if !set.insert((scope.to_owned(), key.to_owned())) {

@@ -5,7 +5,7 @@ use super::extract::ApiJson;
 use super::problem::{ApiError, ApiResult};
 use super::views::{Location, Page, TicketEventView, TicketView};
 use crate::auth::{Caller, Role};
-use crate::db::entity::{assignment, customer, plan, subscription, ticket, ticket_event};
+use crate::db::entity::{assignment, plan, subscription, ticket, ticket_event};
 use crate::idempotency::{self, Begin, IdempotencyKey};
 use crate::state::AppState;
 use crate::tickets::intake::NewTicket;
@@ -66,7 +66,7 @@ pub async fn create(
     let title = v.check("title", Title::parse(&b.title));
     let description = v.check("description", Description::parse(&b.description));
     let location = b.location.as_ref().and_then(|l| super::customers::parse_location(&mut v, "location", l));
-    let address = b.address.as_deref().and_then(|a| v.check("address", Address::parse(a)));
+    let parsed_address = b.address.as_deref().and_then(|a| v.check("address", Address::parse(a)));
     let customer_id = match (caller.role, b.customer_id) {
         (Role::Customer, None) => Some(caller.user_id),
         (Role::Customer, Some(id)) if id == caller.user_id => Some(id),
@@ -86,42 +86,35 @@ pub async fn create(
     else {
         unreachable!("validated above")
     };
-    let claim = match key.0 {
-        Some(k) => {
-            match idempotency::begin(&state.db.read, &state.inflight, &caller.user_id.to_string(), &k, &req, &body.raw)
-                .await?
-            {
-                Begin::Replay(r) => return Ok(r),
-                Begin::Fresh(c) => Some(c),
-            }
-        }
+    // One round trip for everything intake needs to know: a stored idempotent response,
+    // the subscription with its plan, and the customer's address.
+    let scope = caller.user_id.to_string();
+    let ctx = IntakeContext::load(&state.db, &scope, key.0.as_deref(), b.subscription_id, customer_id).await?;
+    let claim = match key.0.as_deref() {
+        Some(k) => match idempotency::begin_with(ctx.stored().as_ref(), &state.inflight, &scope, k, &req, &body.raw)? {
+            Begin::Replay(r) => return Ok(r),
+            Begin::Fresh(c) => Some(c),
+        },
         None => None,
     };
-    let db = &state.db.read;
-    let cust = customer::Entity::find_by_id(customer_id).one(db).await?.ok_or_else(|| {
-        if caller.role == Role::Agent {
+    let (Some(address), Some(lat), Some(lon)) = (ctx.address.clone(), ctx.lat, ctx.lon) else {
+        return Err(if caller.role == Role::Agent {
             ApiError::field("customer_id", "no such customer")
         } else {
             ApiError::not_found("customer")
-        }
+        });
+    };
+    let (sub, p) = ctx.subscription_and_plan().filter(|(s, _)| s.customer_id == customer_id).ok_or_else(|| {
+        ApiError::field("subscription_id", "no such subscription for this customer")
     })?;
-    let sub = subscription::Entity::find_by_id(b.subscription_id)
-        .one(db)
-        .await?
-        .filter(|s| s.customer_id == customer_id)
-        .ok_or_else(|| ApiError::field("subscription_id", "no such subscription for this customer"))?;
-    let p = plan::Entity::find_by_id(sub.plan_id).one(db).await?.ok_or_else(|| ApiError::not_found("plan"))?;
     check_coverage(&domain_subscription(&sub)?, &domain_plan(&p)?, category).map_err(|e| {
-        let field = if matches!(e, sysops_core::plan::CoverageError::NotCovered { .. }) {
-            "category"
-        } else {
-            "subscription_id"
-        };
+        let field =
+            if matches!(e, sysops_core::plan::CoverageError::NotCovered { .. }) { "category" } else { "subscription_id" };
         ApiError::field(field, e.to_string())
     })?;
     let location = match location {
         Some(l) => l,
-        None => sysops_core::geo::GeoPoint::new(cust.lat, cust.lon).map_err(|e| ApiError::Internal(e.into()))?,
+        None => sysops_core::geo::GeoPoint::new(lat, lon).map_err(|e| ApiError::Internal(e.into()))?,
     };
     let new = NewTicket {
         id: TicketId::new(),
@@ -130,12 +123,103 @@ pub async fn create(
         category,
         title,
         description,
-        address: address.map_or(cust.address.clone(), |a| a.into_inner()),
+        address: parsed_address.map_or(address, |a| a.into_inner()),
         location,
         created_by: caller,
     };
     let body = state.intake.submit(new, claim).await?;
     Ok(HttpResponse::Created().content_type("application/json").body(body))
+}
+
+/// What ticket intake reads, in one query.
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct IntakeContext {
+    i_scope: Option<String>,
+    i_key: Option<String>,
+    i_request_hash: Option<String>,
+    i_status_code: Option<i32>,
+    i_response_body: Option<String>,
+    i_created_at: Option<chrono::DateTime<chrono::Utc>>,
+    s_id: Option<Uuid>,
+    s_customer_id: Option<Uuid>,
+    s_plan_id: Option<Uuid>,
+    s_product: Option<String>,
+    s_status: Option<String>,
+    s_started_at: Option<chrono::DateTime<chrono::Utc>>,
+    p_name: Option<String>,
+    p_categories: Option<serde_json::Value>,
+    p_monthly_price_cents: Option<i64>,
+    p_currency: Option<String>,
+    p_active: Option<bool>,
+    p_created_at: Option<chrono::DateTime<chrono::Utc>>,
+    address: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+}
+
+impl IntakeContext {
+    async fn load(
+        db: &crate::db::Db,
+        scope: &str,
+        key: Option<&str>,
+        subscription_id: Uuid,
+        customer_id: Uuid,
+    ) -> Result<Self, sea_orm::DbErr> {
+        use sea_orm::FromQueryResult;
+        let sql = "SELECT i.scope AS i_scope, i.key AS i_key, i.request_hash AS i_request_hash, \
+                   i.status_code AS i_status_code, i.response_body AS i_response_body, i.created_at AS i_created_at, \
+                   s.id AS s_id, s.customer_id AS s_customer_id, s.plan_id AS s_plan_id, s.product AS s_product, \
+                   s.status AS s_status, s.started_at AS s_started_at, p.name AS p_name, p.categories AS p_categories, \
+                   p.monthly_price_cents AS p_monthly_price_cents, p.currency AS p_currency, p.active AS p_active, \
+                   p.created_at AS p_created_at, c.address AS address, c.lat AS lat, c.lon AS lon \
+                   FROM (SELECT 1 AS one) x \
+                   LEFT JOIN idempotency_keys i ON i.scope = $1 AND i.key = $2 \
+                   LEFT JOIN subscriptions s ON s.id = $3 \
+                   LEFT JOIN plans p ON p.id = s.plan_id \
+                   LEFT JOIN customers c ON c.user_id = $4";
+        let stmt = sea_orm::Statement::from_sql_and_values(
+            db.backend(),
+            sql,
+            [scope.into(), key.unwrap_or("").into(), subscription_id.into(), customer_id.into()],
+        );
+        let row = sea_orm::ConnectionTrait::query_one_raw(&db.read, stmt)
+            .await?
+            .ok_or_else(|| sea_orm::DbErr::RecordNotFound("intake context".to_owned()))?;
+        Self::from_query_result(&row, "")
+    }
+
+    fn stored(&self) -> Option<crate::db::entity::idempotency_key::Model> {
+        Some(crate::db::entity::idempotency_key::Model {
+            scope: self.i_scope.clone()?,
+            key: self.i_key.clone()?,
+            request_hash: self.i_request_hash.clone()?,
+            status_code: self.i_status_code?,
+            response_body: self.i_response_body.clone()?,
+            created_at: self.i_created_at?,
+        })
+    }
+
+    fn subscription_and_plan(&self) -> Option<(subscription::Model, plan::Model)> {
+        let s = subscription::Model {
+            id: self.s_id?,
+            customer_id: self.s_customer_id?,
+            plan_id: self.s_plan_id?,
+            product: self.s_product.clone()?,
+            status: self.s_status.clone()?,
+            started_at: self.s_started_at?,
+            cancelled_at: None,
+        };
+        let p = plan::Model {
+            id: s.plan_id,
+            name: self.p_name.clone()?,
+            categories: self.p_categories.clone()?,
+            monthly_price_cents: self.p_monthly_price_cents?,
+            currency: self.p_currency.clone()?,
+            active: self.p_active?,
+            created_at: self.p_created_at?,
+        };
+        Some((s, p))
+    }
 }
 
 fn domain_plan(p: &plan::Model) -> ApiResult<Plan> {

@@ -111,6 +111,7 @@ impl Fcm {
 
 /// The Twilio Messages API.
 pub struct Twilio {
+    callback_base: String,
     sid: String,
     token: SecretString,
     from: String,
@@ -120,8 +121,16 @@ pub struct Twilio {
 
 impl Twilio {
     /// A client for account `sid`.
-    pub fn new(sid: &str, token: SecretString, from: &str, base: &str, timeout: Duration) -> anyhow::Result<Self> {
+    pub fn new(
+        sid: &str,
+        token: SecretString,
+        from: &str,
+        base: &str,
+        timeout: Duration,
+        callback_base: &str,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
+            callback_base: callback_base.trim_end_matches('/').to_owned(),
             sid: sid.to_owned(),
             token,
             from: from.to_owned(),
@@ -133,7 +142,15 @@ impl Twilio {
     /// Sends one SMS.
     pub async fn send(&self, m: &outbox_message::Model) -> Outcome {
         let url = format!("{}/2010-04-01/Accounts/{}/Messages.json", self.base, self.sid);
-        let form = [("To", m.recipient.as_str()), ("From", self.from.as_str()), ("Body", m.body.as_str())];
+        // The status callback carries the outbox id: Twilio reports delivery back to us,
+        // and a retried request is recognisably the same message.
+        let callback = format!("{}/api/v1/webhooks/twilio/status?message_id={}", self.callback_base, m.id);
+        let form = [
+            ("To", m.recipient.as_str()),
+            ("From", self.from.as_str()),
+            ("Body", m.body.as_str()),
+            ("StatusCallback", callback.as_str()),
+        ];
         match self.http.post(url).basic_auth(&self.sid, Some(self.token.expose_secret())).form(&form).send().await {
             Err(e) => classify_error(&e),
             Ok(r) if r.status().is_success() => match r.json::<serde_json::Value>().await {
@@ -215,7 +232,7 @@ pub struct Providers {
 
 impl Providers {
     /// Builds the providers from settings, reporting each one that is not configured.
-    pub fn from_settings(s: &crate::config::Settings) -> anyhow::Result<Self> {
+    pub fn from_settings(s: &crate::config::Settings, public_base: &str) -> anyhow::Result<Self> {
         let timeout = Duration::from_millis(s.provider_timeout_ms);
         let push = match (&s.fcm_project_id, &s.fcm_credentials) {
             (Some(p), Some(c)) => Some(Fcm::new(p, c, &s.fcm_base_url, timeout)?),
@@ -223,7 +240,7 @@ impl Providers {
         };
         let sms = match (&s.twilio_account_sid, &s.twilio_auth_token, &s.twilio_from) {
             (Some(sid), Some(tok), Some(from)) => {
-                Some(Twilio::new(sid, tok.clone(), from, &s.twilio_base_url, timeout)?)
+                Some(Twilio::new(sid, tok.clone(), from, &s.twilio_base_url, timeout, public_base)?)
             }
             _ => None,
         };
