@@ -3,7 +3,8 @@
 //! print.
 
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Value};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -157,6 +158,48 @@ pub struct Overrides {
     pub demo: bool,
 }
 
+/// Settings that are text even when they look like numbers (a phone number such as
+/// `+13125550000`, a numeric project id or token): taken from the environment verbatim.
+const TEXT_KEYS: &[&str] = &[
+    "data_dir",
+    "database_url",
+    "bind",
+    "public_url",
+    "jwt_secret",
+    "log_format",
+    "fcm_project_id",
+    "fcm_credentials",
+    "fcm_base_url",
+    "twilio_account_sid",
+    "twilio_auth_token",
+    "twilio_from",
+    "twilio_base_url",
+    "smtp_url",
+    "mail_from",
+    "node_id",
+    "templates_dir",
+];
+
+/// The `SYSOPS_*` variables as settings: text settings verbatim, the others parsed
+/// (numbers, booleans).
+fn env_values(vars: impl Iterator<Item = (String, String)>) -> Dict {
+    let mut dict = Dict::new();
+    for (k, v) in vars {
+        let Some(key) = k.strip_prefix("SYSOPS_") else { continue };
+        let key = key.to_ascii_lowercase();
+        if key == "config" || key == "log" {
+            continue;
+        }
+        let value = if TEXT_KEYS.contains(&key.as_str()) {
+            Value::from(v)
+        } else {
+            v.trim().parse::<Value>().unwrap_or_else(|_| Value::from(v.clone()))
+        };
+        dict.insert(key, value);
+    }
+    dict
+}
+
 impl Settings {
     /// Loads defaults ← `file` (if given) ← `SYSOPS_*` ← `overrides`.
     pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Self> {
@@ -165,7 +208,7 @@ impl Settings {
             anyhow::ensure!(f.exists(), "configuration file {} does not exist", f.display());
             fig = fig.merge(Toml::file(f));
         }
-        fig = fig.merge(Env::prefixed("SYSOPS_").ignore(&["config"])).merge(Serialized::defaults(overrides));
+        fig = fig.merge(Serialized::defaults(env_values(std::env::vars()))).merge(Serialized::defaults(overrides));
         let s: Settings = fig.extract()?;
         anyhow::ensure!(s.intake_max_inflight > 0, "intake_max_inflight must be positive");
         anyhow::ensure!(s.intake_batch_max > 0, "intake_batch_max must be positive");
@@ -214,6 +257,26 @@ mod tests {
         assert_eq!(s.bind, "127.0.0.1:0");
         assert_eq!(s.intake_batch_max, 7);
         assert!(Settings::load(Some(&dir.path().join("missing.toml")), Overrides::default()).is_err());
+    }
+
+    #[test]
+    fn environment_text_stays_text_and_numbers_become_numbers() {
+        let vars = [
+            ("SYSOPS_TWILIO_FROM", "+13125550000"),
+            ("SYSOPS_FCM_PROJECT_ID", "123456"),
+            ("SYSOPS_INTAKE_BATCH_MAX", "64"),
+            ("SYSOPS_DEMO", "true"),
+            ("OTHER", "ignored"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let s: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Serialized::defaults(env_values(vars.into_iter())))
+            .extract()
+            .unwrap();
+        assert_eq!(s.twilio_from.as_deref(), Some("+13125550000"));
+        assert_eq!(s.fcm_project_id.as_deref(), Some("123456"));
+        assert_eq!(s.intake_batch_max, 64);
+        assert!(s.demo);
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct OutboxView {
     pub last_error: Option<String>,
     /// The provider's reference once sent.
     pub provider_ref: Option<String>,
+    /// The node that sent it (or holds the claim while sending).
+    pub node: Option<String>,
     /// Queued.
     pub created_at: DateTime<Utc>,
     /// Sent.
@@ -60,6 +62,7 @@ impl From<outbox_message::Model> for OutboxView {
             attempts: m.attempts,
             last_error: m.last_error,
             provider_ref: m.provider_ref,
+            node: m.claimed_by,
             created_at: m.created_at,
             sent_at: m.sent_at,
         }
@@ -121,11 +124,11 @@ pub async fn retry(state: web::Data<AppState>, caller: Caller, id: web::Path<Uui
             }
         };
     }
-    state.notifier.kick();
     let m = outbox_message::Entity::find_by_id(id)
         .one(&state.db.write)
         .await?
         .ok_or_else(|| ApiError::not_found("message"))?;
+    state.notifier.kick();
     Ok(HttpResponse::Ok().json(OutboxView::from(m)))
 }
 

@@ -104,12 +104,16 @@ pub async fn create(
             ApiError::not_found("customer")
         });
     };
-    let (sub, p) = ctx.subscription_and_plan().filter(|(s, _)| s.customer_id == customer_id).ok_or_else(|| {
-        ApiError::field("subscription_id", "no such subscription for this customer")
-    })?;
+    let (sub, p) = ctx
+        .subscription_and_plan()
+        .filter(|(s, _)| s.customer_id == customer_id)
+        .ok_or_else(|| ApiError::field("subscription_id", "no such subscription for this customer"))?;
     check_coverage(&domain_subscription(&sub)?, &domain_plan(&p)?, category).map_err(|e| {
-        let field =
-            if matches!(e, sysops_core::plan::CoverageError::NotCovered { .. }) { "category" } else { "subscription_id" };
+        let field = if matches!(e, sysops_core::plan::CoverageError::NotCovered { .. }) {
+            "category"
+        } else {
+            "subscription_id"
+        };
         ApiError::field(field, e.to_string())
     })?;
     let location = match location {

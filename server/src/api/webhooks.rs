@@ -4,7 +4,7 @@
 use super::problem::{ApiError, ApiResult};
 use crate::db::entity::outbox_message;
 use crate::state::AppState;
-use actix_web::{post, web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};

@@ -150,7 +150,7 @@ pub async fn finish(db: &Db, id: Uuid, node: &str, f: Finish) -> Result<bool, Db
     let (sql, values): (&str, Vec<sea_orm::Value>) = match f {
         Finish::Sent(r) => (
             "UPDATE outbox_messages SET status = 'sent', provider_ref = $1, sent_at = $2, last_error = NULL, \
-             claimed_by = NULL, claimed_until_ms = NULL WHERE id = $3 AND claimed_by = $4 AND status = 'sending'",
+             claimed_until_ms = NULL WHERE id = $3 AND claimed_by = $4 AND status = 'sending'",
             vec![r.into(), Utc::now().into(), id.into(), node.into()],
         ),
         Finish::Retry { at_ms, error } => (

@@ -75,12 +75,16 @@ fn conflict(e: TransitionError, op: &Op) -> ApiError {
     }
 }
 
-/// Whether `actor` may act on `row` at all (otherwise it does not exist for them).
-fn may_touch(actor: &Actor, row: &ticket::Model, excluded: &[Uuid]) -> bool {
+/// Whether `actor` may act on `row` at all (otherwise it does not exist for them). A
+/// former assignee may still complete it (work done offline while it was reassigned).
+fn may_touch(actor: &Actor, row: &ticket::Model, excluded: &[Uuid], op: &Op) -> bool {
     match actor {
         Actor::System => true,
         Actor::User(c) => match c.role {
-            Role::Expert => row.assigned_expert_id == Some(c.user_id) || excluded.contains(&c.user_id),
+            Role::Expert => {
+                row.assigned_expert_id == Some(c.user_id)
+                    || (matches!(op, Op::Complete { .. }) && excluded.contains(&c.user_id))
+            }
             Role::Customer => row.customer_id == c.user_id,
             Role::Agent | Role::Admin | Role::Manager => true,
         },
@@ -120,7 +124,7 @@ async fn run_locked(
         .await?
         .ok_or_else(|| ApiError::not_found("ticket"))?;
     let excluded: Vec<Uuid> = serde_json::from_value(row.excluded_experts.clone()).unwrap_or_default();
-    if !may_touch(&actor, &row, &excluded) {
+    if !may_touch(&actor, &row, &excluded, &op) {
         return Err(ApiError::not_found("ticket"));
     }
     let mut machine = store::machine(&row).map_err(ApiError::Internal)?;
@@ -327,11 +331,11 @@ pub async fn submit_survey(
     if inv.nonce != hex::encode(t.nonce) || inv.expires_at_ms != t.expires_at_ms {
         return Err(not_waiting());
     }
-    if inv.used_at.is_some() {
-        return Err(ApiError::Conflict("this survey has already been answered; thank you".to_owned()));
-    }
     if now.timestamp_millis() > inv.expires_at_ms {
         return Err(ApiError::Gone("this survey link has expired".to_owned()));
+    }
+    if inv.used_at.is_some() {
+        return Err(ApiError::Conflict("this survey has already been answered; thank you".to_owned()));
     }
     let row = ticket::Entity::find_by_id(t.ticket_id).lock_exclusive().one(&txn).await?.ok_or_else(not_waiting)?;
     let mut machine = store::machine(&row).map_err(ApiError::Internal)?;

@@ -72,17 +72,17 @@ impl Server {
 
     /// Like [`Server::spawn`], with extra `SYSOPS_*` variables.
     pub async fn spawn_with(backend: Backend, env: &[(&str, &str)]) -> Server {
+        Self::spawn_env(backend, env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()).await
+    }
+
+    /// Like [`Server::spawn`], with extra `SYSOPS_*` variables.
+    pub async fn spawn_env(backend: Backend, env: Vec<(String, String)>) -> Server {
         let dir = std::sync::Arc::new(tempfile::tempdir().expect("tempdir"));
         let db_url = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(pg().fresh_database()),
         };
-        let cfg = Config {
-            backend,
-            data_dir: dir.path().join("data"),
-            db_url,
-            env: env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
-        };
+        let cfg = Config { backend, data_dir: dir.path().join("data"), db_url, env };
         let out = cfg
             .command(&["create-admin", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD])
             .output()
@@ -328,6 +328,7 @@ pub struct Expert {
     #[allow(dead_code)]
     pub email: String,
     pub token: String,
+    pub phone: String,
 }
 
 pub const PASSWORD: &str = "a-good-password";
@@ -362,19 +363,27 @@ impl World {
     }
 }
 
+static PHONES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1000);
+
+/// A distinct phone number per expert in this test process.
+pub fn next_phone() -> String {
+    format!("+1312555{:04}", PHONES.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
 pub async fn add_expert(s: &Server, admin: &str, name: &str, skills: &[&str], km_north: f64) -> Expert {
     let email = format!("{name}-{}@experts.test", uuid::Uuid::new_v4().simple());
+    let phone = next_phone();
     let (st, e) = s
         .post(
             "/api/v1/experts",
             Some(admin),
-            &json!({"name": name, "email": email, "password": PASSWORD, "phone": "+13125550100",
+            &json!({"name": name, "email": email, "password": PASSWORD, "phone": phone,
                     "skills": skills, "service_area": {"center": north(0.0), "radius_km": 40.0},
                     "locale": "en-US", "location": north(km_north), "available": true}),
         )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{e}");
-    Expert { id: e["id"].as_str().unwrap().to_owned(), token: s.login(&email, PASSWORD).await, email }
+    Expert { id: e["id"].as_str().unwrap().to_owned(), token: s.login(&email, PASSWORD).await, email, phone }
 }
 
 pub async fn add_customer(s: &Server, name: &str, plan_id: &str) -> Customer {

@@ -8,4 +8,8 @@ mod cli;
 mod crash;
 mod helpers;
 mod load;
+mod outbox;
+mod providers;
 mod story;
+mod surveys;
+mod workflow;
