@@ -87,6 +87,8 @@ pub(crate) fn serve<H: Handler>(listener: TcpListener, handler: Arc<H>) -> Serve
                     continue;
                 }
             };
+            // Like the real services: answer without waiting for Nagle's algorithm.
+            let _ = stream.set_nodelay(true);
             while connections.try_join_next().is_some() {}
             let handler = handler.clone();
             connections.spawn(async move {

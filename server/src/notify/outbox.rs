@@ -144,30 +144,35 @@ pub enum Finish {
     Dead(String),
 }
 
-/// Records an attempt's outcome, if this node still holds the claim.
-pub async fn finish(db: &Db, id: Uuid, node: &str, f: Finish) -> Result<bool, DbErr> {
+/// Records attempts' outcomes in one transaction (the worker batches them, so a busy
+/// outbox is not bound to one fsync per message). Each update applies only if this node
+/// still holds the claim; returns how many did.
+pub async fn finish_many(db: &Db, node: &str, outcomes: Vec<(Uuid, Finish)>) -> Result<u64, DbErr> {
     let backend = db.backend();
-    let (sql, values): (&str, Vec<sea_orm::Value>) = match f {
-        Finish::Sent(r) => (
-            "UPDATE outbox_messages SET status = 'sent', provider_ref = $1, sent_at = $2, last_error = NULL, \
-             claimed_until_ms = NULL WHERE id = $3 AND claimed_by = $4 AND status = 'sending'",
-            vec![r.into(), Utc::now().into(), id.into(), node.into()],
-        ),
-        Finish::Retry { at_ms, error } => (
-            "UPDATE outbox_messages SET status = 'pending', next_attempt_at_ms = $1, last_error = $2, \
-             claimed_by = NULL, claimed_until_ms = NULL WHERE id = $3 AND claimed_by = $4 AND status = 'sending'",
-            vec![at_ms.into(), error.into(), id.into(), node.into()],
-        ),
-        Finish::Dead(error) => (
-            "UPDATE outbox_messages SET status = 'dead', last_error = $1, claimed_by = NULL, claimed_until_ms = NULL \
-             WHERE id = $2 AND claimed_by = $3 AND status = 'sending'",
-            vec![error.into(), id.into(), node.into()],
-        ),
-    };
     let txn = db.begin_write().await?;
-    let r = txn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    let mut applied = 0;
+    for (id, f) in outcomes {
+        let (sql, values): (&str, Vec<sea_orm::Value>) = match f {
+            Finish::Sent(r) => (
+                "UPDATE outbox_messages SET status = 'sent', provider_ref = $1, sent_at = $2, last_error = NULL, \
+                 claimed_until_ms = NULL WHERE id = $3 AND claimed_by = $4 AND status = 'sending'",
+                vec![r.into(), Utc::now().into(), id.into(), node.into()],
+            ),
+            Finish::Retry { at_ms, error } => (
+                "UPDATE outbox_messages SET status = 'pending', next_attempt_at_ms = $1, last_error = $2, \
+                 claimed_by = NULL, claimed_until_ms = NULL WHERE id = $3 AND claimed_by = $4 AND status = 'sending'",
+                vec![at_ms.into(), error.into(), id.into(), node.into()],
+            ),
+            Finish::Dead(error) => (
+                "UPDATE outbox_messages SET status = 'dead', last_error = $1, claimed_by = NULL, claimed_until_ms = NULL \
+                 WHERE id = $2 AND claimed_by = $3 AND status = 'sending'",
+                vec![error.into(), id.into(), node.into()],
+            ),
+        };
+        applied += txn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?.rows_affected();
+    }
     txn.commit().await?;
-    Ok(r.rows_affected() == 1)
+    Ok(applied)
 }
 
 /// Puts a dead message back in the queue (an admin's retry).

@@ -167,7 +167,8 @@ impl Twilio {
 
 /// An SMTP relay.
 pub struct Smtp {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    url: SecretString,
+    transport: std::sync::Mutex<Arc<AsyncSmtpTransport<Tokio1Executor>>>,
     timeout: Duration,
     from: lettre::message::Mailbox,
     domain: String,
@@ -176,16 +177,32 @@ pub struct Smtp {
 impl Smtp {
     /// A client for `url` (`smtp://host:port`, `smtps://…`, credentials in the URL).
     pub fn new(url: &SecretString, from: &str, timeout: Duration) -> anyhow::Result<Self> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
-            .map_err(|e| anyhow::anyhow!("SYSOPS_SMTP_URL: {e}"))?
-            .timeout(Some(timeout))
-            // lettre would hand a connection whose send was cut short by our timeout back
-            // to its pool, and the next send would read the stale reply: no pooling.
-            .pool_config(lettre::transport::smtp::PoolConfig::new().max_size(0))
-            .build();
+        let transport = Self::transport(url, timeout)?;
         let from: lettre::message::Mailbox = from.parse().map_err(|e| anyhow::anyhow!("SYSOPS_MAIL_FROM: {e}"))?;
         let domain = from.email.domain().to_owned();
-        Ok(Self { transport, timeout, from, domain })
+        Ok(Self { url: url.clone(), transport: std::sync::Mutex::new(Arc::new(transport)), timeout, from, domain })
+    }
+
+    fn transport(url: &SecretString, timeout: Duration) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
+        Ok(AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
+            .map_err(|e| anyhow::anyhow!("SYSOPS_SMTP_URL: {e}"))?
+            .timeout(Some(timeout))
+            .pool_config(lettre::transport::smtp::PoolConfig::new().max_size(16))
+            .build())
+    }
+
+    fn current(&self) -> Arc<AsyncSmtpTransport<Tokio1Executor>> {
+        self.transport.lock().map_or_else(|p| p.into_inner().clone(), |t| t.clone())
+    }
+
+    /// lettre returns a connection whose send we cut short to its pool as healthy, and
+    /// the next send would read the stale reply: after a timeout, start a fresh pool.
+    fn renew(&self) {
+        if let Ok(fresh) = Self::transport(&self.url, self.timeout) {
+            if let Ok(mut t) = self.transport.lock() {
+                *t = Arc::new(fresh);
+            }
+        }
     }
 
     /// Sends one e-mail; its Message-ID is derived from the outbox id, so a retry after
@@ -208,8 +225,12 @@ impl Smtp {
             Err(e) => return Outcome::Refused { permanent: true, error: format!("cannot build the e-mail: {e}") },
         };
         // lettre's own timeout bounds only connecting; bound the whole exchange.
-        match tokio::time::timeout(self.timeout, self.transport.send(email)).await {
-            Err(_) => Outcome::Unknown(format!("no answer within {:?}", self.timeout)),
+        let transport = self.current();
+        match tokio::time::timeout(self.timeout, transport.send(email)).await {
+            Err(_) => {
+                self.renew();
+                Outcome::Unknown(format!("no answer within {:?}", self.timeout))
+            }
             Ok(Ok(_)) => Outcome::Sent(message_id),
             Ok(Err(e)) if e.is_permanent() => Outcome::Refused { permanent: true, error: e.to_string() },
             Ok(Err(e)) if e.is_transient() => Outcome::Refused { permanent: false, error: e.to_string() },

@@ -7,13 +7,13 @@ use super::outbox::{self, Finish};
 use super::providers::{Outcome, Providers};
 use crate::db::Db;
 use crate::db::entity::{device, outbox_message};
-use futures::StreamExt;
 use prometheus::{IntCounterVec, Opts};
 use rand::Rng;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// Tuning.
@@ -65,41 +65,62 @@ impl Worker {
 
     /// Runs until `shutdown`, finishing the sends in flight.
     pub fn spawn(self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move { self.run(shutdown).await })
+        tokio::spawn(async move { Arc::new(self).run(shutdown).await })
     }
 
-    async fn run(self, shutdown: CancellationToken) {
+    /// Sends are pipelined: up to `concurrency` are in flight, and a free slot is filled
+    /// at once, so one slow provider (an SMTP exchange) never holds up a push.
+    async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         match outbox::reclaim(&self.db, Some(&self.node)).await {
             Ok(n) if n > 0 => tracing::warn!(n, "re-queued messages this node was sending when it stopped"),
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "cannot re-queue interrupted messages"),
         }
         let channels = self.providers.deliverable();
+        let slots = Arc::new(Semaphore::new(self.cfg.concurrency.max(1)));
+        let (record, outcomes) = mpsc::unbounded_channel();
+        let recorder = tokio::spawn(record_outcomes(self.db.clone(), self.node.clone(), outcomes));
+        let done = Arc::new(Notify::new());
+        let mut sends = JoinSet::new();
         loop {
+            while sends.try_join_next().is_some() {}
+            // Fill the free slots with due messages.
+            while !shutdown.is_cancelled() && slots.available_permits() > 0 {
+                let n = (slots.available_permits() as u64).min(self.cfg.batch);
+                let batch = match outbox::claim(&self.db, &self.node, &channels, n, self.cfg.lease_ms).await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::error!(error = %e, "outbox claim failed");
+                        break;
+                    }
+                };
+                if batch.is_empty() {
+                    break;
+                }
+                for m in batch {
+                    let Ok(permit) = slots.clone().acquire_owned().await else { break };
+                    let (me, done, record) = (self.clone(), done.clone(), record.clone());
+                    sends.spawn(async move {
+                        me.deliver(m, &record).await;
+                        drop(permit);
+                        done.notify_one();
+                    });
+                }
+            }
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = self.wake.notified() => {}
+                () = done.notified() => {}
                 () = tokio::time::sleep(Duration::from_millis(self.cfg.poll_ms)) => {
                     if let Err(e) = outbox::reclaim(&self.db, None).await {
                         tracing::error!(error = %e, "reclaiming expired claims failed");
                     }
                 }
             }
-            while !shutdown.is_cancelled() {
-                let batch =
-                    match outbox::claim(&self.db, &self.node, &channels, self.cfg.batch, self.cfg.lease_ms).await {
-                        Ok(b) => b,
-                        Err(e) => {
-                            tracing::error!(error = %e, "outbox claim failed");
-                            break;
-                        }
-                    };
-                if batch.is_empty() {
-                    break;
-                }
-                futures::stream::iter(batch).for_each_concurrent(self.cfg.concurrency, |m| self.deliver(m)).await;
-            }
         }
+        while sends.join_next().await.is_some() {}
+        drop(record);
+        let _ = recorder.await;
     }
 
     fn backoff_ms(&self, attempts: i32) -> i64 {
@@ -108,8 +129,10 @@ impl Worker {
         (capped * rand::rng().random_range(0.8..1.2)) as i64
     }
 
-    async fn deliver(&self, m: outbox_message::Model) {
+    async fn deliver(&self, m: outbox_message::Model, record: &mpsc::UnboundedSender<(uuid::Uuid, Finish)>) {
+        let started = std::time::Instant::now();
         let outcome = self.providers.send(&m).await;
+        tracing::debug!(id = %m.id, channel = %m.channel, ms = started.elapsed().as_millis() as u64, "attempt");
         let label = match &outcome {
             Outcome::Sent(_) => "sent",
             Outcome::Refused { permanent: true, .. } => "refused_permanently",
@@ -138,11 +161,28 @@ impl Worker {
         if let Finish::Dead(e) = &finish {
             tracing::warn!(id = %m.id, channel = %m.channel, error = %e, "message dead-lettered");
         }
-        match outbox::finish(&self.db, m.id, &self.node, finish).await {
-            Ok(true) => {}
-            Ok(false) => tracing::warn!(id = %m.id, "claim lost before the outcome was recorded"),
+        let _ = record.send((m.id, finish));
+    }
+}
+
+/// Writes outcomes as they come, all that are waiting in one transaction.
+async fn record_outcomes(db: Db, node: String, mut rx: mpsc::UnboundedReceiver<(uuid::Uuid, Finish)>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 512 {
+            match rx.try_recv() {
+                Ok(o) => batch.push(o),
+                Err(_) => break,
+            }
+        }
+        let n = batch.len() as u64;
+        match outbox::finish_many(&db, &node, batch).await {
+            Ok(applied) if applied < n => {
+                tracing::warn!(lost = n - applied, "claims lost before outcomes were recorded")
+            }
+            Ok(_) => {}
             Err(e) => {
-                tracing::error!(id = %m.id, error = %e, "cannot record the outcome; the claim will expire and the message retry")
+                tracing::error!(error = %e, "cannot record outcomes; their claims will expire and the messages retry")
             }
         }
     }

@@ -81,6 +81,7 @@ impl SmtpStandin {
                         continue;
                     }
                 };
+                let _ = stream.set_nodelay(true);
                 while sessions.try_join_next().is_some() {}
                 let settings = settings.clone();
                 sessions.spawn(async move {
