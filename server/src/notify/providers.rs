@@ -198,10 +198,10 @@ impl Smtp {
     /// lettre returns a connection whose send we cut short to its pool as healthy, and
     /// the next send would read the stale reply: after a timeout, start a fresh pool.
     fn renew(&self) {
-        if let Ok(fresh) = Self::transport(&self.url, self.timeout) {
-            if let Ok(mut t) = self.transport.lock() {
-                *t = Arc::new(fresh);
-            }
+        if let Ok(fresh) = Self::transport(&self.url, self.timeout)
+            && let Ok(mut t) = self.transport.lock()
+        {
+            *t = Arc::new(fresh);
         }
     }
 
