@@ -34,6 +34,7 @@ pub mod kb;
 pub mod money;
 pub mod plan;
 pub mod survey;
+pub mod sync;
 pub mod text;
 pub mod ticket;
 
