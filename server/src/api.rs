@@ -40,6 +40,7 @@ use utoipa::{Modify, OpenApi};
         kb::search, kb::get_one, kb::create, devices::register,
         workflow::accept, workflow::decline, workflow::complete, workflow::cancel, surveys::submit,
         admin::list_outbox, admin::retry, admin::alerts,
+        crate::sync::bridge::root, crate::sync::bridge::socket,
         health::live, health::ready, health::metrics,
     ),
     components(schemas(problem::Problem, problem::FieldErrorBody)),
@@ -99,6 +100,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(admin::alerts)
     .service(admin::dev_outbox)
     .service(webhooks::twilio_status)
+    .service(crate::sync::bridge::root)
+    .service(crate::sync::bridge::socket)
     .service(health::live)
     .service(health::ready)
     .service(health::metrics)

@@ -29,6 +29,8 @@ use tracing_actix_web::TracingLogger;
 /// A built, not yet running, server.
 pub struct Application {
     port: u16,
+    sync: Arc<crate::sync::SyncHub>,
+    sync_rt: tokio::runtime::Runtime,
     server: actix_web::dev::Server,
     writer: tokio::task::JoinHandle<()>,
     background: Vec<tokio::task::JoinHandle<()>>,
@@ -73,6 +75,21 @@ impl Application {
             wake: Arc::new(tokio::sync::Notify::new()),
             public_url: public_base.clone(),
         });
+        // Device sync runs its repository on a runtime of its own.
+        let sync_rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("sync")
+            .enable_all()
+            .build()?;
+        let (sync_handle, intents) = crate::sync::SyncHandle::channel();
+        let node = settings.node_name()?;
+        let (sync, sync_inputs) =
+            crate::sync::SyncHub::start(db.clone(), node.clone(), sync_rt.handle().clone(), sync_handle.clone(), intents)
+                .await?;
+        sync_rt.spawn(crate::sync::reconcile::run(sync.clone(), sync_inputs.intents));
+        if let (true, Some(url)) = (settings.uses_postgres(), settings.database_url.clone()) {
+            sync_rt.spawn(crate::sync::pgnotify::run(sync.clone(), url));
+        }
         let (intake, writer) = Intake::start(
             Writer {
                 db: db.clone(),
@@ -80,12 +97,12 @@ impl Application {
                 notifier: notifier.clone(),
                 metrics: metrics.clone(),
                 batch_max: settings.intake_batch_max,
+                sync: sync_handle.clone(),
             },
             settings.intake_max_inflight,
             Duration::from_millis(settings.intake_admission_wait_ms),
         );
         let shutdown = CancellationToken::new();
-        let node = settings.node_name()?;
         let providers = Arc::new(Providers::from_settings(&settings, &public_base)?);
         let worker = Worker::new(
             db.clone(),
@@ -123,8 +140,10 @@ impl Application {
             notifier,
             surveys: SurveyKeys::derive(&secret),
             public_base,
+            sync: sync.clone(),
         });
         background.push(crate::workflow::jobs::spawn(state.clone(), shutdown.clone()));
+        sync_rt.spawn(crate::sync::projection::run(state.clone(), sync.clone(), sync_inputs.synced));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -138,7 +157,7 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(10)
         .run();
-        Ok(Self { port, server, writer, background, shutdown, db })
+        Ok(Self { port, sync, sync_rt, server, writer, background, shutdown, db })
     }
 
     /// The bound port.
@@ -162,6 +181,10 @@ impl Application {
         if tokio::time::timeout(Duration::from_secs(15), self.writer).await.is_err() {
             tracing::warn!("intake writer did not finish in time");
         }
+        if tokio::time::timeout(Duration::from_secs(15), self.sync.stop()).await.is_err() {
+            tracing::warn!("the sync repository did not stop in time");
+        }
+        self.sync_rt.shutdown_background();
         self.db.close().await;
         tracing::info!("stopped");
         Ok(())

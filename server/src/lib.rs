@@ -17,6 +17,7 @@ pub mod kb;
 pub mod metrics;
 pub mod notify;
 pub mod state;
+pub mod sync;
 pub mod telemetry;
 pub mod tickets;
 pub mod workflow;

@@ -33,4 +33,6 @@ pub struct AppState {
     pub surveys: SurveyKeys,
     /// Base of links in messages (`SYSOPS_PUBLIC_URL`, or this server's address).
     pub public_base: String,
+    /// Device sync.
+    pub sync: Arc<crate::sync::SyncHub>,
 }

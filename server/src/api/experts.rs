@@ -166,6 +166,7 @@ pub async fn create(
     if let Err(e) = state.dispatcher.refresh_expert(&state.db, id).await {
         tracing::error!(error = %e, expert = %id, "dispatcher refresh failed");
     }
+    state.sync.handle.expert(id);
     Ok(resp)
 }
 

@@ -113,11 +113,12 @@ pub async fn create(
     let (Some(title), Some(text), Some(tags)) = (title, text, tags) else { unreachable!("validated above") };
     let status = if caller.role == Role::Admin { ArticleStatus::Published } else { ArticleStatus::InReview };
     let source = b.source_ticket_id;
+    let article_id = Uuid::now_v7();
     created(&state, &req, key, &scope_of(Some(&caller)), &body.raw, move |txn| {
         Box::pin(async move {
             let now = Utc::now();
             let a = kb_article::ActiveModel {
-                id: Set(Uuid::now_v7()),
+                id: Set(article_id),
                 title: Set(title.into_inner()),
                 body: Set(text.into_inner()),
                 tags: Set(serde_json::json!(tags.iter().map(|t| t.as_str()).collect::<Vec<_>>())),
@@ -131,4 +132,6 @@ pub async fn create(
         })
     })
     .await
+    .inspect(|_| state.sync.handle.article(article_id))
 }
+

@@ -75,6 +75,8 @@ pub struct Writer {
     pub metrics: Arc<Metrics>,
     /// Most tickets per transaction.
     pub batch_max: usize,
+    /// Devices hear about new tickets through this.
+    pub sync: crate::sync::SyncHandle,
 }
 
 /// The handle handlers submit through.
@@ -153,6 +155,9 @@ async fn write_batch(w: &Writer, batch: Vec<Job>) {
         Ok(bodies) => {
             drop(guard);
             w.notifier.kick();
+            for job in &batch {
+                w.sync.ticket(job.ticket.id.as_uuid());
+            }
             for (job, body) in batch.into_iter().zip(bodies) {
                 w.metrics.tickets_created.inc();
                 let _ = job.reply.send(Ok(body));
@@ -173,6 +178,9 @@ async fn write_batch(w: &Writer, batch: Vec<Job>) {
                     }
                     r
                 };
+                if r.is_ok() {
+                    w.sync.ticket(job.ticket.id.as_uuid());
+                }
                 let _ = job.reply.send(r.map(|mut b| {
                     w.metrics.tickets_created.inc();
                     b.pop().unwrap_or_default()
@@ -219,6 +227,8 @@ async fn write(w: &Writer, pool: &mut PoolTx<'_>, jobs: &[Job], now: DateTime<Ut
             assigned_at_ms: at,
             accepted_at_ms: None,
             version: 0,
+            expert_notes: String::new(),
+            dispatcher_notes: String::new(),
         };
         plans.push((job, row, placed));
     }

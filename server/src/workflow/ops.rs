@@ -104,6 +104,7 @@ pub async fn run(state: &AppState, actor: Actor, id: Uuid, op: Op) -> Result<tic
     drop(guard);
     if r.is_ok() {
         state.notifier.kick();
+        state.sync.handle.ticket(id);
     }
     r
 }
@@ -365,5 +366,6 @@ pub async fn submit_survey(
     fx.event(row.id, "closed", Actor::System, json!({"reason": "survey_received"}));
     fx.write(&txn).await?;
     txn.commit().await?;
+    state.sync.handle.ticket(t.ticket_id);
     Ok(s)
 }

@@ -34,6 +34,10 @@ pub struct Model {
     pub assigned_at_ms: Option<i64>,
     pub accepted_at_ms: Option<i64>,
     pub version: i32,
+    #[sea_orm(column_type = "Text")]
+    pub expert_notes: String,
+    #[sea_orm(column_type = "Text")]
+    pub dispatcher_notes: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

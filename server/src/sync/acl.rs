@@ -1,0 +1,224 @@
+//! Who may read and write each document: the registry of documents (kind, owner,
+//! reader), the peers connected and whose they are, and the share policy samod asks.
+//!
+//! A document's owner (an expert) may read and write it; its reader (the expert a ticket
+//! is assigned to) may read it; every expert may read the KB shards; nobody else sees
+//! anything. A decision is a stream: when a ticket is reassigned the reader changes and
+//! the former expert's access ends on their open connections at once.
+
+use crate::db::entity::sync_document;
+use crate::db::Db;
+use chrono::Utc;
+use futures::Stream;
+use samod::{DocumentId, PeerId, ShareConfig};
+use sea_orm::{sea_query::OnConflict, ActiveValue::Set, EntityTrait, QueryFilter};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use sysops_core::sync::ids::DocKind;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+/// One registered document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    /// What it is.
+    pub kind: DocKind,
+    /// The expert who writes it (expert-written kinds).
+    pub owner: Option<Uuid>,
+    /// Another expert who may read it (a ticket's assignee).
+    pub reader: Option<Uuid>,
+    /// The ticket it belongs to.
+    pub ticket: Option<Uuid>,
+}
+
+/// What a user may do with a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Nothing (it does not exist for them).
+    None,
+    /// Read it.
+    Read,
+    /// Read and write it.
+    Write,
+}
+
+/// The registry, cached in memory and kept in `sync_documents`.
+pub struct Acl {
+    db_node: String,
+    entries: RwLock<HashMap<Uuid, Entry>>,
+    peers: RwLock<HashMap<String, Uuid>>,
+    changed: broadcast::Sender<Option<Uuid>>,
+}
+
+fn to_entry(r: &sync_document::Model) -> Option<Entry> {
+    Some(Entry { kind: DocKind::parse(&r.kind)?, owner: r.owner_id, reader: r.reader_id, ticket: r.ticket_id })
+}
+
+/// The id of a samod document.
+pub fn uuid_of(doc: &DocumentId) -> Option<Uuid> {
+    Uuid::from_slice(doc.as_bytes()).ok()
+}
+
+/// The samod document of an id.
+pub fn doc_of(id: Uuid) -> DocumentId {
+    DocumentId::try_from(id.as_bytes().to_vec()).expect("16 bytes make a document id")
+}
+
+impl Acl {
+    /// Loads the registry.
+    pub async fn load(db: &Db, node: String) -> anyhow::Result<Self> {
+        let rows = sync_document::Entity::find().all(&db.read).await?;
+        let entries = rows.iter().filter_map(|r| Some((r.doc_id, to_entry(r)?))).collect();
+        let (changed, _) = broadcast::channel(4096);
+        Ok(Self { db_node: node, entries: RwLock::new(entries), peers: RwLock::new(HashMap::new()), changed })
+    }
+
+    /// A document's entry.
+    pub fn get(&self, doc: Uuid) -> Option<Entry> {
+        self.entries.read().ok()?.get(&doc).copied()
+    }
+
+    /// Every registered document of `kind` owned by or readable by `user`.
+    pub fn of_user(&self, user: Uuid) -> Vec<(Uuid, Entry)> {
+        self.entries
+            .read()
+            .map(|e| e.iter().filter(|(_, v)| v.owner == Some(user) || v.reader == Some(user)).map(|(k, v)| (*k, *v)).collect())
+            .unwrap_or_default()
+    }
+
+    /// What `user` (an expert) may do with `doc`.
+    pub fn access(&self, user: Uuid, doc: Uuid) -> Access {
+        match self.get(doc) {
+            Some(e) if e.owner == Some(user) => Access::Write,
+            Some(e) if e.kind == DocKind::Kb || e.reader == Some(user) => Access::Read,
+            _ => Access::None,
+        }
+    }
+
+    /// Registers a document (first registration wins); returns the entry in force.
+    pub async fn register(&self, db: &Db, doc: Uuid, entry: Entry) -> anyhow::Result<Entry> {
+        if let Some(e) = self.get(doc) {
+            return Ok(e);
+        }
+        sync_document::Entity::insert(sync_document::ActiveModel {
+            doc_id: Set(doc),
+            kind: Set(entry.kind.as_str().to_owned()),
+            owner_id: Set(entry.owner),
+            reader_id: Set(entry.reader),
+            ticket_id: Set(entry.ticket),
+            created_at: Set(Utc::now()),
+        })
+        .on_conflict(OnConflict::column(sync_document::Column::DocId).do_nothing().to_owned())
+        .exec_without_returning(&db.write)
+        .await?;
+        let stored = sync_document::Entity::find_by_id(doc).one(&db.write).await?;
+        let e = stored.as_ref().and_then(to_entry).unwrap_or(entry);
+        self.tell_others(db, doc).await;
+        if let Ok(mut m) = self.entries.write() {
+            m.insert(doc, e);
+        }
+        let _ = self.changed.send(Some(doc));
+        Ok(e)
+    }
+
+    /// Changes who may read a document (a ticket reassigned).
+    pub async fn set_reader(&self, db: &Db, doc: Uuid, reader: Option<Uuid>) -> anyhow::Result<()> {
+        if self.get(doc).is_some_and(|e| e.reader == reader) {
+            return Ok(());
+        }
+        sync_document::Entity::update_many()
+            .col_expr(sync_document::Column::ReaderId, sea_orm::sea_query::Expr::val(reader))
+            .filter(sea_orm::ColumnTrait::eq(&sync_document::Column::DocId, doc))
+            .exec(&db.write)
+            .await?;
+        self.tell_others(db, doc).await;
+        self.reload(db, doc).await
+    }
+
+    /// On PostgreSQL, tells the other nodes to re-read this entry.
+    async fn tell_others(&self, db: &Db, doc: Uuid) {
+        use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+        if db.backend() == DatabaseBackend::Postgres {
+            let payload = format!("acl {} {doc}", self.db_node);
+            let stmt = Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "SELECT pg_notify($1, $2)",
+                [super::storage::CHANNEL.into(), payload.into()],
+            );
+            if let Err(e) = db.write.execute_raw(stmt).await {
+                tracing::warn!(error = %e, "cannot notify other nodes of an access change");
+            }
+        }
+    }
+
+    /// Re-reads one entry (after another node changed it).
+    pub async fn reload(&self, db: &Db, doc: Uuid) -> anyhow::Result<()> {
+        let row = sync_document::Entity::find_by_id(doc).one(&db.write).await?;
+        if let Ok(mut m) = self.entries.write() {
+            match row.as_ref().and_then(to_entry) {
+                Some(e) => m.insert(doc, e),
+                None => m.remove(&doc),
+            };
+        }
+        let _ = self.changed.send(Some(doc));
+        Ok(())
+    }
+
+    /// Binds a connected peer to its user.
+    pub fn bind(&self, peer: &str, user: Uuid) {
+        if let Ok(mut p) = self.peers.write() {
+            p.insert(peer.to_owned(), user);
+        }
+        let _ = self.changed.send(None);
+    }
+
+    /// Forgets a peer.
+    pub fn unbind(&self, peer: &str) {
+        if let Ok(mut p) = self.peers.write() {
+            p.remove(peer);
+        }
+    }
+
+    fn decide(&self, doc: &DocumentId, peer: &PeerId) -> ShareConfig {
+        let user = self.peers.read().ok().and_then(|p| p.get(peer.as_str()).copied());
+        match (user, uuid_of(doc)) {
+            (Some(u), Some(d)) => match self.access(u, d) {
+                Access::Write => ShareConfig::read_write().with_announce(false),
+                Access::Read => ShareConfig::read_only().with_announce(false),
+                Access::None => ShareConfig::none(),
+            },
+            _ => ShareConfig::none(),
+        }
+    }
+}
+
+/// The share policy samod consults: a live stream of decisions per document and peer.
+#[derive(Clone)]
+pub struct Policy(pub Arc<Acl>);
+
+impl samod::SharePolicy for Policy {
+    fn share(&self, doc_id: DocumentId, peer_id: PeerId) -> impl Stream<Item = ShareConfig> + Send + 'static {
+        let acl = self.0.clone();
+        let rx = acl.changed.subscribe();
+        let target = uuid_of(&doc_id);
+        let first = acl.decide(&doc_id, &peer_id);
+        futures::stream::unfold((acl, rx, doc_id, peer_id, None::<ShareConfig>, Some(first)), move |state| async move {
+            let (acl, mut rx, doc, peer, last, pending) = state;
+            if let Some(d) = pending {
+                return Some((d, (acl, rx, doc, peer, Some(d), None)));
+            }
+            loop {
+                match rx.recv().await {
+                    Ok(Some(changed)) if Some(changed) != target => continue,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let d = acl.decide(&doc, &peer);
+                        if Some(d) != last {
+                            return Some((d, (acl, rx, doc, peer, Some(d), None)));
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,256 @@
+//! The sync endpoint: a WebSocket carrying automerge-repo messages between a device and
+//! the node's samod repository. Before samod sees a message the bridge checks it: the
+//! connection's peer id must belong to the token's expert; every message must be a
+//! well-formed envelope from that peer; a request for a document the expert may not see
+//! is answered `doc-unavailable` here (it never reaches the repository); a device's new
+//! document (a KB draft) is registered as the expert's; changes to a document the expert
+//! may only read are dropped by samod and the device is told through its root document.
+
+use super::acl::Access;
+use super::hub::SyncHub;
+use super::wire::{self, DocRef, MAX_MESSAGE_BYTES};
+use crate::api::extract::bearer;
+use crate::api::problem::{ApiError, ApiResult};
+use crate::auth::{Caller, Role};
+use crate::state::AppState;
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
+use futures::{SinkExt, StreamExt};
+use samod::{PeerId, Transport};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use sysops_core::sync::ids::{self, DocKind};
+use uuid::Uuid;
+
+/// Most documents one connection may create (a device's new drafts).
+pub const MAX_NEW_DOCUMENTS: usize = 5_000;
+/// Most requests for documents the expert may not see before the connection is closed.
+pub const MAX_UNAVAILABLE: usize = 1_000;
+
+/// The caller of a WebSocket upgrade: bearer header or `?access_token=`.
+fn ws_caller(state: &AppState, req: &HttpRequest) -> Result<Caller, ApiError> {
+    let token = bearer(req).or_else(|| {
+        web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+            .ok()
+            .and_then(|q| q.get("access_token").cloned())
+    });
+    let token = token.ok_or_else(|| {
+        ApiError::Unauthorized("send the access token as Authorization: Bearer or ?access_token=".to_owned())
+    })?;
+    state.auth.verify_access(&token)
+}
+
+/// The expert's root document.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RootView {
+    /// `automerge:…` URL of the root document, which lists every document the caller may sync.
+    pub root: String,
+}
+
+/// The caller's root document.
+#[utoipa::path(tag = "sync", responses((status = 200, body = RootView), (status = 403, body = crate::api::problem::Problem)),
+    security(("bearer" = [])))]
+#[get("/api/v1/sync/root")]
+pub async fn root(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
+    caller.require(&[Role::Expert], "syncing documents")?;
+    let hub = state.sync.clone();
+    let user = caller.user_id;
+    let rt = hub.rt.clone();
+    let root = rt.spawn(async move { super::reconcile::expert_docs(&hub, user).await }).await.map_err(|e| ApiError::Internal(e.into()))??;
+    Ok(HttpResponse::Ok().json(RootView { root: ids::url(root) }))
+}
+
+/// The WebSocket speaking the automerge-repo sync protocol.
+#[utoipa::path(tag = "sync", params(("access_token" = Option<String>, Query, description = "The access token, when the client cannot set headers")),
+    responses((status = 101, description = "Switching to the automerge-repo protocol"), (status = 401, body = crate::api::problem::Problem),
+        (status = 403, body = crate::api::problem::Problem)))]
+#[get("/api/v1/sync")]
+pub async fn socket(state: web::Data<AppState>, req: HttpRequest, body: web::Payload) -> ApiResult<HttpResponse> {
+    let caller = ws_caller(&state, &req)?;
+    caller.require(&[Role::Expert], "syncing documents")?;
+    let (resp, session, stream) =
+        actix_ws::handle(&req, body).map_err(|e| ApiError::BadRequest(format!("not a WebSocket upgrade: {e}")))?;
+    let stream = stream.max_frame_size(MAX_MESSAGE_BYTES).aggregate_continuations().max_continuation_size(MAX_MESSAGE_BYTES);
+    actix_web::rt::spawn(serve(state.sync.clone(), caller.user_id, session, stream));
+    Ok(resp)
+}
+
+async fn close(session: Session, code: CloseCode, why: &str) {
+    tracing::info!(why, "sync connection closed by the server");
+    let _ = session.close(Some(CloseReason { code, description: Some(why.to_owned()) })).await;
+}
+
+/// What one connection has done so far.
+#[derive(Default)]
+struct Budget {
+    created: usize,
+    unavailable: usize,
+    told: HashSet<Uuid>,
+}
+
+enum Verdict {
+    Forward,
+    Answer(Vec<u8>),
+    Drop,
+    Close(CloseCode, String),
+}
+
+async fn serve(hub: Arc<SyncHub>, user: Uuid, mut session: Session, mut stream: actix_ws::AggregatedMessageStream) {
+    // The first message must be `join`, naming a peer id of this expert.
+    let first = match tokio::time::timeout(Duration::from_secs(30), stream.next()).await {
+        Ok(Some(Ok(AggregatedMessage::Binary(b)))) => b,
+        Ok(Some(Ok(AggregatedMessage::Text(_)))) => return close(session, CloseCode::Unsupported, "binary CBOR messages only").await,
+        _ => return close(session, CloseCode::Policy, "expected a join message").await,
+    };
+    let peer = match wire::decode(&first) {
+        Ok(env) if env.kind == Some("join") => env.sender.unwrap_or_default().to_owned(),
+        Ok(_) => return close(session, CloseCode::Policy, "the first message must be join").await,
+        Err(e) => return close(session, CloseCode::Invalid, &e.to_string()).await,
+    };
+    let prefix = format!("expert:{user}:");
+    if !peer.starts_with(&prefix) || peer.len() > 200 {
+        let _ = session.binary(wire::error(&format!("the peer id must start with {prefix}"))).await;
+        return close(session, CloseCode::Policy, "peer id does not belong to this expert").await;
+    }
+    hub.acl.bind(&peer, user);
+    hub.handle.expert(user);
+    let (mut to_repo, from_device) = futures::channel::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(64);
+    let (to_device, mut from_repo) = futures::channel::mpsc::channel::<Vec<u8>>(64);
+    if hub.accept(Transport::new(from_device, to_device).with_expected_peer_id(PeerId::from(peer.clone()))).is_err() {
+        hub.acl.unbind(&peer);
+        return close(session, CloseCode::Away, "the server is shutting down").await;
+    }
+    let _ = to_repo.send(Ok(first.to_vec())).await;
+    let mut out = session.clone();
+    let writer = actix_web::rt::spawn(async move {
+        while let Some(bytes) = from_repo.next().await {
+            if out.binary(bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = out.close(None).await;
+    });
+    let mut budget = Budget::default();
+    let mut closing = None;
+    while let Some(msg) = stream.next().await {
+        match msg {
+            Ok(AggregatedMessage::Binary(b)) => match check(&hub, user, &peer, &b, &mut budget).await {
+                Verdict::Forward => {
+                    if to_repo.send(Ok(b.to_vec())).await.is_err() {
+                        break;
+                    }
+                }
+                Verdict::Answer(reply) => {
+                    if session.binary(reply).await.is_err() {
+                        break;
+                    }
+                }
+                Verdict::Drop => {}
+                Verdict::Close(code, why) => {
+                    closing = Some((code, why));
+                    break;
+                }
+            },
+            Ok(AggregatedMessage::Ping(p)) => {
+                if session.pong(&p).await.is_err() {
+                    break;
+                }
+            }
+            Ok(AggregatedMessage::Text(_)) => {
+                closing = Some((CloseCode::Unsupported, "binary CBOR messages only".to_owned()));
+                break;
+            }
+            Ok(AggregatedMessage::Close(_)) => break,
+            Ok(AggregatedMessage::Pong(_)) => {}
+            Err(e) => {
+                closing = Some((CloseCode::Size, format!("unreadable frame: {e}")));
+                break;
+            }
+        }
+    }
+    drop(to_repo);
+    hub.acl.unbind(&peer);
+    writer.abort();
+    if let Some((code, why)) = closing {
+        close(session, code, &why).await;
+    } else {
+        let _ = session.close(None).await;
+    }
+}
+
+async fn check(hub: &SyncHub, user: Uuid, peer: &str, bytes: &[u8], budget: &mut Budget) -> Verdict {
+    let env = match wire::decode(bytes) {
+        Ok(e) => e,
+        Err(e) => return Verdict::Close(CloseCode::Invalid, e.to_string()),
+    };
+    if env.sender.is_some_and(|s| s != peer) {
+        return Verdict::Close(CloseCode::Policy, "senderId does not match this connection".to_owned());
+    }
+    let kind = env.kind.unwrap_or_default();
+    if !matches!(kind, "request" | "sync" | "ephemeral") {
+        return Verdict::Forward;
+    }
+    let Some(doc_ref) = env.document else {
+        return Verdict::Close(CloseCode::Invalid, format!("a {kind} message without a documentId"));
+    };
+    let doc = match doc_ref.uuid() {
+        Ok(d) => d,
+        Err(e) => return Verdict::Close(CloseCode::Invalid, e.to_string()),
+    };
+    let has_changes = match (kind, env.data) {
+        ("request" | "sync", Some(data)) => match wire::sync_has_changes(data) {
+            Ok(c) => c,
+            Err(e) => return Verdict::Close(CloseCode::Invalid, e.to_string()),
+        },
+        ("request" | "sync", None) => return Verdict::Close(CloseCode::Invalid, format!("a {kind} message without data")),
+        _ => false,
+    };
+    match hub.acl.access(user, doc) {
+        Access::Write => Verdict::Forward,
+        Access::Read => {
+            if has_changes && budget.told.insert(doc) {
+                // samod drops the changes (read-only); tell the device why.
+                refused_write(hub, user, doc).await;
+            }
+            Verdict::Forward
+        }
+        Access::None if kind == "ephemeral" => Verdict::Drop,
+        Access::None if hub.acl.get(doc).is_none() && !ids::is_server_id(doc) && kind == "sync" => {
+            // A document the device created (a KB draft): it becomes this expert's.
+            if budget.created >= MAX_NEW_DOCUMENTS {
+                return Verdict::Close(CloseCode::Policy, format!("too many new documents (limit {MAX_NEW_DOCUMENTS})"));
+            }
+            budget.created += 1;
+            let entry = super::acl::Entry { kind: DocKind::Draft, owner: Some(user), reader: None, ticket: None };
+            match hub.acl.register(&hub.db, doc, entry).await {
+                Ok(e) if e.owner == Some(user) => Verdict::Forward,
+                Ok(_) => unavailable(peer, hub, doc_ref, budget),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot register a device's document");
+                    Verdict::Close(CloseCode::Error, "the server cannot take new documents now".to_owned())
+                }
+            }
+        }
+        Access::None => unavailable(peer, hub, doc_ref, budget),
+    }
+}
+
+fn unavailable(peer: &str, hub: &SyncHub, doc: DocRef<'_>, budget: &mut Budget) -> Verdict {
+    budget.unavailable += 1;
+    if budget.unavailable > MAX_UNAVAILABLE {
+        return Verdict::Close(CloseCode::Policy, format!("too many requests for unavailable documents (limit {MAX_UNAVAILABLE})"));
+    }
+    let id = match doc {
+        DocRef::Text(s) => s.trim_start_matches("automerge:").to_owned(),
+        DocRef::Bytes(b) => Uuid::from_slice(b).map(|u| ids::url(u)[10..].to_owned()).unwrap_or_default(),
+    };
+    Verdict::Answer(wire::doc_unavailable(&hub.peer_id, peer, &id))
+}
+
+async fn refused_write(hub: &SyncHub, user: Uuid, doc: Uuid) {
+    let message = "this document is written by the server; your changes to it were not applied".to_owned();
+    if let Err(e) = super::reconcile::notice(hub, user, doc, message).await {
+        tracing::error!(error = %e, "cannot record a refused-write notice");
+    }
+}

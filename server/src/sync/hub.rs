@@ -1,0 +1,208 @@
+//! The sync hub: one samod repository per server node (on its own runtime), its storage
+//! in our database, the registry of who may see what, and the helpers the rest of the
+//! server uses to create and change server-written documents.
+
+use super::acl::{doc_of, uuid_of, Acl, Entry, Policy};
+use super::storage::DbStorage;
+use crate::db::Db;
+use automerge::transaction::{CommitOptions, Transaction};
+use automerge::Automerge;
+use samod::{DocHandle, PeerId, RepoEvent, RepoObserver, Transport};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use sysops_core::sync::docs::DocError;
+use sysops_core::sync::ids;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+/// Something the server changed that devices must see.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Intent {
+    /// A ticket changed (status, assignment, notes).
+    Ticket(Uuid),
+    /// An expert's documents must exist and their root be current.
+    Expert(Uuid),
+    /// An article was published, changed or withdrawn.
+    Article(Uuid),
+}
+
+/// The sending side of intents: cheap to clone, usable before the hub runs.
+#[derive(Clone)]
+pub struct SyncHandle(mpsc::UnboundedSender<Intent>);
+
+impl SyncHandle {
+    /// A handle and the receiver the reconciler drains.
+    pub fn channel() -> (Self, mpsc::UnboundedReceiver<Intent>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Self(tx), rx)
+    }
+
+    /// A ticket changed.
+    pub fn ticket(&self, id: Uuid) {
+        let _ = self.0.send(Intent::Ticket(id));
+    }
+
+    /// An expert's documents must be current.
+    pub fn expert(&self, id: Uuid) {
+        let _ = self.0.send(Intent::Expert(id));
+    }
+
+    /// An article changed.
+    pub fn article(&self, id: Uuid) {
+        let _ = self.0.send(Intent::Article(id));
+    }
+}
+
+/// Watches the repository: which documents are open here, and which just received a
+/// device's sync message (so their projection runs).
+struct Observer {
+    opened: Arc<Mutex<HashSet<Uuid>>>,
+    synced: mpsc::UnboundedSender<Uuid>,
+}
+
+impl RepoObserver for Observer {
+    fn observe(&self, event: &RepoEvent) {
+        match event {
+            RepoEvent::DocumentOpened { document_id } => {
+                if let (Some(id), Ok(mut o)) = (uuid_of(document_id), self.opened.lock()) {
+                    o.insert(id);
+                }
+            }
+            RepoEvent::DocumentClosed { document_id } => {
+                if let (Some(id), Ok(mut o)) = (uuid_of(document_id), self.opened.lock()) {
+                    o.remove(&id);
+                }
+            }
+            RepoEvent::SyncMessageReceived { document_id, .. } => {
+                if let Some(id) = uuid_of(document_id) {
+                    let _ = self.synced.send(id);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The hub.
+pub struct SyncHub {
+    /// The repository.
+    pub repo: samod::Repo,
+    acceptor: samod::AcceptorHandle,
+    /// Who may see what.
+    pub acl: Arc<Acl>,
+    /// The database.
+    pub db: Db,
+    /// Document storage.
+    pub storage: DbStorage,
+    /// This node's name.
+    pub node: String,
+    /// The server's peer id.
+    pub peer_id: String,
+    /// Documents open on this node.
+    pub opened: Arc<Mutex<HashSet<Uuid>>>,
+    /// Intents (the reconciler's input).
+    pub handle: SyncHandle,
+    /// The runtime samod and the sync tasks run on.
+    pub rt: tokio::runtime::Handle,
+}
+
+/// The receivers the sync tasks drain.
+pub struct Inputs {
+    /// Intents from the rest of the server.
+    pub intents: mpsc::UnboundedReceiver<Intent>,
+    /// Documents that just received a device's changes.
+    pub synced: mpsc::UnboundedReceiver<Uuid>,
+}
+
+impl SyncHub {
+    /// Loads the registry and the repository on `rt`.
+    pub async fn start(
+        db: Db,
+        node: String,
+        rt: tokio::runtime::Handle,
+        handle: SyncHandle,
+        intents: mpsc::UnboundedReceiver<Intent>,
+    ) -> anyhow::Result<(Arc<Self>, Inputs)> {
+        let acl = Arc::new(Acl::load(&db, node.clone()).await?);
+        let storage = DbStorage::new(db.clone(), node.clone());
+        let opened = Arc::new(Mutex::new(HashSet::new()));
+        let (synced_tx, synced) = mpsc::unbounded_channel();
+        let peer_id = format!("sysops-server:{node}");
+        let observer = Observer { opened: opened.clone(), synced: synced_tx };
+        let builder = samod::Repo::builder(rt.clone())
+            .with_peer_id(PeerId::from(peer_id.clone()))
+            .with_storage(storage.clone())
+            .with_share_policy(Policy(acl.clone()))
+            .with_observer(observer);
+        let repo = rt.spawn(async move { builder.load().await }).await?;
+        let acceptor = repo
+            .make_acceptor(samod::Url::parse("ws://sysops-server/api/v1/sync")?)
+            .map_err(|_| anyhow::anyhow!("the sync repository stopped"))?;
+        let hub = Arc::new(Self { repo, acceptor, acl, db, storage, node, peer_id, opened, handle, rt });
+        Ok((hub, Inputs { intents, synced }))
+    }
+
+    /// Hands a device's connection to the repository.
+    pub fn accept(&self, transport: Transport) -> anyhow::Result<()> {
+        self.acceptor.accept(transport).map(|_| ()).map_err(|_| anyhow::anyhow!("the sync repository stopped"))
+    }
+
+    /// The document `id`, created (identically on every node) with `init` and
+    /// registered with `entry` if it does not exist yet.
+    pub async fn ensure(
+        &self,
+        id: Uuid,
+        entry: Entry,
+        init: impl FnOnce(&mut Transaction<'_>) -> Result<(), DocError>,
+    ) -> anyhow::Result<DocHandle> {
+        let key = doc_of(id).to_string();
+        if self.storage.range(std::slice::from_ref(&key)).await?.is_empty() {
+            let mut doc = Automerge::new().with_actor(ids::initial_actor(id));
+            doc.transact_with(|_| CommitOptions::default().with_time(0), |tx| init(tx))
+                .map_err(|f| anyhow::anyhow!("cannot create {}: {}", id, f.error))?;
+            use samod::storage::Storage;
+            let k = samod::storage::StorageKey::from_parts([key.as_str(), "snapshot", "initial"])
+                .map_err(|_| anyhow::anyhow!("bad storage key"))?;
+            self.storage.put(k, doc.save()).await;
+        }
+        self.acl.register(&self.db, id, entry).await?;
+        self.find(id).await?.ok_or_else(|| anyhow::anyhow!("document {id} is not in storage"))
+    }
+
+    /// A document, loaded if needed.
+    pub async fn find(&self, id: Uuid) -> anyhow::Result<Option<DocHandle>> {
+        self.repo.find(doc_of(id)).await.map_err(|_| anyhow::anyhow!("the sync repository stopped"))
+    }
+
+    /// Changes a document on its actor (the change syncs to connected devices and is
+    /// stored).
+    pub async fn change<R: Send + 'static>(
+        &self,
+        h: &DocHandle,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<R, DocError> + Send + 'static,
+    ) -> anyhow::Result<R> {
+        let now = chrono::Utc::now().timestamp();
+        h.with_document_async(move |doc| {
+            doc.transact_with(|_| CommitOptions::default().with_time(now), f).map(|s| s.result).map_err(|f| f.error)
+        })
+        .await
+        .map_err(|_| anyhow::anyhow!("the sync repository stopped"))?
+        .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    /// Reads a document.
+    pub async fn read<R: Send + 'static>(&self, h: &DocHandle, f: impl FnOnce(&Automerge) -> R + Send + 'static) -> anyhow::Result<R> {
+        h.with_document_async(move |doc| f(doc)).await.map_err(|_| anyhow::anyhow!("the sync repository stopped"))
+    }
+
+    /// Whether a document is open on this node.
+    pub fn is_open(&self, id: Uuid) -> bool {
+        self.opened.lock().is_ok_and(|o| o.contains(&id))
+    }
+
+    /// Stops the repository (flushing storage).
+    pub async fn stop(&self) {
+        let stop = self.repo.stop();
+        let _ = self.rt.spawn(stop).await;
+    }
+}

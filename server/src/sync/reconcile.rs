@@ -1,0 +1,209 @@
+//! From the database to the documents: every server-written document is rewritten from
+//! the rows it describes (idempotently: an unchanged state adds no operations). The
+//! database stays the source of truth; if the server stops between a commit and the
+//! document update, the next pass (at start, or the next intent) catches up.
+
+use super::acl::Entry;
+use super::hub::{Intent, SyncHub};
+use crate::db::entity::{customer, kb_article, ticket, user};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use sysops_core::sync::docs::{DraftsDoc, KbEntry, KbShardDoc, RootDoc, StatusDoc, TicketDoc, TicketLinks, WorkDoc};
+use sysops_core::sync::ids::{self, DocKind};
+use sysops_core::ticket::TicketStatus;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+/// Drains intents (several at a time, each once) until the channel closes.
+pub async fn run(hub: Arc<SyncHub>, mut rx: mpsc::UnboundedReceiver<Intent>) {
+    if let Err(e) = kb_shards(&hub).await {
+        tracing::error!(error = %format!("{e:#}"), "cannot prepare the knowledge-base documents");
+    }
+    while let Some(first) = rx.recv().await {
+        // Let a burst (an intake batch) collect, then handle each intent once.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let mut batch: Vec<Intent> = vec![first];
+        while let Ok(i) = rx.try_recv() {
+            batch.push(i);
+        }
+        let mut seen = HashSet::new();
+        for intent in batch.into_iter().filter(|i| seen.insert(i.clone())) {
+            let r = match &intent {
+                Intent::Ticket(id) => ticket_docs(&hub, *id).await,
+                Intent::Expert(id) => expert_docs(&hub, *id).await.map(|_| ()),
+                Intent::Article(id) => article(&hub, *id).await,
+            };
+            if let Err(e) = r {
+                tracing::error!(?intent, error = %format!("{e:#}"), "sync documents not updated");
+            }
+        }
+    }
+}
+
+fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The experts a ticket concerns: its assignee, who completed it, and who passed on it.
+fn experts_of(t: &ticket::Model) -> BTreeSet<Uuid> {
+    let excluded: Vec<Uuid> = serde_json::from_value(t.excluded_experts.clone()).unwrap_or_default();
+    t.assigned_expert_id.into_iter().chain(t.completed_by).chain(excluded).collect()
+}
+
+/// The expert who may read a ticket's document now.
+fn reader_of(t: &ticket::Model) -> Option<Uuid> {
+    match t.status.parse::<TicketStatus>() {
+        Ok(TicketStatus::Assigned | TicketStatus::Accepted | TicketStatus::Completed) => t.assigned_expert_id,
+        _ => None,
+    }
+}
+
+/// Rewrites a ticket's document and the roots of every expert it concerns.
+pub async fn ticket_docs(hub: &SyncHub, id: Uuid) -> anyhow::Result<()> {
+    let Some(t) = ticket::Entity::find_by_id(id).one(&hub.db.read).await? else { return Ok(()) };
+    write_ticket(hub, &t).await?;
+    for e in experts_of(&t) {
+        expert_docs(hub, e).await?;
+    }
+    Ok(())
+}
+
+async fn write_ticket(hub: &SyncHub, t: &ticket::Model) -> anyhow::Result<()> {
+    let (cu, u) = (
+        customer::Entity::find_by_id(t.customer_id).one(&hub.db.read).await?,
+        user::Entity::find_by_id(t.customer_id).one(&hub.db.read).await?,
+    );
+    let doc = TicketDoc {
+        ticket_id: t.id.to_string(),
+        status: t.status.clone(),
+        category: t.category.clone(),
+        title: t.title.clone(),
+        description: t.description.clone(),
+        address: t.address.clone(),
+        lat: t.lat,
+        lon: t.lon,
+        customer_name: u.map(|u| u.name).unwrap_or_default(),
+        customer_phone: cu.map(|c| c.phone).unwrap_or_default(),
+        assigned_expert_id: t.assigned_expert_id.map(|e| e.to_string()),
+        dispatcher_notes: t.dispatcher_notes.clone(),
+        updated_at: rfc3339(t.updated_at),
+    };
+    let doc_id = ids::ticket(t.id);
+    let entry = Entry { kind: DocKind::Ticket, owner: None, reader: reader_of(t), ticket: Some(t.id) };
+    // A document's first change must be the same on every node (same actor, same
+    // content), so it holds only what never changes; the rest is an ordinary change.
+    let tid = t.id.to_string();
+    let h = hub
+        .ensure(doc_id, entry, move |tx| {
+            sysops_core::sync::fields::put_str(tx, &automerge::ROOT, "schema", TicketDoc::SCHEMA)?;
+            Ok(sysops_core::sync::fields::put_str(tx, &automerge::ROOT, "ticket_id", &tid)?)
+        })
+        .await?;
+    hub.acl.set_reader(&hub.db, doc_id, reader_of(t)).await?;
+    hub.change(&h, move |tx| doc.write(tx)).await
+}
+
+/// Makes sure an expert's documents exist and their root lists what they may sync;
+/// returns the root's id.
+pub async fn expert_docs(hub: &SyncHub, expert: Uuid) -> anyhow::Result<Uuid> {
+    let e = expert.to_string();
+    let owned = |kind| Entry { kind, owner: Some(expert), reader: None, ticket: None };
+    let (status, drafts, root) = (ids::status(expert), ids::drafts(expert), ids::root(expert));
+    let es = e.clone();
+    hub.ensure(status, owned(DocKind::Status), move |tx| StatusDoc::init(tx, &es)).await?;
+    let ed = e.clone();
+    hub.ensure(drafts, owned(DocKind::Drafts), move |tx| DraftsDoc::init(tx, &ed)).await?;
+    let tickets = ticket::Entity::find()
+        .filter(Condition::any().add(ticket::Column::AssignedExpertId.eq(expert)).add(ticket::Column::CompletedBy.eq(expert)))
+        .filter(ticket::Column::Status.is_in([
+            TicketStatus::Assigned.as_str(),
+            TicketStatus::Accepted.as_str(),
+            TicketStatus::Completed.as_str(),
+        ]))
+        .all(&hub.db.read)
+        .await?;
+    let mut r = RootDoc {
+        expert_id: e.clone(),
+        status: ids::url(status),
+        drafts: ids::url(drafts),
+        kb: (0..ids::KB_SHARDS).map(|s| (s.to_string(), ids::url(ids::kb_shard(s)))).collect(),
+        ..Default::default()
+    };
+    for t in &tickets {
+        let work = ids::work(t.id, expert);
+        let (tid, eid) = (t.id.to_string(), e.clone());
+        let entry = Entry { kind: DocKind::Work, owner: Some(expert), reader: None, ticket: Some(t.id) };
+        hub.ensure(work, entry, move |tx| WorkDoc::init(tx, &tid, &eid)).await?;
+        if hub.acl.get(ids::ticket(t.id)).is_none() {
+            write_ticket(hub, t).await?;
+        }
+        r.tickets.insert(t.id.to_string(), TicketLinks { ticket: ids::url(ids::ticket(t.id)), work: ids::url(work) });
+    }
+    let entry = Entry { kind: DocKind::Root, owner: None, reader: Some(expert), ticket: None };
+    let initial = RootDoc { tickets: Default::default(), ..r.clone() };
+    let h = hub.ensure(root, entry, move |tx| initial.write(tx)).await?;
+    hub.change(&h, move |tx| r.write(tx)).await?;
+    Ok(root)
+}
+
+/// Appends a notice to an expert's root (a refused write, a conflict).
+pub async fn notice(hub: &SyncHub, expert: Uuid, document: Uuid, message: String) -> anyhow::Result<()> {
+    let root = expert_docs(hub, expert).await?;
+    let Some(h) = hub.find(root).await? else { return Ok(()) };
+    let n = sysops_core::sync::docs::Notice {
+        at: rfc3339(chrono::Utc::now()),
+        document: ids::url(document),
+        message,
+    };
+    hub.change(&h, move |tx| RootDoc::notice(tx, &n)).await
+}
+
+fn entry_of(a: &kb_article::Model) -> KbEntry {
+    KbEntry {
+        title: a.title.clone(),
+        body: a.body.clone(),
+        tags: serde_json::from_value(a.tags.clone()).unwrap_or_default(),
+        updated_at: rfc3339(a.updated_at),
+    }
+}
+
+/// Puts an article in (or takes it out of) its KB shard.
+async fn article(hub: &SyncHub, id: Uuid) -> anyhow::Result<()> {
+    let a = kb_article::Entity::find_by_id(id).one(&hub.db.read).await?;
+    let shard = ids::shard_of(id);
+    let entry = Entry { kind: DocKind::Kb, owner: None, reader: None, ticket: None };
+    let h = hub.ensure(ids::kb_shard(shard), entry, move |tx| KbShardDoc::init(tx, shard)).await?;
+    let key = id.to_string();
+    match a.filter(|a| a.status == "published") {
+        Some(a) => {
+            let e = entry_of(&a);
+            hub.change(&h, move |tx| KbShardDoc::upsert(tx, &key, &e)).await
+        }
+        None => hub.change(&h, move |tx| KbShardDoc::remove(tx, &key)).await,
+    }
+}
+
+/// Creates the KB shards that do not exist yet, filled with the published articles.
+async fn kb_shards(hub: &SyncHub) -> anyhow::Result<()> {
+    let missing: Vec<u32> = (0..ids::KB_SHARDS).filter(|s| hub.acl.get(ids::kb_shard(*s)).is_none()).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let published = kb_article::Entity::find().filter(kb_article::Column::Status.eq("published")).all(&hub.db.read).await?;
+    for shard in missing {
+        let articles: Vec<(String, KbEntry)> =
+            published.iter().filter(|a| ids::shard_of(a.id) == shard).map(|a| (a.id.to_string(), entry_of(a))).collect();
+        let entry = Entry { kind: DocKind::Kb, owner: None, reader: None, ticket: None };
+        let h = hub.ensure(ids::kb_shard(shard), entry, move |tx| KbShardDoc::init(tx, shard)).await?;
+        hub.change(&h, move |tx| {
+            for (id, e) in &articles {
+                KbShardDoc::upsert(tx, id, e)?;
+            }
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(())
+}

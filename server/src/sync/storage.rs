@@ -1,0 +1,155 @@
+//! samod's storage on our database: every chunk of every automerge document is a row of
+//! `sync_chunks`, keyed by samod's storage key (document, kind, name). On PostgreSQL a
+//! write also notifies the other nodes, which load the new chunks into their copy.
+//!
+//! samod's storage calls cannot fail, so a failed database call is retried (with
+//! backoff) until it succeeds rather than being reported as done.
+
+use crate::db::Db;
+use samod::storage::{Storage, StorageKey};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// The channel PostgreSQL notifications about documents go on.
+pub const CHANNEL: &str = "sysops_sync";
+
+/// Document storage in `sync_chunks`.
+#[derive(Clone)]
+pub struct DbStorage {
+    db: Db,
+    node: String,
+}
+
+fn parts(key: &StorageKey) -> Vec<String> {
+    key.clone().into_iter().collect()
+}
+
+impl DbStorage {
+    /// Storage for this node.
+    pub fn new(db: Db, node: String) -> Self {
+        Self { db, node }
+    }
+
+    async fn retry<T, F, Fut>(&self, what: &str, f: F) -> T
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, DbErr>>,
+    {
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match f().await {
+                Ok(v) => return v,
+                Err(e) => {
+                    tracing::error!(error = %e, what, "sync storage failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Every chunk under `prefix` (0 to 3 key parts).
+    pub async fn range(&self, prefix: &[String]) -> Result<Vec<(Vec<String>, Vec<u8>)>, DbErr> {
+        let backend = self.db.backend();
+        let names = ["k1", "k2", "k3"];
+        let filter: Vec<String> = (0..prefix.len().min(3)).map(|i| format!("{} = ${}", names[i], i + 1)).collect();
+        let sql = if filter.is_empty() {
+            "SELECT k1, k2, k3, data FROM sync_chunks".to_owned()
+        } else {
+            format!("SELECT k1, k2, k3, data FROM sync_chunks WHERE {}", filter.join(" AND "))
+        };
+        let values: Vec<sea_orm::Value> = prefix.iter().take(3).map(|p| p.clone().into()).collect();
+        let rows = self.db.read.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+        rows.iter()
+            .map(|r| {
+                let key: Vec<String> = ["k1", "k2", "k3"]
+                    .iter()
+                    .map(|c| r.try_get::<String>("", c))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                Ok((key, r.try_get::<Vec<u8>>("", "data")?))
+            })
+            .collect()
+    }
+
+    async fn put_row(&self, key: &[String], data: &[u8]) -> Result<(), DbErr> {
+        let backend = self.db.backend();
+        let k = |i: usize| key.get(i).cloned().unwrap_or_default();
+        let txn = self.db.begin_write().await?;
+        let sql = "INSERT INTO sync_chunks (k1, k2, k3, data) VALUES ($1, $2, $3, $4) \
+                   ON CONFLICT (k1, k2, k3) DO UPDATE SET data = excluded.data WHERE sync_chunks.data <> excluded.data";
+        let r = txn
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [k(0).into(), k(1).into(), k(2).into(), data.to_vec().into()],
+            ))
+            .await?;
+        // Tell the other nodes, but only about data they do not have yet.
+        if backend == DatabaseBackend::Postgres && r.rows_affected() > 0 && key.len() > 1 {
+            txn.execute_raw(Statement::from_sql_and_values(
+                backend,
+                "SELECT pg_notify($1, $2)",
+                [CHANNEL.into(), format!("doc {} {}", self.node, k(0)).into()],
+            ))
+            .await?;
+        }
+        txn.commit().await
+    }
+
+    async fn delete_row(&self, key: &[String]) -> Result<(), DbErr> {
+        let backend = self.db.backend();
+        let k = |i: usize| key.get(i).cloned().unwrap_or_default();
+        let txn = self.db.begin_write().await?;
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "DELETE FROM sync_chunks WHERE k1 = $1 AND k2 = $2 AND k3 = $3",
+            [k(0).into(), k(1).into(), k(2).into()],
+        ))
+        .await?;
+        txn.commit().await
+    }
+}
+
+fn key_of(parts: Vec<String>) -> Option<StorageKey> {
+    StorageKey::from_parts(parts).ok()
+}
+
+impl Storage for DbStorage {
+    fn load(&self, key: StorageKey) -> impl std::future::Future<Output = Option<Vec<u8>>> + Send {
+        let this = self.clone();
+        async move {
+            let p = parts(&key);
+            let rows = this.retry("load", || this.range(&p)).await;
+            rows.into_iter().find(|(k, _)| *k == p).map(|(_, d)| d)
+        }
+    }
+
+    fn load_range(&self, prefix: StorageKey) -> impl std::future::Future<Output = HashMap<StorageKey, Vec<u8>>> + Send {
+        let this = self.clone();
+        async move {
+            let p = parts(&prefix);
+            let rows = this.retry("load_range", || this.range(&p)).await;
+            rows.into_iter().filter_map(|(k, d)| Some((key_of(k)?, d))).collect()
+        }
+    }
+
+    fn put(&self, key: StorageKey, data: Vec<u8>) -> impl std::future::Future<Output = ()> + Send {
+        let this = self.clone();
+        async move {
+            let p = parts(&key);
+            this.retry("put", || this.put_row(&p, &data)).await;
+        }
+    }
+
+    fn delete(&self, key: StorageKey) -> impl std::future::Future<Output = ()> + Send {
+        let this = self.clone();
+        async move {
+            let p = parts(&key);
+            this.retry("delete", || this.delete_row(&p)).await;
+        }
+    }
+}
