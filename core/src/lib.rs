@@ -25,6 +25,8 @@
 
 pub mod assignment;
 pub mod category;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod customer;
 pub mod error;
 pub mod expert;

@@ -88,7 +88,11 @@ impl MigrationTrait for Migration {
         )
         .await?;
         m.create_index(
-            Index::create().name("ix_sync_documents_owner").table(SyncDocuments::Table).col(SyncDocuments::OwnerId).take(),
+            Index::create()
+                .name("ix_sync_documents_owner")
+                .table(SyncDocuments::Table)
+                .col(SyncDocuments::OwnerId)
+                .take(),
         )
         .await?;
         m.create_table(
@@ -117,8 +121,10 @@ impl MigrationTrait for Migration {
         .await?;
         m.alter_table(Table::alter().table(Tickets::Table).add_column(text(Tickets::ExpertNotes).default("")).take())
             .await?;
-        m.alter_table(Table::alter().table(Tickets::Table).add_column(text(Tickets::DispatcherNotes).default("")).take())
-            .await?;
+        m.alter_table(
+            Table::alter().table(Tickets::Table).add_column(text(Tickets::DispatcherNotes).default("")).take(),
+        )
+        .await?;
         Ok(())
     }
 }

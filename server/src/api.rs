@@ -38,8 +38,8 @@ use utoipa::{Modify, OpenApi};
         experts::create, experts::list, experts::get_one, experts::update,
         tickets::create, tickets::list, tickets::get_one, tickets::events,
         kb::search, kb::get_one, kb::create, devices::register,
-        workflow::accept, workflow::decline, workflow::complete, workflow::cancel, surveys::submit,
-        admin::list_outbox, admin::retry, admin::alerts,
+        workflow::accept, workflow::decline, workflow::complete, workflow::cancel, workflow::note, surveys::submit,
+        admin::list_outbox, admin::retry, admin::alerts, admin::conflicts,
         crate::sync::bridge::root, crate::sync::bridge::socket,
         health::live, health::ready, health::metrics,
     ),
@@ -92,12 +92,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(workflow::decline)
     .service(workflow::complete)
     .service(workflow::cancel)
+    .service(workflow::note)
     .service(surveys::submit)
     .service(surveys::form)
     .service(surveys::form_submit)
     .service(admin::list_outbox)
     .service(admin::retry)
     .service(admin::alerts)
+    .service(admin::conflicts)
     .service(admin::dev_outbox)
     .service(webhooks::twilio_status)
     .service(crate::sync::bridge::root)

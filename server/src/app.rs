@@ -76,16 +76,19 @@ impl Application {
             public_url: public_base.clone(),
         });
         // Device sync runs its repository on a runtime of its own.
-        let sync_rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("sync")
-            .enable_all()
-            .build()?;
+        let sync_rt =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("sync").enable_all().build()?;
         let (sync_handle, intents) = crate::sync::SyncHandle::channel();
         let node = settings.node_name()?;
-        let (sync, sync_inputs) =
-            crate::sync::SyncHub::start(db.clone(), node.clone(), sync_rt.handle().clone(), sync_handle.clone(), intents)
-                .await?;
+        let (sync, sync_inputs) = crate::sync::SyncHub::start(
+            db.clone(),
+            node.clone(),
+            sync_rt.handle().clone(),
+            sync_handle.clone(),
+            intents,
+            (settings.sync_max_new_documents, settings.sync_max_unavailable),
+        )
+        .await?;
         sync_rt.spawn(crate::sync::reconcile::run(sync.clone(), sync_inputs.intents));
         if let (true, Some(url)) = (settings.uses_postgres(), settings.database_url.clone()) {
             sync_rt.spawn(crate::sync::pgnotify::run(sync.clone(), url));

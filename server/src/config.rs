@@ -96,6 +96,10 @@ pub struct Settings {
     pub sla_accept_secs: i64,
     /// SLA: from acceptance to completion, seconds.
     pub sla_complete_secs: i64,
+    /// Most new documents (KB drafts) one sync connection may create.
+    pub sync_max_new_documents: usize,
+    /// Requests for documents the expert may not see before a sync connection is closed.
+    pub sync_max_unavailable: usize,
 }
 
 impl Default for Settings {
@@ -140,6 +144,8 @@ impl Default for Settings {
             sla_assign_secs: 5 * 60,
             sla_accept_secs: 30 * 60,
             sla_complete_secs: 4 * 3600,
+            sync_max_new_documents: 5_000,
+            sync_max_unavailable: 1_000,
         }
     }
 }

@@ -511,10 +511,10 @@ impl RootDoc {
         let mut tickets = BTreeMap::new();
         if let Some(m) = get_obj(doc, &ROOT, "tickets", ObjType::Map) {
             for k in doc.keys(&m) {
-                if let Some(t) = get_obj(doc, &m, &k, ObjType::Map) {
-                    if let (Some(ticket), Some(work)) = (get_str(doc, &t, "ticket"), get_str(doc, &t, "work")) {
-                        tickets.insert(k, TicketLinks { ticket, work });
-                    }
+                if let Some(t) = get_obj(doc, &m, &k, ObjType::Map)
+                    && let (Some(ticket), Some(work)) = (get_str(doc, &t, "ticket"), get_str(doc, &t, "work"))
+                {
+                    tickets.insert(k, TicketLinks { ticket, work });
                 }
             }
         }

@@ -166,6 +166,48 @@ pub async fn alerts(state: web::Data<AppState>, caller: Caller) -> ApiResult<Htt
     Ok(HttpResponse::Ok().json(Page { items, next_cursor: None }))
 }
 
+/// A device change that could not be applied.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConflictView {
+    /// Id.
+    pub id: Uuid,
+    /// The document the change was made in.
+    pub document: String,
+    /// The ticket concerned.
+    pub ticket_id: Option<Uuid>,
+    /// The expert who made it.
+    pub expert_id: Option<Uuid>,
+    /// `completion_refused`, `accept_refused`, …
+    pub kind: String,
+    /// What happened.
+    pub message: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Device changes that could not be applied, newest first (managers and admins).
+#[utoipa::path(tag = "sync", responses((status = 200, body = Page<ConflictView>)), security(("bearer" = [])))]
+#[get("/api/v1/sync/conflicts")]
+pub async fn conflicts(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
+    use crate::db::entity::sync_conflict;
+    caller.require(&[Role::Manager, Role::Admin], "reading sync conflicts")?;
+    let rows =
+        sync_conflict::Entity::find().order_by_desc(sync_conflict::Column::Id).limit(200).all(&state.db.read).await?;
+    let items = rows
+        .into_iter()
+        .map(|c| ConflictView {
+            id: c.id,
+            document: sysops_core::sync::ids::url(c.doc_id),
+            ticket_id: c.ticket_id,
+            expert_id: c.expert_id,
+            kind: c.kind,
+            message: c.message,
+            created_at: c.created_at,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(Page { items, next_cursor: None }))
+}
+
 /// Every message that would have gone out, for a person trying the demo (demo mode only).
 #[get("/dev/outbox")]
 pub async fn dev_outbox(state: web::Data<AppState>) -> ApiResult<HttpResponse> {

@@ -134,4 +134,3 @@ pub async fn create(
     .await
     .inspect(|_| state.sync.handle.article(article_id))
 }
-

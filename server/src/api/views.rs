@@ -282,6 +282,10 @@ pub struct TicketView {
     pub completed_at: Option<DateTime<Utc>>,
     /// `survey_received` or `no_survey`, once closed.
     pub close_reason: Option<String>,
+    /// The expert's notes (written in the app, merged across their devices).
+    pub expert_notes: String,
+    /// Dispatchers' notes, which the expert's device receives.
+    pub dispatcher_notes: String,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -313,6 +317,8 @@ impl TicketView {
             completed_by: t.completed_by,
             completed_at: t.completed_at,
             close_reason: t.close_reason.clone(),
+            expert_notes: t.expert_notes.clone(),
+            dispatcher_notes: t.dispatcher_notes.clone(),
             created_at: t.created_at,
             updated_at: t.updated_at,
         }

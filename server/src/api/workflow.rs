@@ -105,3 +105,32 @@ pub async fn cancel(
     let row = ops::run(&state, Actor::User(caller), id.into_inner(), Op::Cancel { reason }).await?;
     respond(&state, row).await
 }
+
+/// A dispatcher's note.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteBody {
+    /// The note (up to 2,000 characters); appended to the ticket's dispatcher notes, which
+    /// the assigned expert's device receives.
+    pub text: String,
+}
+
+/// Adds a dispatcher's note to a ticket (agents, admins, managers).
+#[utoipa::path(tag = "workflow", request_body = NoteBody, responses((status = 200, body = TicketView),
+    (status = 404, body = super::problem::Problem), (status = 422, body = super::problem::Problem)),
+    security(("bearer" = [])))]
+#[post("/api/v1/tickets/{id}/notes")]
+pub async fn note(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    body: ApiJson<NoteBody>,
+) -> ApiResult<HttpResponse> {
+    caller.require(&[Role::Agent, Role::Admin, Role::Manager], "adding dispatcher notes")?;
+    let text = sysops_core::text::Comment::parse(&body.value.text).map_err(|e| e.under("text"))?;
+    if text.as_str().is_empty() {
+        return Err(super::problem::ApiError::field("text", "must not be empty"));
+    }
+    let row = ops::run(&state, Actor::User(caller), id.into_inner(), Op::Note { text: text.into_inner() }).await?;
+    respond(&state, row).await
+}

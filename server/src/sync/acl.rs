@@ -6,12 +6,12 @@
 //! anything. A decision is a stream: when a ticket is reassigned the reader changes and
 //! the former expert's access ends on their open connections at once.
 
-use crate::db::entity::sync_document;
 use crate::db::Db;
+use crate::db::entity::sync_document;
 use chrono::Utc;
 use futures::Stream;
 use samod::{DocumentId, PeerId, ShareConfig};
-use sea_orm::{sea_query::OnConflict, ActiveValue::Set, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, EntityTrait, QueryFilter, sea_query::OnConflict};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use sysops_core::sync::ids::DocKind;
@@ -82,7 +82,12 @@ impl Acl {
     pub fn of_user(&self, user: Uuid) -> Vec<(Uuid, Entry)> {
         self.entries
             .read()
-            .map(|e| e.iter().filter(|(_, v)| v.owner == Some(user) || v.reader == Some(user)).map(|(k, v)| (*k, *v)).collect())
+            .map(|e| {
+                e.iter()
+                    .filter(|(_, v)| v.owner == Some(user) || v.reader == Some(user))
+                    .map(|(k, v)| (*k, *v))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

@@ -13,7 +13,7 @@ use crate::api::extract::bearer;
 use crate::api::problem::{ApiError, ApiResult};
 use crate::auth::{Caller, Role};
 use crate::state::AppState;
-use actix_web::{get, web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
 use futures::{SinkExt, StreamExt};
 use samod::{PeerId, Transport};
@@ -22,11 +22,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use sysops_core::sync::ids::{self, DocKind};
 use uuid::Uuid;
-
-/// Most documents one connection may create (a device's new drafts).
-pub const MAX_NEW_DOCUMENTS: usize = 5_000;
-/// Most requests for documents the expert may not see before the connection is closed.
-pub const MAX_UNAVAILABLE: usize = 1_000;
 
 /// The caller of a WebSocket upgrade: bearer header or `?access_token=`.
 fn ws_caller(state: &AppState, req: &HttpRequest) -> Result<Caller, ApiError> {
@@ -57,7 +52,10 @@ pub async fn root(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpR
     let hub = state.sync.clone();
     let user = caller.user_id;
     let rt = hub.rt.clone();
-    let root = rt.spawn(async move { super::reconcile::expert_docs(&hub, user).await }).await.map_err(|e| ApiError::Internal(e.into()))??;
+    let root = rt
+        .spawn(async move { super::reconcile::expert_docs(&hub, user).await })
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))??;
     Ok(HttpResponse::Ok().json(RootView { root: ids::url(root) }))
 }
 
@@ -71,7 +69,8 @@ pub async fn socket(state: web::Data<AppState>, req: HttpRequest, body: web::Pay
     caller.require(&[Role::Expert], "syncing documents")?;
     let (resp, session, stream) =
         actix_ws::handle(&req, body).map_err(|e| ApiError::BadRequest(format!("not a WebSocket upgrade: {e}")))?;
-    let stream = stream.max_frame_size(MAX_MESSAGE_BYTES).aggregate_continuations().max_continuation_size(MAX_MESSAGE_BYTES);
+    let stream =
+        stream.max_frame_size(MAX_MESSAGE_BYTES).aggregate_continuations().max_continuation_size(MAX_MESSAGE_BYTES);
     actix_web::rt::spawn(serve(state.sync.clone(), caller.user_id, session, stream));
     Ok(resp)
 }
@@ -100,7 +99,9 @@ async fn serve(hub: Arc<SyncHub>, user: Uuid, mut session: Session, mut stream: 
     // The first message must be `join`, naming a peer id of this expert.
     let first = match tokio::time::timeout(Duration::from_secs(30), stream.next()).await {
         Ok(Some(Ok(AggregatedMessage::Binary(b)))) => b,
-        Ok(Some(Ok(AggregatedMessage::Text(_)))) => return close(session, CloseCode::Unsupported, "binary CBOR messages only").await,
+        Ok(Some(Ok(AggregatedMessage::Text(_)))) => {
+            return close(session, CloseCode::Unsupported, "binary CBOR messages only").await;
+        }
         _ => return close(session, CloseCode::Policy, "expected a join message").await,
     };
     let peer = match wire::decode(&first) {
@@ -123,59 +124,57 @@ async fn serve(hub: Arc<SyncHub>, user: Uuid, mut session: Session, mut stream: 
     }
     let _ = to_repo.send(Ok(first.to_vec())).await;
     let mut out = session.clone();
-    let writer = actix_web::rt::spawn(async move {
+    let (repo_done, mut repo_closed) = tokio::sync::oneshot::channel::<()>();
+    actix_web::rt::spawn(async move {
         while let Some(bytes) = from_repo.next().await {
             if out.binary(bytes).await.is_err() {
                 break;
             }
         }
-        let _ = out.close(None).await;
+        let _ = repo_done.send(());
     });
     let mut budget = Budget::default();
-    let mut closing = None;
-    while let Some(msg) = stream.next().await {
+    let closing = loop {
+        let msg = tokio::select! {
+            m = stream.next() => m,
+            _ = &mut repo_closed => break Some((CloseCode::Normal, "the server ended the sync session".to_owned())),
+        };
+        let Some(msg) = msg else { break None };
         match msg {
             Ok(AggregatedMessage::Binary(b)) => match check(&hub, user, &peer, &b, &mut budget).await {
                 Verdict::Forward => {
                     if to_repo.send(Ok(b.to_vec())).await.is_err() {
-                        break;
+                        break None;
                     }
                 }
                 Verdict::Answer(reply) => {
                     if session.binary(reply).await.is_err() {
-                        break;
+                        break None;
                     }
                 }
                 Verdict::Drop => {}
-                Verdict::Close(code, why) => {
-                    closing = Some((code, why));
-                    break;
-                }
+                Verdict::Close(code, why) => break Some((code, why)),
             },
             Ok(AggregatedMessage::Ping(p)) => {
                 if session.pong(&p).await.is_err() {
-                    break;
+                    break None;
                 }
             }
             Ok(AggregatedMessage::Text(_)) => {
-                closing = Some((CloseCode::Unsupported, "binary CBOR messages only".to_owned()));
-                break;
+                break Some((CloseCode::Unsupported, "binary CBOR messages only".to_owned()));
             }
-            Ok(AggregatedMessage::Close(_)) => break,
+            Ok(AggregatedMessage::Close(_)) => break None,
             Ok(AggregatedMessage::Pong(_)) => {}
-            Err(e) => {
-                closing = Some((CloseCode::Size, format!("unreadable frame: {e}")));
-                break;
-            }
+            Err(e) => break Some((CloseCode::Size, format!("unreadable frame: {e}"))),
         }
-    }
+    };
     drop(to_repo);
     hub.acl.unbind(&peer);
-    writer.abort();
-    if let Some((code, why)) = closing {
-        close(session, code, &why).await;
-    } else {
-        let _ = session.close(None).await;
+    match closing {
+        Some((code, why)) => close(session, code, &why).await,
+        None => {
+            let _ = session.close(None).await;
+        }
     }
 }
 
@@ -198,19 +197,27 @@ async fn check(hub: &SyncHub, user: Uuid, peer: &str, bytes: &[u8], budget: &mut
         Ok(d) => d,
         Err(e) => return Verdict::Close(CloseCode::Invalid, e.to_string()),
     };
-    let has_changes = match (kind, env.data) {
-        ("request" | "sync", Some(data)) => match wire::sync_has_changes(data) {
-            Ok(c) => c,
+    let info = match (kind, env.data) {
+        ("request" | "sync", Some(data)) => match wire::inspect_sync(data) {
+            Ok(i) => Some(i),
             Err(e) => return Verdict::Close(CloseCode::Invalid, e.to_string()),
         },
-        ("request" | "sync", None) => return Verdict::Close(CloseCode::Invalid, format!("a {kind} message without data")),
-        _ => false,
+        ("request" | "sync", None) => {
+            return Verdict::Close(CloseCode::Invalid, format!("a {kind} message without data"));
+        }
+        _ => None,
     };
     match hub.acl.access(user, doc) {
         Access::Write => Verdict::Forward,
         Access::Read => {
-            if has_changes && budget.told.insert(doc) {
-                // samod drops the changes (read-only); tell the device why.
+            // A read-only peer does not even send its changes (the protocol tells it the
+            // server is read-only for it), but its heads show edits the server never
+            // made: tell the device, once per document and connection.
+            if let Some(info) = info.filter(|i| i.has_changes || !i.heads.is_empty())
+                && !budget.told.contains(&doc)
+                && diverged(hub, doc, &info).await
+            {
+                budget.told.insert(doc);
                 refused_write(hub, user, doc).await;
             }
             Verdict::Forward
@@ -218,8 +225,8 @@ async fn check(hub: &SyncHub, user: Uuid, peer: &str, bytes: &[u8], budget: &mut
         Access::None if kind == "ephemeral" => Verdict::Drop,
         Access::None if hub.acl.get(doc).is_none() && !ids::is_server_id(doc) && kind == "sync" => {
             // A document the device created (a KB draft): it becomes this expert's.
-            if budget.created >= MAX_NEW_DOCUMENTS {
-                return Verdict::Close(CloseCode::Policy, format!("too many new documents (limit {MAX_NEW_DOCUMENTS})"));
+            if budget.created >= hub.limits.0 {
+                return Verdict::Close(CloseCode::Policy, format!("too many new documents (limit {})", hub.limits.0));
             }
             budget.created += 1;
             let entry = super::acl::Entry { kind: DocKind::Draft, owner: Some(user), reader: None, ticket: None };
@@ -238,14 +245,34 @@ async fn check(hub: &SyncHub, user: Uuid, peer: &str, bytes: &[u8], budget: &mut
 
 fn unavailable(peer: &str, hub: &SyncHub, doc: DocRef<'_>, budget: &mut Budget) -> Verdict {
     budget.unavailable += 1;
-    if budget.unavailable > MAX_UNAVAILABLE {
-        return Verdict::Close(CloseCode::Policy, format!("too many requests for unavailable documents (limit {MAX_UNAVAILABLE})"));
+    if budget.unavailable > hub.limits.1 {
+        return Verdict::Close(
+            CloseCode::Policy,
+            format!("too many requests for unavailable documents (limit {})", hub.limits.1),
+        );
     }
     let id = match doc {
         DocRef::Text(s) => s.trim_start_matches("automerge:").to_owned(),
         DocRef::Bytes(b) => Uuid::from_slice(b).map(|u| ids::url(u)[10..].to_owned()).unwrap_or_default(),
     };
     Verdict::Answer(wire::doc_unavailable(&hub.peer_id, peer, &id))
+}
+
+/// Whether a reader's copy of a server-written document has changes the server does not
+/// (after loading whatever other nodes stored).
+async fn diverged(hub: &SyncHub, doc: Uuid, info: &wire::SyncInfo) -> bool {
+    if info.has_changes {
+        return true;
+    }
+    let Ok(Some(h)) = hub.find(doc).await else { return false };
+    let heads = info.heads.clone();
+    let unknown =
+        move |d: &automerge::Automerge| heads.iter().any(|c| automerge::ReadDoc::get_change_by_hash(d, c).is_none());
+    if !hub.read(&h, unknown.clone()).await.unwrap_or(false) {
+        return false;
+    }
+    let _ = super::pgnotify::load_new_chunks(hub, doc).await;
+    hub.read(&h, unknown).await.unwrap_or(false)
 }
 
 async fn refused_write(hub: &SyncHub, user: Uuid, doc: Uuid) {

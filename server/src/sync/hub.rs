@@ -2,11 +2,11 @@
 //! in our database, the registry of who may see what, and the helpers the rest of the
 //! server uses to create and change server-written documents.
 
-use super::acl::{doc_of, uuid_of, Acl, Entry, Policy};
+use super::acl::{Acl, Entry, Policy, doc_of, uuid_of};
 use super::storage::DbStorage;
 use crate::db::Db;
-use automerge::transaction::{CommitOptions, Transaction};
 use automerge::Automerge;
+use automerge::transaction::{CommitOptions, Transaction};
 use samod::{DocHandle, PeerId, RepoEvent, RepoObserver, Transport};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -104,6 +104,8 @@ pub struct SyncHub {
     pub handle: SyncHandle,
     /// The runtime samod and the sync tasks run on.
     pub rt: tokio::runtime::Handle,
+    /// Per-connection limits: new documents, and requests for unavailable ones.
+    pub limits: (usize, usize),
 }
 
 /// The receivers the sync tasks drain.
@@ -122,6 +124,7 @@ impl SyncHub {
         rt: tokio::runtime::Handle,
         handle: SyncHandle,
         intents: mpsc::UnboundedReceiver<Intent>,
+        limits: (usize, usize),
     ) -> anyhow::Result<(Arc<Self>, Inputs)> {
         let acl = Arc::new(Acl::load(&db, node.clone()).await?);
         let storage = DbStorage::new(db.clone(), node.clone());
@@ -138,7 +141,7 @@ impl SyncHub {
         let acceptor = repo
             .make_acceptor(samod::Url::parse("ws://sysops-server/api/v1/sync")?)
             .map_err(|_| anyhow::anyhow!("the sync repository stopped"))?;
-        let hub = Arc::new(Self { repo, acceptor, acl, db, storage, node, peer_id, opened, handle, rt });
+        let hub = Arc::new(Self { repo, acceptor, acl, db, storage, node, peer_id, opened, handle, rt, limits });
         Ok((hub, Inputs { intents, synced }))
     }
 
@@ -191,7 +194,11 @@ impl SyncHub {
     }
 
     /// Reads a document.
-    pub async fn read<R: Send + 'static>(&self, h: &DocHandle, f: impl FnOnce(&Automerge) -> R + Send + 'static) -> anyhow::Result<R> {
+    pub async fn read<R: Send + 'static>(
+        &self,
+        h: &DocHandle,
+        f: impl FnOnce(&Automerge) -> R + Send + 'static,
+    ) -> anyhow::Result<R> {
         h.with_document_async(move |doc| f(doc)).await.map_err(|_| anyhow::anyhow!("the sync repository stopped"))
     }
 

@@ -56,7 +56,7 @@ async fn listen(hub: &Arc<SyncHub>, url: &str) -> anyhow::Result<()> {
 
 /// Loads every stored chunk of `id` into the open document (automerge ignores what it
 /// already has).
-async fn load_new_chunks(hub: &SyncHub, id: Uuid) -> anyhow::Result<()> {
+pub async fn load_new_chunks(hub: &SyncHub, id: Uuid) -> anyhow::Result<()> {
     let key = doc_of(id).to_string();
     let chunks = hub.storage.range(std::slice::from_ref(&key)).await?;
     let Some(h) = hub.find(id).await? else { return Ok(()) };

@@ -16,14 +16,14 @@ use crate::state::AppState;
 use crate::tickets::store::Actor;
 use crate::workflow::ops::{self, Op};
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::{sea_query::OnConflict, ActiveModelTrait, ActiveValue::Set, EntityTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, sea_query::OnConflict};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use sysops_core::sync::docs::{DraftDoc, StatusDoc, WorkDoc};
 use sysops_core::sync::ids::DocKind;
-use sysops_core::sync::project::{mark, plan, WorkAction, WorkProjection};
+use sysops_core::sync::project::{WorkAction, WorkProjection, mark, plan};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -51,14 +51,14 @@ pub async fn project(state: &AppState, hub: &SyncHub, doc: Uuid) -> anyhow::Resu
     let Some(h) = hub.find(doc).await? else { return Ok(()) };
     match entry.kind {
         DocKind::Work => {
-            let Ok(work) = hub.read(&h, |d| WorkDoc::read(d)).await? else { return Ok(()) };
+            let Ok(work) = hub.read(&h, WorkDoc::read).await? else { return Ok(()) };
             project_work(state, hub, doc, owner, entry, work).await
         }
         DocKind::Status => {
-            let Ok(status) = hub.read(&h, |d| StatusDoc::read(d)).await? else { return Ok(()) };
+            let Ok(status) = hub.read(&h, StatusDoc::read).await? else { return Ok(()) };
             project_status(state, owner, status).await
         }
-        DocKind::Draft => match hub.read(&h, |d| DraftDoc::read(d)).await? {
+        DocKind::Draft => match hub.read(&h, DraftDoc::read).await? {
             Ok(draft) => project_draft(state, hub, doc, owner, draft).await,
             Err(_) => Ok(()), // not (yet) a draft: nothing to take in
         },
@@ -123,10 +123,10 @@ async fn project_work(
             }
             WorkAction::Notes(notes) => set_expert_notes(state, ticket_id, notes).await,
         };
-        if let Err(e) = outcome {
-            if !already_done(state, ticket_id, expert, &action).await? {
-                conflict(state, hub, doc, Some(ticket_id), expert, &action, &e).await?;
-            }
+        if let Err(e) = outcome
+            && !already_done(state, ticket_id, expert, &action).await?
+        {
+            conflict(state, hub, doc, Some(ticket_id), expert, &action, &e).await?;
         }
         mark(&mut done, &action);
         save_projection(state, doc, &done).await?;
@@ -147,7 +147,13 @@ async fn already_done(state: &AppState, ticket_id: Uuid, expert: Uuid, action: &
     })
 }
 
-async fn record(state: &AppState, actor: Actor, ticket_id: Uuid, kind: &str, detail: serde_json::Value) -> Result<(), ApiError> {
+async fn record(
+    state: &AppState,
+    actor: Actor,
+    ticket_id: Uuid,
+    kind: &str,
+    detail: serde_json::Value,
+) -> Result<(), ApiError> {
     let mut fx = crate::workflow::effects::Effects::new(&state.notifier, Utc::now().trunc_subsecs(6));
     fx.event(ticket_id, kind, actor, detail);
     let txn = state.db.begin_write().await?;
@@ -226,12 +232,13 @@ async fn project_status(state: &AppState, expert_id: Uuid, status: StatusDoc) ->
         am.on_duty = Set(a);
         changed = true;
     }
-    if let Some((lat, lon, _)) = status.location {
-        if sysops_core::geo::GeoPoint::new(lat, lon).is_ok() && (lat != e.lat || lon != e.lon) {
-            am.lat = Set(lat);
-            am.lon = Set(lon);
-            changed = true;
-        }
+    if let Some((lat, lon, _)) = status.location
+        && sysops_core::geo::GeoPoint::new(lat, lon).is_ok()
+        && (lat != e.lat || lon != e.lon)
+    {
+        am.lat = Set(lat);
+        am.lon = Set(lon);
+        changed = true;
     }
     if changed {
         am.updated_at = Set(Utc::now());
@@ -241,9 +248,16 @@ async fn project_status(state: &AppState, expert_id: Uuid, status: StatusDoc) ->
     Ok(())
 }
 
-async fn project_draft(state: &AppState, hub: &SyncHub, doc: Uuid, author: Uuid, draft: DraftDoc) -> anyhow::Result<()> {
+async fn project_draft(
+    state: &AppState,
+    hub: &SyncHub,
+    doc: Uuid,
+    author: Uuid,
+    draft: DraftDoc,
+) -> anyhow::Result<()> {
     let title = sysops_core::text::Title::parse(&draft.title);
-    let body = sysops_core::text::ArticleBody::parse(if draft.body.trim().is_empty() { "(empty)" } else { &draft.body });
+    let body =
+        sysops_core::text::ArticleBody::parse(if draft.body.trim().is_empty() { "(empty)" } else { &draft.body });
     let tags = sysops_core::kb::parse_tags(&draft.tags);
     let (Ok(title), Ok(body), Ok(tags)) = (title, body, tags) else {
         // Not yet a valid article (the expert may still be typing a title).
@@ -280,7 +294,8 @@ async fn project_draft(state: &AppState, hub: &SyncHub, doc: Uuid, author: Uuid,
         }
         Some(a) => {
             if a.title != title.as_str() || a.body != body.as_str() {
-                let err = ApiError::Conflict(format!("the article is already {}; later edits are not applied", a.status));
+                let err =
+                    ApiError::Conflict(format!("the article is already {}; later edits are not applied", a.status));
                 let action = WorkAction::Notes(String::new());
                 conflict(state, hub, doc, None, author, &action, &err).await?;
             }

@@ -116,7 +116,11 @@ pub async fn expert_docs(hub: &SyncHub, expert: Uuid) -> anyhow::Result<Uuid> {
     let ed = e.clone();
     hub.ensure(drafts, owned(DocKind::Drafts), move |tx| DraftsDoc::init(tx, &ed)).await?;
     let tickets = ticket::Entity::find()
-        .filter(Condition::any().add(ticket::Column::AssignedExpertId.eq(expert)).add(ticket::Column::CompletedBy.eq(expert)))
+        .filter(
+            Condition::any()
+                .add(ticket::Column::AssignedExpertId.eq(expert))
+                .add(ticket::Column::CompletedBy.eq(expert)),
+        )
         .filter(ticket::Column::Status.is_in([
             TicketStatus::Assigned.as_str(),
             TicketStatus::Accepted.as_str(),
@@ -152,11 +156,7 @@ pub async fn expert_docs(hub: &SyncHub, expert: Uuid) -> anyhow::Result<Uuid> {
 pub async fn notice(hub: &SyncHub, expert: Uuid, document: Uuid, message: String) -> anyhow::Result<()> {
     let root = expert_docs(hub, expert).await?;
     let Some(h) = hub.find(root).await? else { return Ok(()) };
-    let n = sysops_core::sync::docs::Notice {
-        at: rfc3339(chrono::Utc::now()),
-        document: ids::url(document),
-        message,
-    };
+    let n = sysops_core::sync::docs::Notice { at: rfc3339(chrono::Utc::now()), document: ids::url(document), message };
     hub.change(&h, move |tx| RootDoc::notice(tx, &n)).await
 }
 
@@ -191,10 +191,14 @@ async fn kb_shards(hub: &SyncHub) -> anyhow::Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    let published = kb_article::Entity::find().filter(kb_article::Column::Status.eq("published")).all(&hub.db.read).await?;
+    let published =
+        kb_article::Entity::find().filter(kb_article::Column::Status.eq("published")).all(&hub.db.read).await?;
     for shard in missing {
-        let articles: Vec<(String, KbEntry)> =
-            published.iter().filter(|a| ids::shard_of(a.id) == shard).map(|a| (a.id.to_string(), entry_of(a))).collect();
+        let articles: Vec<(String, KbEntry)> = published
+            .iter()
+            .filter(|a| ids::shard_of(a.id) == shard)
+            .map(|a| (a.id.to_string(), entry_of(a)))
+            .collect();
         let entry = Entry { kind: DocKind::Kb, owner: None, reader: None, ticket: None };
         let h = hub.ensure(ids::kb_shard(shard), entry, move |tx| KbShardDoc::init(tx, shard)).await?;
         hub.change(&h, move |tx| {

@@ -104,11 +104,20 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope<'_>, WireError> {
     Ok(env)
 }
 
-/// Whether a sync message's `data` carries changes (it is decoded, so invalid data is
-/// refused here rather than deep inside the repo).
-pub fn sync_has_changes(data: &[u8]) -> Result<bool, WireError> {
+/// What a sync message says about the sender's copy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncInfo {
+    /// It carries changes.
+    pub has_changes: bool,
+    /// The sender's heads.
+    pub heads: Vec<automerge::ChangeHash>,
+}
+
+/// Decodes a sync message's `data` (so invalid data is refused here rather than deep
+/// inside the repository).
+pub fn inspect_sync(data: &[u8]) -> Result<SyncInfo, WireError> {
     automerge::sync::Message::decode(data)
-        .map(|m| !m.changes.is_empty())
+        .map(|m| SyncInfo { has_changes: !m.changes.is_empty(), heads: m.heads })
         .map_err(|e| WireError::BadSyncMessage(e.to_string()))
 }
 
@@ -175,10 +184,14 @@ mod tests {
         trailing.push(0);
         assert!(decode(&trailing).is_err());
         assert_eq!(
-            decode(&msg(&[("type", "sync"), ("documentId", "not-base58!")], None, None)).unwrap().document.unwrap().uuid(),
+            decode(&msg(&[("type", "sync"), ("documentId", "not-base58!")], None, None))
+                .unwrap()
+                .document
+                .unwrap()
+                .uuid(),
             Err(WireError::BadDocumentId)
         );
-        assert!(sync_has_changes(b"\x42garbage").is_err());
+        assert!(inspect_sync(b"\x42garbage").is_err());
     }
 
     #[test]
@@ -194,7 +207,7 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = decode(&bytes).map(|e| e.document.map(|d| d.uuid()));
-            let _ = sync_has_changes(&bytes);
+            let _ = inspect_sync(&bytes);
         }
 
         /// Valid envelopes with arbitrary field values decode to what was encoded.
@@ -213,11 +226,10 @@ mod tests {
             let mut bytes = msg(&[("type", "sync"), ("senderId", "expert:a:b"), ("documentId", "4NMNnkMhL8jXrdJ9jamS58PAVdXu")], None, Some(&[0x42, 1, 2, 3]));
             let i = flip % bytes.len();
             bytes[i] = to;
-            if let Ok(env) = decode(&bytes) {
-                if let Some(d) = env.data {
-                    let _ = sync_has_changes(d);
+            if let Ok(env) = decode(&bytes)
+                && let Some(d) = env.data {
+                    let _ = inspect_sync(d);
                 }
-            }
         }
     }
 }

@@ -50,6 +50,11 @@ pub enum Op {
     },
     /// The survey came back or its time ran out.
     Close(CloseReason),
+    /// A dispatcher's note (any open or completed ticket).
+    Note {
+        /// The note.
+        text: String,
+    },
 }
 
 impl Op {
@@ -61,6 +66,7 @@ impl Op {
             Op::Complete { .. } => "completed",
             Op::Cancel { .. } => "cancelled",
             Op::Close(_) => "closed",
+            Op::Note { .. } => "annotated",
         }
     }
 }
@@ -268,6 +274,17 @@ async fn run_locked(
                     fx.mail.expert(contacts, old, "expert_ticket_withdrawn", &c, Some(id), false)
                 }));
             }
+        }
+        Op::Note { text } => {
+            let who = match actor {
+                Actor::User(c) => c.role.as_str().to_owned(),
+                Actor::System => "system".to_owned(),
+            };
+            let line = format!("[{}] {who}: {text}", now.format("%Y-%m-%d %H:%M"));
+            let notes =
+                if row.dispatcher_notes.is_empty() { line } else { format!("{}\n{line}", row.dispatcher_notes) };
+            am.dispatcher_notes = Set(notes);
+            fx.event(id, "note_added", actor, json!({"text": text}));
         }
         Op::Close(reason) => {
             machine.apply(TicketEvent::Close { reason: *reason }).map_err(|e| conflict(e, &op))?;

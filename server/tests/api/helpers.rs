@@ -325,7 +325,6 @@ pub struct Customer {
 
 pub struct Expert {
     pub id: String,
-    #[allow(dead_code)]
     pub email: String,
     pub token: String,
     pub phone: String,

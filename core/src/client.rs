@@ -1,0 +1,74 @@
+//! The device side of sync: a samod [`Dialer`](samod::Dialer) that connects to the
+//! server's `/api/v1/sync` WebSocket with the expert's access token, so a samod
+//! repository on a device (or in a test) syncs with the server, reconnecting with
+//! backoff whenever the network comes back.
+
+use futures::{SinkExt, StreamExt};
+use samod::{DialError, Dialer, Transport};
+use std::sync::{Arc, Mutex};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+/// A network failure of the sync socket.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SocketError(pub String);
+
+/// Dials `ws(s)://…/api/v1/sync` with a bearer token that can be replaced (after a
+/// refresh) without rebuilding the repository.
+pub struct WsDialer {
+    url: url::Url,
+    token: Arc<Mutex<String>>,
+}
+
+impl WsDialer {
+    /// A dialer for the server at `base` (`http://host:port` or `https://…`).
+    pub fn new(base: &str, token: Arc<Mutex<String>>) -> Result<Self, url::ParseError> {
+        let mut url = url::Url::parse(base)?.join("/api/v1/sync")?;
+        let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
+        let _ = url.set_scheme(scheme);
+        Ok(Self { url, token })
+    }
+}
+
+impl Dialer for WsDialer {
+    type Error = SocketError;
+
+    fn url(&self) -> url::Url {
+        self.url.clone()
+    }
+
+    fn connect(&self) -> futures::future::BoxFuture<'static, Result<Transport, DialError<SocketError>>> {
+        let url = self.url.clone();
+        let token = self.token.lock().map(|t| t.clone()).unwrap_or_default();
+        Box::pin(async move {
+            let mut req = url
+                .as_str()
+                .into_client_request()
+                .map_err(|e| DialError::PermanentFailure(SocketError(e.to_string())))?;
+            let auth = format!("Bearer {token}").parse().map_err(|_| {
+                DialError::PermanentFailure(SocketError("the token is not a valid header value".into()))
+            })?;
+            req.headers_mut().insert("authorization", auth);
+            let (ws, _) = tokio_tungstenite::connect_async(req).await.map_err(|e| match e {
+                tokio_tungstenite::tungstenite::Error::Http(r) if r.status() == 401 || r.status() == 403 => {
+                    DialError::PermanentFailure(SocketError(format!("refused: HTTP {}", r.status())))
+                }
+                other => DialError::transient(SocketError(other.to_string())),
+            })?;
+            let (sink, stream) = ws.split();
+            let incoming = stream.filter_map(|m| async move {
+                match m {
+                    Ok(Message::Binary(b)) => Some(Ok(b.to_vec())),
+                    Ok(Message::Close(_)) => None,
+                    Ok(_) => None,
+                    Err(e) => Some(Err(SocketError(e.to_string()))),
+                }
+            });
+            let outgoing = sink
+                .sink_map_err(|e| SocketError(e.to_string()))
+                .with(|b: Vec<u8>| async move { Ok::<_, SocketError>(Message::Binary(b.into())) });
+            Ok(Transport::new(Box::pin(incoming), Box::pin(outgoing)))
+        })
+    }
+}
