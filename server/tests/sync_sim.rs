@@ -458,15 +458,17 @@ async fn run(seed: u64) -> Result<(), String> {
             let (expert, repo) = &world.devices[d];
             let t = world.tickets[rng.random_range(0..TICKETS)];
             let key = (d, t);
-            if !handles.contains_key(&key) {
-                match tokio::time::timeout(Duration::from_millis(500), repo.find(doc_id(ids::work(t, *expert)))).await {
-                    Ok(Ok(Some(h))) => {
-                        handles.insert(key, h);
+            let h = match handles.get(&key) {
+                Some(h) => h.clone(),
+                None => {
+                    match tokio::time::timeout(Duration::from_millis(500), repo.find(doc_id(ids::work(t, *expert))))
+                        .await
+                    {
+                        Ok(Ok(Some(h))) => handles.entry(key).or_insert(h).clone(),
+                        _ => continue,
                     }
-                    _ => continue,
                 }
-            }
-            let h = handles[&key].clone();
+            };
             let at = format!("2026-11-26T10:{:02}:{:02}Z", step / 60, step % 60);
             let pick = rng.random_range(0..10);
             let word = format!("w{step}d{d} ");
