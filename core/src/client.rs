@@ -14,11 +14,25 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 #[error("{0}")]
 pub struct SocketError(pub String);
 
+/// What crossed the socket, for the sync benchmark and diagnostics.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    /// Messages sent.
+    pub sent_messages: std::sync::atomic::AtomicU64,
+    /// Bytes sent.
+    pub sent_bytes: std::sync::atomic::AtomicU64,
+    /// Messages received.
+    pub received_messages: std::sync::atomic::AtomicU64,
+    /// Bytes received.
+    pub received_bytes: std::sync::atomic::AtomicU64,
+}
+
 /// Dials `ws(s)://…/api/v1/sync` with a bearer token that can be replaced (after a
 /// refresh) without rebuilding the repository.
 pub struct WsDialer {
     url: url::Url,
     token: Arc<Mutex<String>>,
+    traffic: Arc<Traffic>,
 }
 
 impl WsDialer {
@@ -27,7 +41,13 @@ impl WsDialer {
         let mut url = url::Url::parse(base)?.join("/api/v1/sync")?;
         let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
         let _ = url.set_scheme(scheme);
-        Ok(Self { url, token })
+        Ok(Self { url, token, traffic: Arc::default() })
+    }
+
+    /// Counts traffic into `traffic`.
+    pub fn with_traffic(mut self, traffic: Arc<Traffic>) -> Self {
+        self.traffic = traffic;
+        self
     }
 }
 
@@ -41,6 +61,7 @@ impl Dialer for WsDialer {
     fn connect(&self) -> futures::future::BoxFuture<'static, Result<Transport, DialError<SocketError>>> {
         let url = self.url.clone();
         let token = self.token.lock().map(|t| t.clone()).unwrap_or_default();
+        let (rx, tx) = (self.traffic.clone(), self.traffic.clone());
         Box::pin(async move {
             let mut req = url
                 .as_str()
@@ -57,17 +78,28 @@ impl Dialer for WsDialer {
                 other => DialError::transient(SocketError(other.to_string())),
             })?;
             let (sink, stream) = ws.split();
-            let incoming = stream.filter_map(|m| async move {
-                match m {
-                    Ok(Message::Binary(b)) => Some(Ok(b.to_vec())),
-                    Ok(Message::Close(_)) => None,
-                    Ok(_) => None,
-                    Err(e) => Some(Err(SocketError(e.to_string()))),
+            let incoming = stream.filter_map(move |m| {
+                let rx = rx.clone();
+                async move {
+                    match m {
+                        Ok(Message::Binary(b)) => {
+                            use std::sync::atomic::Ordering::Relaxed;
+                            rx.received_messages.fetch_add(1, Relaxed);
+                            rx.received_bytes.fetch_add(b.len() as u64, Relaxed);
+                            Some(Ok(b.to_vec()))
+                        }
+                        Ok(Message::Close(_)) => None,
+                        Ok(_) => None,
+                        Err(e) => Some(Err(SocketError(e.to_string()))),
+                    }
                 }
             });
-            let outgoing = sink
-                .sink_map_err(|e| SocketError(e.to_string()))
-                .with(|b: Vec<u8>| async move { Ok::<_, SocketError>(Message::Binary(b.into())) });
+            let outgoing = sink.sink_map_err(|e| SocketError(e.to_string())).with(move |b: Vec<u8>| {
+                use std::sync::atomic::Ordering::Relaxed;
+                tx.sent_messages.fetch_add(1, Relaxed);
+                tx.sent_bytes.fetch_add(b.len() as u64, Relaxed);
+                async move { Ok::<_, SocketError>(Message::Binary(b.into())) }
+            });
             Ok(Transport::new(Box::pin(incoming), Box::pin(outgoing)))
         })
     }

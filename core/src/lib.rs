@@ -28,6 +28,8 @@ pub mod category;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod customer;
+#[cfg(feature = "device")]
+pub mod device;
 pub mod error;
 pub mod expert;
 pub mod geo;

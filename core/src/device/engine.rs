@@ -1,0 +1,634 @@
+//! The device engine: the store, a samod repository on it, the connection to the server
+//! when there is one, and every action an expert takes (each works offline: it changes
+//! the expert's own documents, is projected into the tables at once, and is counted as
+//! pending until the server confirms it).
+
+use super::api::{DeviceError, DeviceListener, KeyStore, SyncState};
+use super::project::{self, Watched, doc_id, find};
+use super::storage::DeviceStorage;
+use super::store::{KbArticle, KbHit, Store, TicketRow};
+use crate::client::{Traffic, WsDialer};
+use crate::sync::docs::{DraftDoc, DraftsDoc, StatusDoc, WorkDoc};
+use crate::sync::ids;
+use automerge::ReadDoc;
+use futures::StreamExt;
+use samod::{BackoffConfig, DialerHandle, DocHandle, PeerId, Repo};
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use uuid::Uuid;
+
+const ACCESS: &str = "access_token";
+const REFRESH: &str = "refresh_token";
+
+struct Inner {
+    store: Store,
+    server: String,
+    http: reqwest::Client,
+    keys: Arc<dyn KeyStore>,
+    listener: Mutex<Option<Arc<dyn DeviceListener>>>,
+    repo: Mutex<Option<Repo>>,
+    dialer: Mutex<Option<DialerHandle<crate::client::SocketError>>>,
+    token: Arc<Mutex<String>>,
+    watched: Mutex<HashSet<Watched>>,
+    traffic: Arc<Traffic>,
+    last_state: Mutex<Option<SyncState>>,
+    syncing: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// An expert's device.
+pub struct Device {
+    rt: tokio::runtime::Runtime,
+    inner: Arc<Inner>,
+    /// Whether opening found a damaged database and started afresh.
+    pub recovered: bool,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn offline(e: impl std::fmt::Display) -> DeviceError {
+    DeviceError::Offline { message: e.to_string() }
+}
+
+impl Inner {
+    fn expert(&self) -> Result<Uuid, DeviceError> {
+        self.store.meta("expert_id")?.and_then(|e| e.parse().ok()).ok_or(DeviceError::NotSignedIn)
+    }
+
+    fn repo(&self) -> Result<Repo, DeviceError> {
+        self.repo.lock().ok().and_then(|r| r.clone()).ok_or(DeviceError::NotSignedIn)
+    }
+
+    fn notify(&self, what: &str) {
+        if let Some(l) = self.listener.lock().ok().and_then(|l| l.clone()) {
+            l.on_change(what.to_owned());
+        }
+    }
+
+    fn state(&self) -> SyncState {
+        SyncState {
+            connected: self.dialer.lock().ok().and_then(|d| d.as_ref().map(|d| d.is_connected())).unwrap_or(false),
+            last_synced_at: self.store.meta("last_synced_at").ok().flatten(),
+            pending_changes: self.store.pending_count().unwrap_or(0),
+        }
+    }
+
+    fn publish_state(&self) {
+        let s = self.state();
+        let changed = self.last_state.lock().map(|mut l| {
+            let c = l.as_ref() != Some(&s);
+            *l = Some(s.clone());
+            c
+        });
+        if changed.unwrap_or(false) {
+            if let Some(l) = self.listener.lock().ok().and_then(|l| l.clone()) {
+                l.on_sync_state(s);
+            }
+        }
+    }
+
+    async fn post(&self, path: &str, body: serde_json::Value, auth: bool) -> Result<serde_json::Value, DeviceError> {
+        let mut r = self.http.post(format!("{}{path}", self.server)).json(&body);
+        if auth {
+            let t = self.token.lock().map(|t| t.clone()).unwrap_or_default();
+            r = r.bearer_auth(t);
+        }
+        let resp = r.send().await.map_err(offline)?;
+        let status = resp.status();
+        let v: serde_json::Value = resp.json().await.unwrap_or_default();
+        match status.as_u16() {
+            200..=299 => Ok(v),
+            401 => Err(DeviceError::BadCredentials),
+            500..=599 => Err(offline(format!("server error {status}"))),
+            _ => Err(DeviceError::Server { message: v["detail"].as_str().unwrap_or("refused").to_owned() }),
+        }
+    }
+
+    /// Watches a document: projects it now and whenever it changes.
+    fn watch(self: &Arc<Self>, what: Watched, id: Uuid) {
+        if !self.watched.lock().is_ok_and(|mut w| w.insert(what)) {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            let Ok(repo) = me.repo() else { return };
+            let Some(h) = find(&repo, id, Duration::from_secs(30)).await else {
+                if let Ok(mut w) = me.watched.lock() {
+                    w.remove(&what);
+                }
+                return;
+            };
+            me.project(what, &h).await;
+            let mut changes = h.changes();
+            while changes.next().await.is_some() {
+                me.project(what, &h).await;
+            }
+        });
+    }
+
+    async fn project(self: &Arc<Self>, what: Watched, h: &DocHandle) {
+        let Ok(expert) = self.expert() else { return };
+        let Ok(repo) = self.repo() else { return };
+        match what {
+            Watched::Root => {
+                if let Some((tickets, shards)) = project::root(h, &self.store).await {
+                    for t in tickets {
+                        self.watch(Watched::Ticket(t), ids::ticket(t));
+                        let me = self.clone();
+                        let (r, s) = (repo.clone(), self.store.clone());
+                        // The work document changes too; watch it under the same ticket.
+                        tokio::spawn(async move {
+                            if let Some(wh) = find(&r, ids::work(t, expert), Duration::from_secs(30)).await {
+                                project::ticket(&r, &s, expert, t).await;
+                                me.notify("tickets");
+                                let mut ch = wh.changes();
+                                while ch.next().await.is_some() {
+                                    project::ticket(&r, &s, expert, t).await;
+                                    me.notify("tickets");
+                                }
+                            }
+                        });
+                    }
+                    for s in shards {
+                        self.watch(Watched::Kb(s), ids::kb_shard(s));
+                    }
+                    self.notify("tickets");
+                }
+            }
+            Watched::Ticket(t) => {
+                if project::ticket(&repo, &self.store, expert, t).await {
+                    self.notify("tickets");
+                }
+            }
+            Watched::Kb(_) => {
+                if project::kb(h, &self.store).await {
+                    self.notify("kb");
+                }
+            }
+        }
+    }
+
+    /// Changes one of the expert's documents, records the change as pending, and returns.
+    async fn edit(
+        self: &Arc<Self>,
+        id: Uuid,
+        f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), crate::sync::docs::DocError>
+        + Send
+        + 'static,
+    ) -> Result<(), DeviceError> {
+        let repo = self.repo()?;
+        let h = find(&repo, id, Duration::from_secs(5))
+            .await
+            .ok_or_else(|| DeviceError::NotFound { what: "that document is not on this device yet".into() })?;
+        let heads = h
+            .with_document_async(move |d| {
+                let mut tx = d.transaction();
+                let r = f(&mut tx);
+                match r {
+                    Ok(()) => {
+                        tx.commit();
+                        Ok(d.get_heads())
+                    }
+                    Err(e) => {
+                        tx.rollback();
+                        Err(e)
+                    }
+                }
+            })
+            .await
+            .map_err(|_| DeviceError::Storage { message: "the document store stopped".into() })?
+            .map_err(|e| DeviceError::Invalid { message: e.to_string() })?;
+        let heads: Vec<String> = heads.iter().map(ToString::to_string).collect();
+        self.store.add_pending(&id.to_string(), &heads)?;
+        self.publish_state();
+        Ok(())
+    }
+
+    /// Drops pending entries the server now has.
+    async fn confirm(self: &Arc<Self>) {
+        let Ok(repo) = self.repo() else { return };
+        let Ok(pending) = self.store.pending() else { return };
+        for (doc, heads) in pending {
+            let Ok(id) = doc.parse::<Uuid>() else { continue };
+            let Some(h) = find(&repo, id, Duration::from_millis(500)).await else { continue };
+            let (peers, _) = h.peers();
+            let wanted = heads.clone();
+            let confirmed = h
+                .with_document_async(move |d| {
+                    peers.values().any(|p| {
+                        let Some(shared) = &p.shared_heads else { return false };
+                        let after: HashSet<String> =
+                            d.get_changes(shared).iter().map(|c| c.hash().to_string()).collect();
+                        wanted.iter().all(|w| {
+                            !after.contains(w)
+                                && d.get_change_by_hash(&w.parse().unwrap_or(automerge::ChangeHash([0; 32]))).is_some()
+                        })
+                    })
+                })
+                .await
+                .unwrap_or(false);
+            if confirmed {
+                let _ = self.store.confirm(&doc, &heads);
+            }
+        }
+        let s = self.state();
+        if s.connected && s.pending_changes == 0 {
+            let _ = self.store.set_meta("last_synced_at", &now());
+        }
+        self.publish_state();
+    }
+}
+
+impl Device {
+    /// Opens the store at `path` for the server at `server` (`https://…`).
+    pub fn open(path: &Path, server: &str, keys: Arc<dyn KeyStore>) -> Result<Self, DeviceError> {
+        let (store, recovered) = Store::open(path)?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("sysops-device")
+            .enable_all()
+            .build()
+            .map_err(|e| DeviceError::Storage { message: e.to_string() })?;
+        let token = keys.get(ACCESS.into()).unwrap_or_default();
+        let inner = Arc::new(Inner {
+            store,
+            server: server.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(15))
+                .build()
+                .map_err(|e| DeviceError::Invalid { message: e.to_string() })?,
+            keys,
+            listener: Mutex::new(None),
+            repo: Mutex::new(None),
+            dialer: Mutex::new(None),
+            token: Arc::new(Mutex::new(token)),
+            watched: Mutex::new(HashSet::new()),
+            traffic: Arc::default(),
+            last_state: Mutex::new(None),
+            syncing: Mutex::new(None),
+        });
+        let d = Self { rt, inner, recovered };
+        if let Ok(expert) = d.inner.expert() {
+            d.build_repo(expert)?;
+        }
+        Ok(d)
+    }
+
+    fn build_repo(&self, expert: Uuid) -> Result<(), DeviceError> {
+        let device = match self.inner.store.meta("device_id")? {
+            Some(d) => d,
+            None => {
+                let d = Uuid::new_v4().simple().to_string();
+                self.inner.store.set_meta("device_id", &d)?;
+                d
+            }
+        };
+        let storage = DeviceStorage(self.inner.store.clone());
+        let peer = PeerId::from(format!("expert:{expert}:{device}"));
+        let handle = self.rt.handle().clone();
+        let repo = self
+            .rt
+            .block_on(async move { Repo::builder(handle).with_storage(storage).with_peer_id(peer).load().await });
+        if let Ok(mut r) = self.inner.repo.lock() {
+            *r = Some(repo);
+        }
+        Ok(())
+    }
+
+    /// Signs in; a different expert than before starts from an empty store.
+    pub fn sign_in(&self, email: &str, password: &str) -> Result<String, DeviceError> {
+        let inner = self.inner.clone();
+        let v = self.rt.block_on(inner.post(
+            "/api/v1/auth/login",
+            serde_json::json!({"email": email, "password": password}),
+            false,
+        ))?;
+        if v["role"] != "expert" {
+            return Err(DeviceError::Invalid { message: "only experts can use the field app".into() });
+        }
+        let user = v["user_id"].as_str().and_then(|u| u.parse::<Uuid>().ok()).ok_or(DeviceError::BadCredentials)?;
+        if self.inner.expert().ok() != Some(user) {
+            self.stop_sync();
+            if let Some(repo) = self.inner.repo.lock().ok().and_then(|mut r| r.take()) {
+                self.rt.block_on(repo.stop());
+            }
+            if let Ok(mut w) = self.inner.watched.lock() {
+                w.clear();
+            }
+            self.inner.store.wipe()?;
+            self.inner.store.set_meta("expert_id", &user.to_string())?;
+            self.build_repo(user)?;
+        }
+        let (access, refresh) =
+            (v["access_token"].as_str().unwrap_or_default(), v["refresh_token"].as_str().unwrap_or_default());
+        self.inner.keys.put(ACCESS.into(), access.to_owned());
+        self.inner.keys.put(REFRESH.into(), refresh.to_owned());
+        if let Ok(mut t) = self.inner.token.lock() {
+            *t = access.to_owned();
+        }
+        Ok(user.to_string())
+    }
+
+    /// Signs out (the data stays for the same expert's next sign-in).
+    pub fn sign_out(&self) {
+        self.stop_sync();
+        self.inner.keys.remove(ACCESS.into());
+        self.inner.keys.remove(REFRESH.into());
+    }
+
+    /// Starts syncing in the background (reconnecting whenever the network returns).
+    pub fn start_sync(&self) -> Result<(), DeviceError> {
+        let expert = self.inner.expert()?;
+        let repo = self.inner.repo()?;
+        if self.inner.keys.get(ACCESS.into()).is_none() {
+            return Err(DeviceError::NotSignedIn);
+        }
+        self.stop_sync();
+        let dialer = WsDialer::new(&self.inner.server, self.inner.token.clone())
+            .map_err(|e| DeviceError::Invalid { message: e.to_string() })?
+            .with_traffic(self.inner.traffic.clone());
+        let backoff = BackoffConfig {
+            initial_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+            max_retries: None,
+        };
+        let handle =
+            repo.dial(backoff, Arc::new(dialer)).map_err(|_| DeviceError::Storage { message: "stopped".into() })?;
+        if let Ok(mut d) = self.inner.dialer.lock() {
+            *d = Some(handle);
+        }
+        let inner = self.inner.clone();
+        let task = self.rt.spawn(async move {
+            let mut refreshed = std::time::Instant::now();
+            loop {
+                if inner.state().connected {
+                    inner.watch(Watched::Root, ids::root(expert));
+                    inner.confirm().await;
+                    if let Some(token) = inner.store.meta("push_token").ok().flatten() {
+                        if inner.store.meta("push_registered").ok().flatten().as_deref() != Some(&token) {
+                            let platform = inner.store.meta("push_platform").ok().flatten().unwrap_or_default();
+                            let body = serde_json::json!({"platform": platform, "push_token": token});
+                            if inner.post("/api/v1/devices", body, true).await.is_ok() {
+                                let _ = inner.store.set_meta("push_registered", &token);
+                            }
+                        }
+                    }
+                    if refreshed.elapsed() > Duration::from_secs(600) {
+                        if let Some(r) = inner.keys.get(REFRESH.into()) {
+                            if let Ok(v) =
+                                inner.post("/api/v1/auth/refresh", serde_json::json!({"refresh_token": r}), false).await
+                            {
+                                if let Some(a) = v["access_token"].as_str() {
+                                    inner.keys.put(ACCESS.into(), a.to_owned());
+                                    if let Ok(mut t) = inner.token.lock() {
+                                        *t = a.to_owned();
+                                    }
+                                }
+                                if let Some(r) = v["refresh_token"].as_str() {
+                                    inner.keys.put(REFRESH.into(), r.to_owned());
+                                }
+                            }
+                        }
+                        refreshed = std::time::Instant::now();
+                    }
+                } else {
+                    inner.publish_state();
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        if let Ok(mut s) = self.inner.syncing.lock() {
+            *s = Some(task);
+        }
+        Ok(())
+    }
+
+    /// Stops syncing (everything keeps working offline).
+    pub fn stop_sync(&self) {
+        if let Some(d) = self.inner.dialer.lock().ok().and_then(|mut d| d.take()) {
+            d.close();
+        }
+        if let Some(t) = self.inner.syncing.lock().ok().and_then(|mut s| s.take()) {
+            t.abort();
+        }
+        self.inner.publish_state();
+    }
+
+    /// Waits until connected and nothing is pending, up to `timeout`; returns whether it
+    /// got there.
+    pub fn wait_synced(&self, timeout: Duration) -> bool {
+        let inner = self.inner.clone();
+        self.rt.block_on(async move {
+            let deadline = tokio::time::Instant::now() + timeout;
+            while tokio::time::Instant::now() < deadline {
+                let s = inner.state();
+                if s.connected && s.pending_changes == 0 && s.last_synced_at.is_some() {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            false
+        })
+    }
+
+    /// Where syncing stands.
+    pub fn sync_state(&self) -> SyncState {
+        self.inner.state()
+    }
+
+    /// Bytes and messages exchanged with the server so far.
+    pub fn traffic(&self) -> (u64, u64, u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let t = &self.inner.traffic;
+        (
+            t.sent_messages.load(Relaxed),
+            t.sent_bytes.load(Relaxed),
+            t.received_messages.load(Relaxed),
+            t.received_bytes.load(Relaxed),
+        )
+    }
+
+    /// Sets (or clears) the listener.
+    pub fn set_listener(&self, l: Option<Arc<dyn DeviceListener>>) {
+        if let Ok(mut x) = self.inner.listener.lock() {
+            *x = l;
+        }
+    }
+
+    /// The expert's tickets.
+    pub fn tickets(&self) -> Result<Vec<TicketRow>, DeviceError> {
+        self.inner.store.tickets()
+    }
+
+    /// One ticket.
+    pub fn ticket(&self, id: &str) -> Result<TicketRow, DeviceError> {
+        self.inner.store.ticket(id)?.ok_or_else(|| DeviceError::NotFound { what: format!("ticket {id}") })
+    }
+
+    fn work(
+        &self,
+        ticket: &str,
+        f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), crate::sync::docs::DocError>
+        + Send
+        + 'static,
+    ) -> Result<(), DeviceError> {
+        let expert = self.inner.expert()?;
+        let t: Uuid = ticket.parse().map_err(|_| DeviceError::NotFound { what: format!("ticket {ticket}") })?;
+        self.ticket(ticket)?;
+        let inner = self.inner.clone();
+        self.rt.block_on(async move {
+            inner.edit(ids::work(t, expert), f).await?;
+            let repo = inner.repo()?;
+            project::ticket(&repo, &inner.store, expert, t).await;
+            inner.notify("tickets");
+            Ok(())
+        })
+    }
+
+    /// Accepts a ticket (offline too).
+    pub fn accept(&self, ticket: &str) -> Result<(), DeviceError> {
+        let at = now();
+        self.work(ticket, move |tx| WorkDoc::accept(tx, &at))
+    }
+
+    /// Declines a ticket.
+    pub fn decline(&self, ticket: &str, reason: &str) -> Result<(), DeviceError> {
+        let (at, reason) = (now(), reason.to_owned());
+        self.work(ticket, move |tx| WorkDoc::decline(tx, &at, &reason))
+    }
+
+    /// Sets off.
+    pub fn en_route(&self, ticket: &str) -> Result<(), DeviceError> {
+        let at = now();
+        self.work(ticket, move |tx| WorkDoc::en_route(tx, &at))
+    }
+
+    /// Arrives.
+    pub fn arrived(&self, ticket: &str) -> Result<(), DeviceError> {
+        let at = now();
+        self.work(ticket, move |tx| WorkDoc::arrived(tx, &at))
+    }
+
+    /// Replaces the notes.
+    pub fn set_notes(&self, ticket: &str, notes: &str) -> Result<(), DeviceError> {
+        let notes = notes.to_owned();
+        self.work(ticket, move |tx| WorkDoc::set_notes(tx, &notes))
+    }
+
+    /// Records a part used.
+    pub fn add_part(&self, ticket: &str, name: &str, qty: f64) -> Result<(), DeviceError> {
+        if name.trim().is_empty() || !(qty > 0.0) {
+            return Err(DeviceError::Invalid { message: "a part needs a name and a positive quantity".into() });
+        }
+        let name = name.to_owned();
+        self.work(ticket, move |tx| WorkDoc::add_part(tx, &name, qty))
+    }
+
+    /// Completes a ticket with its resolution, stamped with this device's clock.
+    pub fn complete(&self, ticket: &str, resolution: &str) -> Result<(), DeviceError> {
+        let r = crate::text::Resolution::parse(resolution)
+            .map_err(|e| DeviceError::Invalid { message: format!("resolution {}", e.message) })?;
+        let at = now();
+        self.work(ticket, move |tx| WorkDoc::complete(tx, &at, r.as_str()))
+    }
+
+    /// Sets availability (synced to the dispatcher).
+    pub fn set_available(&self, available: bool) -> Result<(), DeviceError> {
+        let expert = self.inner.expert()?;
+        let inner = self.inner.clone();
+        self.rt.block_on(async move {
+            inner.edit(ids::status(expert), move |tx| StatusDoc::set_available(tx, available)).await
+        })
+    }
+
+    /// Reports the current position.
+    pub fn set_location(&self, lat: f64, lon: f64) -> Result<(), DeviceError> {
+        crate::geo::GeoPoint::new(lat, lon).map_err(|e| DeviceError::Invalid { message: e.to_string() })?;
+        let expert = self.inner.expert()?;
+        let (inner, at) = (self.inner.clone(), now());
+        self.rt.block_on(async move {
+            inner.edit(ids::status(expert), move |tx| StatusDoc::set_location(tx, lat, lon, &at)).await
+        })
+    }
+
+    /// Ranked KB search (offline).
+    pub fn search_kb(&self, query: &str, limit: u32) -> Result<Vec<KbHit>, DeviceError> {
+        self.inner.store.search(query, limit.clamp(1, 100))
+    }
+
+    /// One article (offline).
+    pub fn article(&self, id: &str) -> Result<KbArticle, DeviceError> {
+        self.inner.store.article(id)?.ok_or_else(|| DeviceError::NotFound { what: format!("article {id}") })
+    }
+
+    /// Writes a KB article (offline): a new draft document, listed in the drafts index;
+    /// searchable here at once, in review on the server after the next sync.
+    pub fn write_article(&self, title: &str, body: &str, tags: Vec<String>) -> Result<String, DeviceError> {
+        let t = crate::text::Title::parse(title)
+            .map_err(|e| DeviceError::Invalid { message: format!("title {}", e.message) })?;
+        let b = crate::text::ArticleBody::parse(body)
+            .map_err(|e| DeviceError::Invalid { message: format!("body {}", e.message) })?;
+        let tags: Vec<String> = crate::kb::parse_tags(&tags)
+            .map_err(|e| DeviceError::Invalid { message: format!("tags {}", e.message) })?
+            .into_iter()
+            .map(|t| t.into_inner())
+            .collect();
+        let expert = self.inner.expert()?;
+        let draft = DraftDoc { title: t.into_inner(), body: b.into_inner(), tags, created_at: now() };
+        let inner = self.inner.clone();
+        self.rt.block_on(async move {
+            let repo = inner.repo()?;
+            let mut doc = automerge::Automerge::new();
+            let d2 = draft.clone();
+            doc.transact::<_, _, crate::sync::docs::DocError>(|tx| d2.write(tx))
+                .map_err(|f| DeviceError::Invalid { message: f.error.to_string() })?;
+            let h = repo.create(doc).await.map_err(|_| DeviceError::Storage { message: "stopped".into() })?;
+            let id = Uuid::from_slice(h.document_id().as_bytes())
+                .map_err(|e| DeviceError::Storage { message: e.to_string() })?;
+            let heads: Vec<String> = h
+                .with_document_async(|d| d.get_heads())
+                .await
+                .unwrap_or_default()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            inner.store.add_pending(&id.to_string(), &heads)?;
+            let url = h.url().to_string();
+            let key = id.to_string();
+            inner
+                .edit(ids::drafts(expert), move |tx| DraftsDoc::add(tx, &key, &url))
+                .await
+                .map_err(|_| DeviceError::Offline { message: "sync once before writing articles".into() })?;
+            inner.store.put_draft(&id.to_string(), &draft.title, &draft.body, &draft.tags, &draft.created_at)?;
+            inner.notify("kb");
+            Ok(id.to_string())
+        })
+    }
+
+    /// Registers the phone's push token (now if online, else on the next connection).
+    pub fn register_push_token(&self, platform: &str, token: &str) -> Result<(), DeviceError> {
+        if !matches!(platform, "android" | "ios") || token.trim().is_empty() {
+            return Err(DeviceError::Invalid { message: "platform must be android or ios, with a token".into() });
+        }
+        self.inner.store.set_meta("push_platform", platform)?;
+        self.inner.store.set_meta("push_token", token.trim())
+    }
+
+    /// Whether a document is on the device (for tests and diagnostics).
+    pub fn has_document(&self, id: Uuid) -> bool {
+        let Ok(repo) = self.inner.repo() else { return false };
+        self.rt.block_on(async move { find(&repo, id, Duration::from_millis(300)).await.is_some() })
+    }
+
+    /// Stops everything and closes the store.
+    pub fn close(self) {
+        self.stop_sync();
+        if let Some(repo) = self.inner.repo.lock().ok().and_then(|mut r| r.take()) {
+            self.rt.block_on(repo.stop());
+        }
+        self.rt.shutdown_timeout(Duration::from_secs(2));
+    }
+}

@@ -1,0 +1,74 @@
+//! From synced documents to the device's tables: the root decides which tickets are on
+//! the device; a ticket's row is written from its ticket and work documents together;
+//! each KB shard replaces its articles.
+
+use super::store::Store;
+use crate::sync::docs::{KbShardDoc, RootDoc, TicketDoc, WorkDoc};
+use crate::sync::ids;
+use samod::{DocHandle, DocumentId, Repo};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// What a watched document is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Watched {
+    /// The expert's root.
+    Root,
+    /// A ticket's dispatch or work document (by ticket id).
+    Ticket(Uuid),
+    /// A KB shard.
+    Kb(u32),
+}
+
+/// The samod id of a document.
+pub fn doc_id(u: Uuid) -> DocumentId {
+    DocumentId::try_from(u.as_bytes().to_vec()).expect("16 bytes")
+}
+
+/// A document from local storage or the server, giving up after `wait`.
+pub async fn find(repo: &Repo, id: Uuid, wait: Duration) -> Option<DocHandle> {
+    match tokio::time::timeout(wait, repo.find(doc_id(id))).await {
+        Ok(Ok(h)) => h,
+        _ => None,
+    }
+}
+
+/// Reads a document with `f`.
+pub async fn read<T: Send + 'static>(
+    h: &DocHandle,
+    f: impl FnOnce(&automerge::Automerge) -> T + Send + 'static,
+) -> Option<T> {
+    h.with_document_async(move |d| f(d)).await.ok()
+}
+
+/// Writes a ticket's row if both its documents are here. Returns whether it was written.
+pub async fn ticket(repo: &Repo, store: &Store, expert: Uuid, ticket: Uuid) -> bool {
+    let wait = Duration::from_secs(5);
+    let (Some(th), Some(wh)) =
+        (find(repo, ids::ticket(ticket), wait).await, find(repo, ids::work(ticket, expert), wait).await)
+    else {
+        return false;
+    };
+    let (Some(Ok(t)), Some(Ok(w))) = (read(&th, |d| TicketDoc::read(d)).await, read(&wh, |d| WorkDoc::read(d)).await)
+    else {
+        return false;
+    };
+    store.put_ticket(&t, &w).is_ok()
+}
+
+/// The tickets and KB shards a root lists; drops tickets it no longer lists.
+pub async fn root(h: &DocHandle, store: &Store) -> Option<(Vec<Uuid>, Vec<u32>)> {
+    let r = read(h, |d| RootDoc::read(d)).await?.ok()?;
+    let tickets: Vec<Uuid> = r.tickets.keys().filter_map(|k| k.parse().ok()).collect();
+    let keep: Vec<String> = tickets.iter().map(Uuid::to_string).collect();
+    let _ = store.retain_tickets(&keep);
+    let shards = r.kb.keys().filter_map(|k| k.parse().ok()).collect();
+    Some((tickets, shards))
+}
+
+/// Replaces a KB shard's articles.
+pub async fn kb(h: &DocHandle, store: &Store) -> bool {
+    let Some(Ok(shard)) = read(h, |d| KbShardDoc::read(d)).await else { return false };
+    let articles: Vec<_> = shard.articles.into_iter().collect();
+    store.put_kb_shard(shard.shard, &articles).is_ok()
+}

@@ -1,0 +1,409 @@
+//! The device database: one SQLite file in WAL mode with one writer (a connection behind
+//! a mutex, never handed out). It holds the synced automerge documents (`chunks`), the
+//! tables projected from them (`tickets`, `kb` with its FTS5 index) and what is waiting
+//! to sync (`pending`).
+
+use super::api::DeviceError;
+use super::schema;
+use crate::sync::docs::{KbEntry, TicketDoc, WorkDoc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// A ticket as the app shows it: the dispatch and the expert's work, together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketRow {
+    /// Ticket id.
+    pub id: String,
+    /// Server status.
+    pub status: String,
+    /// Category.
+    pub category: String,
+    /// Title.
+    pub title: String,
+    /// Problem description.
+    pub description: String,
+    /// Address.
+    pub address: String,
+    /// Latitude.
+    pub lat: f64,
+    /// Longitude.
+    pub lon: f64,
+    /// Customer's name.
+    pub customer_name: String,
+    /// Customer's phone.
+    pub customer_phone: String,
+    /// Dispatcher's notes.
+    pub dispatcher_notes: String,
+    /// When the expert accepted (device time).
+    pub accepted_at: Option<String>,
+    /// When the expert set off.
+    pub en_route_at: Option<String>,
+    /// When the expert arrived.
+    pub arrived_at: Option<String>,
+    /// When the expert completed it.
+    pub completed_at: Option<String>,
+    /// The resolution.
+    pub resolution: Option<String>,
+    /// The expert's notes.
+    pub notes: String,
+}
+
+/// A knowledge-base search hit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KbHit {
+    /// Article id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// The matching passage.
+    pub snippet: String,
+}
+
+/// A whole article.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KbArticle {
+    /// Id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Body.
+    pub body: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Written on this device and not yet published.
+    pub draft: bool,
+}
+
+/// The store.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+fn storage_err(e: rusqlite::Error) -> DeviceError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
+            DeviceError::Storage { message: "the device is out of storage space; free some and try again".into() }
+        }
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) =>
+        {
+            DeviceError::Storage { message: "the local database is damaged; it will be rebuilt from the server".into() }
+        }
+        _ => DeviceError::Storage { message: e.to_string() },
+    }
+}
+
+impl From<rusqlite::Error> for DeviceError {
+    fn from(e: rusqlite::Error) -> Self {
+        storage_err(e)
+    }
+}
+
+fn is_corrupt(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if matches!(f.code, rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase))
+}
+
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let mut conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "wal")?;
+    conn.pragma_update(None, "synchronous", "full")?;
+    conn.pragma_update(None, "foreign_keys", "on")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Reading the schema fails at once on a file that is not a database.
+    let _: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+    schema::upgrade(&mut conn)?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`. A damaged file is moved aside
+    /// (`…corrupt-<time>`) and a fresh store made, to be refilled from the server; the
+    /// second value says whether that happened.
+    pub fn open(path: &Path) -> Result<(Self, bool), DeviceError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| DeviceError::Storage { message: e.to_string() })?;
+        }
+        let (conn, recovered) = match connect(path) {
+            Ok(c) => (c, false),
+            Err(e) if is_corrupt(&e) => {
+                let aside = path.with_extension(format!("corrupt-{}", chrono::Utc::now().timestamp()));
+                std::fs::rename(path, &aside).map_err(|e| DeviceError::Storage { message: e.to_string() })?;
+                for ext in ["db-wal", "db-shm"] {
+                    let _ = std::fs::remove_file(path.with_extension(ext));
+                }
+                (connect(path)?, true)
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok((Self { conn: Arc::new(Mutex::new(conn)), path: path.to_owned() }, recovered))
+    }
+
+    /// Where the store lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` with the connection.
+    pub fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, DeviceError> {
+        let mut c = self.conn.lock().map_err(|_| DeviceError::Storage { message: "store lock poisoned".into() })?;
+        f(&mut c).map_err(storage_err)
+    }
+
+    /// A value from `meta`.
+    pub fn meta(&self, key: &str) -> Result<Option<String>, DeviceError> {
+        self.with(|c| c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional())
+    }
+
+    /// Sets a `meta` value.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), DeviceError> {
+        self.with(|c| c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", [key, value]).map(|_| ()))
+    }
+
+    /// Forgets everything (another expert signs in on this device).
+    pub fn wipe(&self) -> Result<(), DeviceError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for t in ["chunks", "tickets", "kb", "pending", "meta"] {
+                tx.execute(&format!("DELETE FROM {t}"), [])?;
+            }
+            tx.commit()
+        })?;
+        self.with(|c| c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;"))
+    }
+
+    /// Writes a ticket and the expert's work on it together (a ticket is on the device
+    /// whole or not at all).
+    pub fn put_ticket(&self, t: &TicketDoc, w: &WorkDoc) -> Result<(), DeviceError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO tickets (id, status, category, title, description, address, lat, lon,
+                   customer_name, customer_phone, dispatcher_notes, updated_at, accepted_at, declined_at, en_route_at,
+                   arrived_at, completed_at, resolution, notes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+                params![
+                    t.ticket_id,
+                    t.status,
+                    t.category,
+                    t.title,
+                    t.description,
+                    t.address,
+                    t.lat,
+                    t.lon,
+                    t.customer_name,
+                    t.customer_phone,
+                    t.dispatcher_notes,
+                    t.updated_at,
+                    w.accepted_at,
+                    w.declined.as_ref().map(|d| &d.0),
+                    w.en_route_at,
+                    w.arrived_at,
+                    w.completed.as_ref().map(|c| &c.0),
+                    w.completed.as_ref().map(|c| &c.1),
+                    w.notes
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Removes tickets not in `keep`.
+    pub fn retain_tickets(&self, keep: &[String]) -> Result<usize, DeviceError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let ids: Vec<String> = {
+                let mut s = tx.prepare("SELECT id FROM tickets")?;
+                s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+            };
+            let mut n = 0;
+            for id in ids.iter().filter(|i| !keep.contains(i)) {
+                n += tx.execute("DELETE FROM tickets WHERE id = ?1", [id])?;
+            }
+            tx.commit()?;
+            Ok(n)
+        })
+    }
+
+    fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TicketRow> {
+        Ok(TicketRow {
+            id: r.get(0)?,
+            status: r.get(1)?,
+            category: r.get(2)?,
+            title: r.get(3)?,
+            description: r.get(4)?,
+            address: r.get(5)?,
+            lat: r.get(6)?,
+            lon: r.get(7)?,
+            customer_name: r.get(8)?,
+            customer_phone: r.get(9)?,
+            dispatcher_notes: r.get(10)?,
+            accepted_at: r.get(11)?,
+            en_route_at: r.get(12)?,
+            arrived_at: r.get(13)?,
+            completed_at: r.get(14)?,
+            resolution: r.get(15)?,
+            notes: r.get(16)?,
+        })
+    }
+
+    const COLUMNS: &'static str = "id, status, category, title, description, address, lat, lon, customer_name,
+        customer_phone, dispatcher_notes, accepted_at, en_route_at, arrived_at, completed_at, resolution, notes";
+
+    /// The expert's tickets: open work first, then the rest, newest first.
+    pub fn tickets(&self) -> Result<Vec<TicketRow>, DeviceError> {
+        self.with(|c| {
+            let mut s = c.prepare_cached(&format!(
+                "SELECT {} FROM tickets ORDER BY completed_at IS NOT NULL, status = 'completed', updated_at DESC",
+                Self::COLUMNS
+            ))?;
+            s.query_map([], Self::row)?.collect()
+        })
+    }
+
+    /// One ticket.
+    pub fn ticket(&self, id: &str) -> Result<Option<TicketRow>, DeviceError> {
+        self.with(|c| {
+            c.query_row(&format!("SELECT {} FROM tickets WHERE id = ?1", Self::COLUMNS), [id], Self::row).optional()
+        })
+    }
+
+    /// Makes the published articles of `shard` exactly `articles` (drafts untouched).
+    pub fn put_kb_shard(&self, shard: u32, articles: &[(String, KbEntry)]) -> Result<(), DeviceError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let existing: Vec<(String, String)> = {
+                let mut s = tx.prepare("SELECT id, updated_at FROM kb WHERE draft = 0")?;
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
+            };
+            let incoming: std::collections::HashMap<&str, &KbEntry> =
+                articles.iter().map(|(k, v)| (k.as_str(), v)).collect();
+            for (id, _) in existing.iter().filter(|(id, _)| {
+                uuid::Uuid::parse_str(id).is_ok_and(|u| crate::sync::ids::shard_of(u) == shard)
+                    && !incoming.contains_key(id.as_str())
+            }) {
+                tx.execute("DELETE FROM kb WHERE id = ?1", [id])?;
+            }
+            let known: std::collections::HashMap<&str, &str> =
+                existing.iter().map(|(i, u)| (i.as_str(), u.as_str())).collect();
+            {
+                let mut up = tx.prepare_cached(
+                    "INSERT INTO kb (id, title, body, tags, updated_at, draft) VALUES (?1, ?2, ?3, ?4, ?5, 0)
+                     ON CONFLICT(id) DO UPDATE SET title = excluded.title, body = excluded.body, tags = excluded.tags,
+                       updated_at = excluded.updated_at, draft = 0",
+                )?;
+                for (id, e) in articles {
+                    if known.get(id.as_str()) == Some(&e.updated_at.as_str()) {
+                        continue;
+                    }
+                    up.execute(params![id, e.title, e.body, e.tags.join(" "), e.updated_at])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    /// Writes a draft written on this device (searchable at once, offline).
+    pub fn put_draft(&self, id: &str, title: &str, body: &str, tags: &[String], at: &str) -> Result<(), DeviceError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO kb (id, title, body, tags, updated_at, draft) VALUES (?1, ?2, ?3, ?4, ?5, 1)
+                 ON CONFLICT(id) DO UPDATE SET title = excluded.title, body = excluded.body, tags = excluded.tags,
+                   updated_at = excluded.updated_at",
+                params![id, title, body, tags.join(" "), at],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Ranked full-text search of the knowledge base (published and this device's
+    /// drafts): every term, the last as a prefix; failing that, any term.
+    pub fn search(&self, q: &str, limit: u32) -> Result<Vec<KbHit>, DeviceError> {
+        let terms: Vec<String> =
+            q.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).map(str::to_lowercase).take(12).collect();
+        if terms.is_empty() {
+            return self.with(|c| {
+                let mut s = c.prepare_cached(
+                    "SELECT id, title, substr(body, 1, 160) FROM kb ORDER BY updated_at DESC LIMIT ?1",
+                )?;
+                s.query_map([limit], |r| Ok(KbHit { id: r.get(0)?, title: r.get(1)?, snippet: r.get(2)? }))?.collect()
+            });
+        }
+        let query = |any: bool| {
+            let n = terms.len();
+            terms
+                .iter()
+                .enumerate()
+                .map(|(i, t)| if i + 1 == n { format!("\"{t}\"*") } else { format!("\"{t}\"") })
+                .collect::<Vec<_>>()
+                .join(if any { " OR " } else { " " })
+        };
+        let run = |q: String| {
+            self.with(|c| {
+                let mut s = c.prepare_cached(
+                    "SELECT kb.id, kb.title, snippet(kb_fts, 1, '', '', '…', 20) FROM kb_fts JOIN kb ON kb.rowid = kb_fts.rowid
+                     WHERE kb_fts MATCH ?1 ORDER BY bm25(kb_fts, 8.0, 1.0, 4.0) LIMIT ?2",
+                )?;
+                s.query_map(params![q, limit], |r| Ok(KbHit { id: r.get(0)?, title: r.get(1)?, snippet: r.get(2)? }))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+        };
+        let hits = run(query(false))?;
+        if hits.is_empty() && terms.len() > 1 { run(query(true)) } else { Ok(hits) }
+    }
+
+    /// One article.
+    pub fn article(&self, id: &str) -> Result<Option<KbArticle>, DeviceError> {
+        self.with(|c| {
+            c.query_row("SELECT id, title, body, tags, draft FROM kb WHERE id = ?1", [id], |r| {
+                let tags: String = r.get(3)?;
+                Ok(KbArticle {
+                    id: r.get(0)?,
+                    title: r.get(1)?,
+                    body: r.get(2)?,
+                    tags: tags.split_whitespace().map(str::to_owned).collect(),
+                    draft: r.get::<_, i64>(4)? != 0,
+                })
+            })
+            .optional()
+        })
+    }
+
+    /// Notes that `doc` has a local change (up to `heads`) the server has not confirmed.
+    pub fn add_pending(&self, doc: &str, heads: &[String]) -> Result<(), DeviceError> {
+        let at = chrono::Utc::now().to_rfc3339();
+        self.with(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO pending (doc_id, heads, since) VALUES (?1, ?2, ?3)",
+                [doc, &heads.join(","), &at],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Local changes waiting: document id and the heads to be confirmed.
+    pub fn pending(&self) -> Result<Vec<(String, Vec<String>)>, DeviceError> {
+        self.with(|c| {
+            let mut s = c.prepare_cached("SELECT doc_id, heads FROM pending")?;
+            s.query_map([], |r| {
+                let h: String = r.get(1)?;
+                Ok((r.get(0)?, h.split(',').filter(|x| !x.is_empty()).map(str::to_owned).collect()))
+            })?
+            .collect()
+        })
+    }
+
+    /// The server confirmed `doc` up to `heads`.
+    pub fn confirm(&self, doc: &str, heads: &[String]) -> Result<(), DeviceError> {
+        self.with(|c| {
+            c.execute("DELETE FROM pending WHERE doc_id = ?1 AND heads = ?2", [doc, &heads.join(",")]).map(|_| ())
+        })
+    }
+
+    /// How many documents have changes waiting to sync.
+    pub fn pending_count(&self) -> Result<u32, DeviceError> {
+        self.with(|c| c.query_row("SELECT count(*) FROM pending", [], |r| r.get(0)))
+    }
+}

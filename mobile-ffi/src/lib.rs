@@ -1,0 +1,388 @@
+//! The expert's device, for the apps: one object, [`SysopsDevice`], that opens the
+//! offline store, signs in, syncs in the background and does everything an expert does
+//! in the field, with or without a network. Generated into Kotlin, Swift and Python by
+//! uniffi; the doc comments here become the apps' documentation.
+
+use std::sync::Arc;
+use std::time::Duration;
+use sysops_core::device as core;
+
+uniffi::setup_scaffolding!();
+
+/// What went wrong, in terms the app can act on.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum DeviceError {
+    /// Sign in first.
+    #[error("not signed in")]
+    NotSignedIn,
+    /// Wrong e-mail or password.
+    #[error("wrong e-mail or password")]
+    BadCredentials,
+    /// The server cannot be reached now; the action needs it.
+    #[error("offline: {message}")]
+    Offline {
+        /// Why.
+        message: String,
+    },
+    /// No such ticket or article on this device.
+    #[error("not found: {what}")]
+    NotFound {
+        /// What.
+        what: String,
+    },
+    /// The input is not acceptable.
+    #[error("invalid: {message}")]
+    Invalid {
+        /// Why.
+        message: String,
+    },
+    /// The local database failed (full disk, damaged file).
+    #[error("storage: {message}")]
+    Storage {
+        /// Why.
+        message: String,
+    },
+    /// The server refused.
+    #[error("server: {message}")]
+    Server {
+        /// Why.
+        message: String,
+    },
+}
+
+impl From<core::DeviceError> for DeviceError {
+    fn from(e: core::DeviceError) -> Self {
+        use core::DeviceError as E;
+        match e {
+            E::NotSignedIn => Self::NotSignedIn,
+            E::BadCredentials => Self::BadCredentials,
+            E::Offline { message } => Self::Offline { message },
+            E::NotFound { what } => Self::NotFound { what },
+            E::Invalid { message } => Self::Invalid { message },
+            E::Storage { message } => Self::Storage { message },
+            E::Server { message } => Self::Server { message },
+        }
+    }
+}
+
+/// Where syncing stands.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct SyncState {
+    /// Connected to the server now.
+    pub connected: bool,
+    /// When the device last had everything (RFC 3339).
+    pub last_synced_at: Option<String>,
+    /// Documents with local changes waiting to reach the server.
+    pub pending_changes: u32,
+}
+
+impl From<core::api::SyncState> for SyncState {
+    fn from(s: core::api::SyncState) -> Self {
+        Self { connected: s.connected, last_synced_at: s.last_synced_at, pending_changes: s.pending_changes }
+    }
+}
+
+/// A ticket on the device.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Ticket {
+    /// Id.
+    pub id: String,
+    /// Status on the server (`assigned`, `accepted`, `completed`, …).
+    pub status: String,
+    /// Category.
+    pub category: String,
+    /// Title.
+    pub title: String,
+    /// Problem description.
+    pub description: String,
+    /// Address.
+    pub address: String,
+    /// Latitude.
+    pub lat: f64,
+    /// Longitude.
+    pub lon: f64,
+    /// A map link for the address (opens the platform's maps app).
+    pub map_url: String,
+    /// Customer's name.
+    pub customer_name: String,
+    /// Customer's phone.
+    pub customer_phone: String,
+    /// Notes from the dispatcher.
+    pub dispatcher_notes: String,
+    /// When this device accepted it.
+    pub accepted_at: Option<String>,
+    /// When the expert set off.
+    pub en_route_at: Option<String>,
+    /// When the expert arrived.
+    pub arrived_at: Option<String>,
+    /// When the expert completed it.
+    pub completed_at: Option<String>,
+    /// The resolution.
+    pub resolution: Option<String>,
+    /// The expert's notes.
+    pub notes: String,
+}
+
+impl From<core::store::TicketRow> for Ticket {
+    fn from(t: core::store::TicketRow) -> Self {
+        Self {
+            map_url: format!("geo:{:.6},{:.6}?q={:.6},{:.6}", t.lat, t.lon, t.lat, t.lon),
+            id: t.id,
+            status: t.status,
+            category: t.category,
+            title: t.title,
+            description: t.description,
+            address: t.address,
+            lat: t.lat,
+            lon: t.lon,
+            customer_name: t.customer_name,
+            customer_phone: t.customer_phone,
+            dispatcher_notes: t.dispatcher_notes,
+            accepted_at: t.accepted_at,
+            en_route_at: t.en_route_at,
+            arrived_at: t.arrived_at,
+            completed_at: t.completed_at,
+            resolution: t.resolution,
+            notes: t.notes,
+        }
+    }
+}
+
+/// A knowledge-base search hit.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct KbHit {
+    /// Article id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// The matching passage.
+    pub snippet: String,
+}
+
+/// A knowledge-base article.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Article {
+    /// Id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Body.
+    pub body: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Written on this device, not yet published.
+    pub draft: bool,
+}
+
+/// Secure storage the app implements (Android Keystore, iOS Keychain) for the tokens.
+#[uniffi::export(with_foreign)]
+pub trait KeyStore: Send + Sync {
+    /// A stored value.
+    fn get(&self, key: String) -> Option<String>;
+    /// Stores a value.
+    fn put(&self, key: String, value: String);
+    /// Forgets a value.
+    fn remove(&self, key: String);
+}
+
+/// What the app hears about (called on a background thread).
+#[uniffi::export(with_foreign)]
+pub trait DeviceListener: Send + Sync {
+    /// `tickets` or `kb` changed.
+    fn on_change(&self, what: String);
+    /// The sync state changed.
+    fn on_sync_state(&self, state: SyncState);
+}
+
+struct Keys(Arc<dyn KeyStore>);
+impl core::KeyStore for Keys {
+    fn get(&self, key: String) -> Option<String> {
+        self.0.get(key)
+    }
+    fn put(&self, key: String, value: String) {
+        self.0.put(key, value)
+    }
+    fn remove(&self, key: String) {
+        self.0.remove(key)
+    }
+}
+
+struct Listener(Arc<dyn DeviceListener>);
+impl core::DeviceListener for Listener {
+    fn on_change(&self, what: String) {
+        self.0.on_change(what)
+    }
+    fn on_sync_state(&self, state: core::api::SyncState) {
+        self.0.on_sync_state(state.into())
+    }
+}
+
+/// The expert's device.
+#[derive(uniffi::Object)]
+pub struct SysopsDevice {
+    inner: std::sync::Mutex<Option<core::Device>>,
+    recovered: bool,
+}
+
+impl SysopsDevice {
+    fn with<T>(&self, f: impl FnOnce(&core::Device) -> Result<T, core::DeviceError>) -> Result<T, DeviceError> {
+        let g = self.inner.lock().map_err(|_| DeviceError::Storage { message: "device lock poisoned".into() })?;
+        let d = g.as_ref().ok_or(DeviceError::Storage { message: "the device was closed".into() })?;
+        f(d).map_err(Into::into)
+    }
+}
+
+#[uniffi::export]
+impl SysopsDevice {
+    /// Opens the store at `path` for the server at `server_url`. A damaged store is set
+    /// aside and rebuilt from the server (see [`SysopsDevice::recovered_from_damage`]).
+    #[uniffi::constructor]
+    pub fn open(path: String, server_url: String, keys: Arc<dyn KeyStore>) -> Result<Arc<Self>, DeviceError> {
+        let d = core::Device::open(std::path::Path::new(&path), &server_url, Arc::new(Keys(keys)))?;
+        let recovered = d.recovered;
+        Ok(Arc::new(Self { inner: std::sync::Mutex::new(Some(d)), recovered }))
+    }
+
+    /// Whether opening found a damaged store and started afresh.
+    pub fn recovered_from_damage(&self) -> bool {
+        self.recovered
+    }
+
+    /// Signs in (a different expert than before starts from an empty store); returns the
+    /// expert's id.
+    pub fn sign_in(&self, email: String, password: String) -> Result<String, DeviceError> {
+        self.with(|d| d.sign_in(&email, &password))
+    }
+
+    /// Signs out.
+    pub fn sign_out(&self) -> Result<(), DeviceError> {
+        self.with(|d| {
+            d.sign_out();
+            Ok(())
+        })
+    }
+
+    /// Starts background sync (reconnects whenever the network returns).
+    pub fn start_sync(&self) -> Result<(), DeviceError> {
+        self.with(|d| d.start_sync())
+    }
+
+    /// Stops background sync.
+    pub fn stop_sync(&self) -> Result<(), DeviceError> {
+        self.with(|d| {
+            d.stop_sync();
+            Ok(())
+        })
+    }
+
+    /// Waits up to `timeout_ms` until connected with nothing pending; returns whether it
+    /// got there.
+    pub fn wait_synced(&self, timeout_ms: u64) -> Result<bool, DeviceError> {
+        self.with(|d| Ok(d.wait_synced(Duration::from_millis(timeout_ms))))
+    }
+
+    /// Connection and sync state.
+    pub fn sync_state(&self) -> Result<SyncState, DeviceError> {
+        self.with(|d| Ok(d.sync_state().into()))
+    }
+
+    /// Sets the listener (or clears it with `None`).
+    pub fn set_listener(&self, listener: Option<Arc<dyn DeviceListener>>) -> Result<(), DeviceError> {
+        self.with(|d| {
+            d.set_listener(listener.map(|l| Arc::new(Listener(l)) as Arc<dyn core::DeviceListener>));
+            Ok(())
+        })
+    }
+
+    /// The tickets assigned to the expert (open work first).
+    pub fn tickets(&self) -> Result<Vec<Ticket>, DeviceError> {
+        self.with(|d| Ok(d.tickets()?.into_iter().map(Into::into).collect()))
+    }
+
+    /// One ticket, with its location and map link.
+    pub fn ticket(&self, id: String) -> Result<Ticket, DeviceError> {
+        self.with(|d| d.ticket(&id).map(Into::into))
+    }
+
+    /// Accepts a ticket.
+    pub fn accept(&self, ticket_id: String) -> Result<(), DeviceError> {
+        self.with(|d| d.accept(&ticket_id))
+    }
+
+    /// Declines a ticket.
+    pub fn decline(&self, ticket_id: String, reason: String) -> Result<(), DeviceError> {
+        self.with(|d| d.decline(&ticket_id, &reason))
+    }
+
+    /// On the way.
+    pub fn en_route(&self, ticket_id: String) -> Result<(), DeviceError> {
+        self.with(|d| d.en_route(&ticket_id))
+    }
+
+    /// Arrived.
+    pub fn arrived(&self, ticket_id: String) -> Result<(), DeviceError> {
+        self.with(|d| d.arrived(&ticket_id))
+    }
+
+    /// Replaces the work notes.
+    pub fn set_notes(&self, ticket_id: String, notes: String) -> Result<(), DeviceError> {
+        self.with(|d| d.set_notes(&ticket_id, &notes))
+    }
+
+    /// Records a part used.
+    pub fn add_part(&self, ticket_id: String, name: String, quantity: f64) -> Result<(), DeviceError> {
+        self.with(|d| d.add_part(&ticket_id, &name, quantity))
+    }
+
+    /// Completes a ticket with the resolution (stamped with this device's clock).
+    pub fn complete(&self, ticket_id: String, resolution: String) -> Result<(), DeviceError> {
+        self.with(|d| d.complete(&ticket_id, &resolution))
+    }
+
+    /// Sets availability.
+    pub fn set_available(&self, available: bool) -> Result<(), DeviceError> {
+        self.with(|d| d.set_available(available))
+    }
+
+    /// Reports the current position.
+    pub fn set_location(&self, lat: f64, lon: f64) -> Result<(), DeviceError> {
+        self.with(|d| d.set_location(lat, lon))
+    }
+
+    /// Searches the knowledge base (ranked, with snippets), offline.
+    pub fn search_kb(&self, query: String, limit: u32) -> Result<Vec<KbHit>, DeviceError> {
+        self.with(|d| {
+            Ok(d.search_kb(&query, limit)?
+                .into_iter()
+                .map(|h| KbHit { id: h.id, title: h.title, snippet: h.snippet })
+                .collect())
+        })
+    }
+
+    /// Reads an article, offline.
+    pub fn article(&self, id: String) -> Result<Article, DeviceError> {
+        self.with(|d| {
+            let a = d.article(&id)?;
+            Ok(Article { id: a.id, title: a.title, body: a.body, tags: a.tags, draft: a.draft })
+        })
+    }
+
+    /// Writes a KB article (offline); it goes to review on the next sync. Returns its id.
+    pub fn write_article(&self, title: String, body: String, tags: Vec<String>) -> Result<String, DeviceError> {
+        self.with(|d| d.write_article(&title, &body, tags))
+    }
+
+    /// Registers the phone's push token (`android` or `ios`).
+    pub fn register_push_token(&self, platform: String, token: String) -> Result<(), DeviceError> {
+        self.with(|d| d.register_push_token(&platform, &token))
+    }
+
+    /// Stops syncing and closes the store (the object is unusable afterwards).
+    pub fn close(&self) -> Result<(), DeviceError> {
+        let d = self.inner.lock().map_err(|_| DeviceError::Storage { message: "device lock poisoned".into() })?.take();
+        if let Some(d) = d {
+            d.close();
+        }
+        Ok(())
+    }
+}
