@@ -4,7 +4,7 @@
 //! pending until the server confirms it).
 
 use super::api::{DeviceError, DeviceListener, KeyStore, SyncState};
-use super::project::{self, Watched, doc_id, find};
+use super::project::{self, Watched, find};
 use super::storage::DeviceStorage;
 use super::store::{KbArticle, KbHit, Store, TicketRow};
 use crate::client::{Traffic, WsDialer};
