@@ -155,6 +155,9 @@ impl Inner {
                     for s in shards {
                         self.watch(Watched::Kb(s), ids::kb_shard(s));
                     }
+                    for own in [ids::status(expert), ids::drafts(expert)] {
+                        self.watch(Watched::Own(own), own);
+                    }
                     self.notify("tickets");
                 }
             }
@@ -168,6 +171,7 @@ impl Inner {
                     self.notify("kb");
                 }
             }
+            Watched::Own(_) => {}
         }
     }
 

@@ -18,6 +18,9 @@ pub enum Watched {
     Ticket(Uuid),
     /// A KB shard.
     Kb(u32),
+    /// One of the expert's own documents (status, drafts index): kept on the device so
+    /// it can be changed offline; nothing to project.
+    Own(Uuid),
 }
 
 /// The samod id of a document.

@@ -407,3 +407,70 @@ impl Store {
         self.with(|c| c.query_row("SELECT count(*) FROM pending", [], |r| r.get(0)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_a_clear_error_and_leaves_a_usable_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, recovered) = Store::open(&dir.path().join("store.db")).unwrap();
+        assert!(!recovered);
+        s.set_meta("expert_id", "e1").unwrap();
+        s.put_draft("a1", "Kept", "An article written before the disk filled up.", &[], "t0").unwrap();
+        // The disk is full: the database may not grow by a single page.
+        let pages: i64 = s.with(|c| c.query_row("PRAGMA page_count", [], |r| r.get(0))).unwrap();
+        s.with(|c| c.pragma_update(None, "max_page_count", pages)).unwrap();
+        let err = s.put_draft("a2", "Too big", &"x".repeat(2_000_000), &[], "t1").unwrap_err();
+        assert!(matches!(&err, DeviceError::Storage { message } if message.contains("out of storage space")), "{err:?}");
+        // Nothing half-written, everything readable, and writable again once space frees up.
+        assert!(s.article("a2").unwrap().is_none());
+        assert_eq!(s.article("a1").unwrap().unwrap().title, "Kept");
+        assert_eq!(s.meta("expert_id").unwrap().as_deref(), Some("e1"));
+        assert_eq!(s.search("written before", 5).unwrap()[0].id, "a1");
+        s.with(|c| c.pragma_update(None, "max_page_count", 1_073_741_823)).unwrap();
+        s.put_draft("a2", "Fits now", &"x".repeat(2_000_000), &[], "t1").unwrap();
+        assert_eq!(s.article("a2").unwrap().unwrap().title, "Fits now");
+    }
+
+    #[test]
+    fn search_ranks_titles_first_and_falls_back_to_any_term() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::open(&dir.path().join("store.db")).unwrap();
+        s.put_draft("body", "Printer jams", "Mentions hdmi only in passing.", &[], "t").unwrap();
+        s.put_draft("title", "HDMI handshake", "Reseat the cable.", &["hdmi".into()], "t").unwrap();
+        let hits = s.search("hdmi", 5).unwrap();
+        assert_eq!(hits.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(), vec!["title", "body"]);
+        assert_eq!(s.search("handsh", 5).unwrap()[0].id, "title", "the last term is a prefix");
+        assert_eq!(s.search("hdmi toaster", 5).unwrap().len(), 2, "no article has both: any term");
+        assert!(s.search("\"; DROP TABLE kb; --", 5).is_ok(), "query syntax cannot be injected");
+    }
+
+    #[test]
+    fn a_ticket_is_written_whole_and_removed_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::open(&dir.path().join("store.db")).unwrap();
+        let t = TicketDoc {
+            ticket_id: "t1".into(),
+            status: "assigned".into(),
+            category: "television".into(),
+            title: "TV".into(),
+            description: "No picture".into(),
+            address: "1 Main St".into(),
+            lat: 41.0,
+            lon: -87.0,
+            customer_name: "Casey".into(),
+            customer_phone: "+13125550100".into(),
+            assigned_expert_id: Some("e".into()),
+            dispatcher_notes: String::new(),
+            updated_at: "t".into(),
+        };
+        let w = WorkDoc { ticket_id: "t1".into(), expert_id: "e".into(), notes: "ladder".into(), ..Default::default() };
+        s.put_ticket(&t, &w).unwrap();
+        let row = s.ticket("t1").unwrap().unwrap();
+        assert_eq!((row.customer_phone.as_str(), row.notes.as_str()), ("+13125550100", "ladder"));
+        assert_eq!(s.retain_tickets(&[]).unwrap(), 1);
+        assert!(s.tickets().unwrap().is_empty());
+    }
+}
