@@ -83,10 +83,10 @@ impl Inner {
             *l = Some(s.clone());
             c
         });
-        if changed.unwrap_or(false) {
-            if let Some(l) = self.listener.lock().ok().and_then(|l| l.clone()) {
-                l.on_sync_state(s);
-            }
+        if changed.unwrap_or(false)
+            && let Some(l) = self.listener.lock().ok().and_then(|l| l.clone())
+        {
+            l.on_sync_state(s);
         }
     }
 
@@ -371,29 +371,28 @@ impl Device {
                 if inner.state().connected {
                     inner.watch(Watched::Root, ids::root(expert));
                     inner.confirm().await;
-                    if let Some(token) = inner.store.meta("push_token").ok().flatten() {
-                        if inner.store.meta("push_registered").ok().flatten().as_deref() != Some(&token) {
-                            let platform = inner.store.meta("push_platform").ok().flatten().unwrap_or_default();
-                            let body = serde_json::json!({"platform": platform, "push_token": token});
-                            if inner.post("/api/v1/devices", body, true).await.is_ok() {
-                                let _ = inner.store.set_meta("push_registered", &token);
-                            }
+                    if let Some(token) = inner.store.meta("push_token").ok().flatten()
+                        && inner.store.meta("push_registered").ok().flatten().as_deref() != Some(&token)
+                    {
+                        let platform = inner.store.meta("push_platform").ok().flatten().unwrap_or_default();
+                        let body = serde_json::json!({"platform": platform, "push_token": token});
+                        if inner.post("/api/v1/devices", body, true).await.is_ok() {
+                            let _ = inner.store.set_meta("push_registered", &token);
                         }
                     }
                     if refreshed.elapsed() > Duration::from_secs(600) {
-                        if let Some(r) = inner.keys.get(REFRESH.into()) {
-                            if let Ok(v) =
+                        if let Some(r) = inner.keys.get(REFRESH.into())
+                            && let Ok(v) =
                                 inner.post("/api/v1/auth/refresh", serde_json::json!({"refresh_token": r}), false).await
-                            {
-                                if let Some(a) = v["access_token"].as_str() {
-                                    inner.keys.put(ACCESS.into(), a.to_owned());
-                                    if let Ok(mut t) = inner.token.lock() {
-                                        *t = a.to_owned();
-                                    }
+                        {
+                            if let Some(a) = v["access_token"].as_str() {
+                                inner.keys.put(ACCESS.into(), a.to_owned());
+                                if let Ok(mut t) = inner.token.lock() {
+                                    *t = a.to_owned();
                                 }
-                                if let Some(r) = v["refresh_token"].as_str() {
-                                    inner.keys.put(REFRESH.into(), r.to_owned());
-                                }
+                            }
+                            if let Some(r) = v["refresh_token"].as_str() {
+                                inner.keys.put(REFRESH.into(), r.to_owned());
                             }
                         }
                         refreshed = std::time::Instant::now();
@@ -524,7 +523,7 @@ impl Device {
 
     /// Records a part used.
     pub fn add_part(&self, ticket: &str, name: &str, qty: f64) -> Result<(), DeviceError> {
-        if name.trim().is_empty() || !(qty > 0.0) {
+        if name.trim().is_empty() || qty.is_nan() || qty <= 0.0 {
             return Err(DeviceError::Invalid { message: "a part needs a name and a positive quantity".into() });
         }
         let name = name.to_owned();

@@ -52,8 +52,7 @@ pub async fn ticket(repo: &Repo, store: &Store, expert: Uuid, ticket: Uuid) -> b
     else {
         return false;
     };
-    let (Some(Ok(t)), Some(Ok(w))) = (read(&th, |d| TicketDoc::read(d)).await, read(&wh, |d| WorkDoc::read(d)).await)
-    else {
+    let (Some(Ok(t)), Some(Ok(w))) = (read(&th, TicketDoc::read).await, read(&wh, WorkDoc::read).await) else {
         return false;
     };
     store.put_ticket(&t, &w).is_ok()
@@ -61,7 +60,7 @@ pub async fn ticket(repo: &Repo, store: &Store, expert: Uuid, ticket: Uuid) -> b
 
 /// The tickets and KB shards a root lists; drops tickets it no longer lists.
 pub async fn root(h: &DocHandle, store: &Store) -> Option<(Vec<Uuid>, Vec<u32>)> {
-    let r = read(h, |d| RootDoc::read(d)).await?.ok()?;
+    let r = read(h, RootDoc::read).await?.ok()?;
     let tickets: Vec<Uuid> = r.tickets.keys().filter_map(|k| k.parse().ok()).collect();
     let keep: Vec<String> = tickets.iter().map(Uuid::to_string).collect();
     let _ = store.retain_tickets(&keep);
@@ -71,7 +70,7 @@ pub async fn root(h: &DocHandle, store: &Store) -> Option<(Vec<Uuid>, Vec<u32>)>
 
 /// Replaces a KB shard's articles.
 pub async fn kb(h: &DocHandle, store: &Store) -> bool {
-    let Some(Ok(shard)) = read(h, |d| KbShardDoc::read(d)).await else { return false };
+    let Some(Ok(shard)) = read(h, KbShardDoc::read).await else { return false };
     let articles: Vec<_> = shard.articles.into_iter().collect();
     store.put_kb_shard(shard.shard, &articles).is_ok()
 }

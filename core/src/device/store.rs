@@ -423,7 +423,10 @@ mod tests {
         let pages: i64 = s.with(|c| c.query_row("PRAGMA page_count", [], |r| r.get(0))).unwrap();
         s.with(|c| c.pragma_update(None, "max_page_count", pages)).unwrap();
         let err = s.put_draft("a2", "Too big", &"x".repeat(2_000_000), &[], "t1").unwrap_err();
-        assert!(matches!(&err, DeviceError::Storage { message } if message.contains("out of storage space")), "{err:?}");
+        assert!(
+            matches!(&err, DeviceError::Storage { message } if message.contains("out of storage space")),
+            "{err:?}"
+        );
         // Nothing half-written, everything readable, and writable again once space frees up.
         assert!(s.article("a2").unwrap().is_none());
         assert_eq!(s.article("a1").unwrap().unwrap().title, "Kept");
