@@ -58,14 +58,29 @@ pub fn parse_tags<S: AsRef<str>>(raw: &[S]) -> Result<Vec<Tag>, FieldError> {
     Ok(tags)
 }
 
-/// A snippet of `body` around the first occurrence of any of `terms`, for result lists
-/// where the database has no snippet function of its own.
+/// A snippet of `width` characters of `body` around the first occurrence of any of
+/// `terms` (case-insensitive; a term that does not occur as typed is looked for by its
+/// stem, so `flickering` finds `flickers`), for result lists where the database has no
+/// snippet function of its own.
 pub fn snippet(body: &str, terms: &[&str], width: usize) -> String {
-    let lower = body.to_lowercase();
-    let hit = terms.iter().filter(|t| !t.is_empty()).filter_map(|t| lower.find(&t.to_lowercase())).min().unwrap_or(0);
     let chars: Vec<char> = body.chars().collect();
-    let hit_chars = body[..hit.min(body.len())].chars().count();
-    let start = hit_chars.saturating_sub(width / 3);
+    let folded: Vec<char> = chars.iter().map(|c| c.to_lowercase().next().unwrap_or(*c)).collect();
+    let find = |needle: &[char]| -> Option<usize> {
+        if needle.is_empty() || needle.len() > folded.len() {
+            return None;
+        }
+        (0..=folded.len() - needle.len()).find(|&i| folded[i..i + needle.len()] == *needle)
+    };
+    let hit = terms
+        .iter()
+        .filter_map(|t| {
+            let t: Vec<char> = t.chars().flat_map(char::to_lowercase).collect();
+            let stem = t.len().saturating_sub(3).max(4).min(t.len());
+            find(&t).or_else(|| find(&t[..stem]))
+        })
+        .min()
+        .unwrap_or(0);
+    let start = hit.saturating_sub(width / 3);
     let end = (start + width).min(chars.len());
     let mut out: String = chars[start..end].iter().collect();
     if start > 0 {
@@ -94,5 +109,13 @@ mod tests {
         let s = snippet(&body, &["hdmi"], 40);
         assert!(s.contains("HDMI"), "{s}");
         assert!(s.starts_with('…'));
+        let s = snippet(&body, &["rebooting"], 20);
+        assert!(s.contains("reboot"), "found by its stem: {s}");
+        // Case folding that changes lengths never splits a character.
+        let s = snippet("İİİ Straße İ hdmi", &["hdmi"], 6);
+        assert!(s.contains("hdmi"), "{s}");
+        // The earliest match wins; `STRASSE` finds `Straße` by its stem.
+        let s = snippet("İİİ Straße İ hdmi", &["hdmi", "STRASSE"], 6);
+        assert!(s.contains("Stra"), "{s}");
     }
 }

@@ -101,8 +101,10 @@ pub struct Ticket {
     pub lat: f64,
     /// Longitude.
     pub lon: f64,
-    /// A map link for the address (opens the platform's maps app).
+    /// A `geo:` link for the address (opens the maps app on Android).
     pub map_url: String,
+    /// An `https:` map link for the address (any browser; iOS hands it to a maps app).
+    pub web_map_url: String,
     /// Customer's name.
     pub customer_name: String,
     /// Customer's phone.
@@ -127,6 +129,10 @@ impl From<core::store::TicketRow> for Ticket {
     fn from(t: core::store::TicketRow) -> Self {
         Self {
             map_url: format!("geo:{:.6},{:.6}?q={:.6},{:.6}", t.lat, t.lon, t.lat, t.lon),
+            web_map_url: format!(
+                "https://www.openstreetmap.org/?mlat={:.6}&mlon={:.6}#map=17/{:.6}/{:.6}",
+                t.lat, t.lon, t.lat, t.lon
+            ),
             id: t.id,
             status: t.status,
             category: t.category,
@@ -220,15 +226,21 @@ impl core::DeviceListener for Listener {
 /// The expert's device.
 #[derive(uniffi::Object)]
 pub struct SysopsDevice {
-    inner: std::sync::Mutex<Option<core::Device>>,
+    // The lock is held only to clone or take the handle, never across a call: a call that
+    // waits (sign-in, `wait_synced`) or a listener that calls back in never blocks another.
+    inner: std::sync::RwLock<Option<Arc<core::Device>>>,
     recovered: bool,
 }
 
 impl SysopsDevice {
+    fn device(&self) -> Result<Arc<core::Device>, DeviceError> {
+        let g = self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.clone().ok_or(DeviceError::Storage { message: "the device was closed".into() })
+    }
+
     fn with<T>(&self, f: impl FnOnce(&core::Device) -> Result<T, core::DeviceError>) -> Result<T, DeviceError> {
-        let g = self.inner.lock().map_err(|_| DeviceError::Storage { message: "device lock poisoned".into() })?;
-        let d = g.as_ref().ok_or(DeviceError::Storage { message: "the device was closed".into() })?;
-        f(d).map_err(Into::into)
+        let d = self.device()?;
+        f(&d).map_err(Into::into)
     }
 }
 
@@ -240,7 +252,7 @@ impl SysopsDevice {
     pub fn open(path: String, server_url: String, keys: Arc<dyn KeyStore>) -> Result<Arc<Self>, DeviceError> {
         let d = core::Device::open(std::path::Path::new(&path), &server_url, Arc::new(Keys(keys)))?;
         let recovered = d.recovered;
-        Ok(Arc::new(Self { inner: std::sync::Mutex::new(Some(d)), recovered }))
+        Ok(Arc::new(Self { inner: std::sync::RwLock::new(Some(Arc::new(d))), recovered }))
     }
 
     /// Whether opening found a damaged store and started afresh.
@@ -252,6 +264,17 @@ impl SysopsDevice {
     /// expert's id.
     pub fn sign_in(&self, email: String, password: String) -> Result<String, DeviceError> {
         self.with(|d| d.sign_in(&email, &password))
+    }
+
+    /// The signed-in expert's id, or `None` when nobody is signed in (show the sign-in
+    /// screen).
+    pub fn signed_in_expert(&self) -> Result<Option<String>, DeviceError> {
+        Ok(self.device()?.signed_in())
+    }
+
+    /// The availability the expert last set, or `None` if never set.
+    pub fn available(&self) -> Result<Option<bool>, DeviceError> {
+        self.with(|d| d.available())
     }
 
     /// Signs out.
@@ -379,9 +402,14 @@ impl SysopsDevice {
 
     /// Stops syncing and closes the store (the object is unusable afterwards).
     pub fn close(&self) -> Result<(), DeviceError> {
-        let d = self.inner.lock().map_err(|_| DeviceError::Storage { message: "device lock poisoned".into() })?.take();
+        let d = self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         if let Some(d) = d {
-            d.close();
+            // Calls still running on other threads finish against a stopped device; the
+            // last of them closes the store when it lets go.
+            d.shutdown();
+            if let Ok(d) = Arc::try_unwrap(d) {
+                d.close();
+            }
         }
         Ok(())
     }

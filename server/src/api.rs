@@ -152,3 +152,19 @@ pub fn ensure_problem<B: MessageBody + 'static>(res: ServiceResponse<B>) -> acti
     let (req, _) = res.into_parts();
     Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, resp).map_into_right_body()))
 }
+
+/// A request asking to switch protocols that this server does not switch to (e.g. the
+/// `Upgrade: h2c` a JDK client sends on plain HTTP) gets its answer over HTTP/1.1 with
+/// `Connection: close`, so the client never reuses a connection left in an undefined
+/// state. WebSocket upgrades (101) pass through.
+pub async fn refuse_upgrades(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let upgrade = req.headers().contains_key(header::UPGRADE);
+    let mut res = next.call(req).await?;
+    if upgrade && res.status() != actix_web::http::StatusCode::SWITCHING_PROTOCOLS {
+        res.response_mut().head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
+    }
+    Ok(res)
+}

@@ -154,11 +154,15 @@ impl Application {
                 .wrap(ErrorHandlers::new().default_handler(api::ensure_problem))
                 .wrap(from_fn(metrics::track))
                 .wrap(TracingLogger::default())
+                .wrap(from_fn(api::refuse_upgrades))
                 .configure(api::routes)
                 .default_service(web::to(api::not_found))
         })
         .listen(listener)?
         .shutdown_timeout(10)
+        // Signals are ours (see `run_until_stopped`): sync sessions must close before
+        // actix waits for connections to end.
+        .disable_signals()
         .run();
         Ok(Self { port, sync, sync_rt, server, writer, background, shutdown, db })
     }
@@ -172,7 +176,20 @@ impl Application {
     /// intake writer drain and the outbox worker finish its sends, and closes the
     /// database.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.server.await?;
+        let handle = self.server.handle();
+        let mut server = self.server;
+        tokio::select! {
+            r = &mut server => r?,
+            () = stop_signal() => {
+                tracing::info!("shutting down");
+                self.sync.closing.cancel();
+                self.shutdown.cancel();
+                // The server future must be polled for the stop command to be carried out.
+                let (_, r) = tokio::join!(handle.stop(true), server);
+                r?;
+            }
+        }
+        self.sync.closing.cancel();
         self.shutdown.cancel();
         for task in self.background {
             if tokio::time::timeout(Duration::from_secs(15), task).await.is_err() {
@@ -191,5 +208,26 @@ impl Application {
         self.db.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// SIGINT or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => std::future::pending().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

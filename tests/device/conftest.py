@@ -59,7 +59,9 @@ class Server:
         return env
 
     def start(self, port=0):
-        log = open(os.path.join(self.data_dir, "..", "server.log"), "ab")
+        self.log_path = os.path.join(self.data_dir, "..", "server.log")
+        log = open(self.log_path, "ab")
+        self.log_from = log.tell()
         self.proc = subprocess.Popen([str(SERVER), "serve", "--bind", f"127.0.0.1:{port}", "--data-dir", self.data_dir],
                                      stdout=subprocess.PIPE, stderr=log, env=self._env())
         deadline = time.time() + 60
@@ -72,10 +74,17 @@ class Server:
         raise RuntimeError("the server did not start")
 
     def stop(self):
+        """SIGTERM, as an operator would: the server (with devices still connected) shuts
+        down cleanly, closing their sessions rather than waiting on them."""
         if self.proc:
             self.proc.terminate()
-            self.proc.wait(timeout=30)
+            code = self.proc.wait(timeout=30)
             self.proc = None
+            with open(self.log_path, "rb") as f:
+                f.seek(self.log_from)
+                log = f.read().decode(errors="replace")
+            late = [line for line in log.splitlines() if "in time" in line]
+            assert code == 0 and not late, f"unclean shutdown (exit {code}): {late}"
 
     @property
     def port(self):

@@ -27,14 +27,34 @@ struct Inner {
     server: String,
     http: reqwest::Client,
     keys: Arc<dyn KeyStore>,
-    listener: Mutex<Option<Arc<dyn DeviceListener>>>,
+    listener: Arc<Mutex<Option<Arc<dyn DeviceListener>>>>,
+    /// Listener calls go through one thread of their own, never a sync task: the app may
+    /// call back into the device from a callback, and may take its time.
+    events: Mutex<std::sync::mpsc::Sender<Event>>,
     repo: Mutex<Option<Repo>>,
     dialer: Mutex<Option<DialerHandle<crate::client::SocketError>>>,
     token: Arc<Mutex<String>>,
     watched: Mutex<HashSet<Watched>>,
     traffic: Arc<Traffic>,
     last_state: Mutex<Option<SyncState>>,
+    /// Encoded size of every change made on this device (to compare sync traffic with).
+    local_bytes: std::sync::atomic::AtomicU64,
     syncing: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+enum Event {
+    Change(String),
+    State(SyncState),
+}
+
+fn deliver(listener: Arc<Mutex<Option<Arc<dyn DeviceListener>>>>, rx: std::sync::mpsc::Receiver<Event>) {
+    while let Ok(e) = rx.recv() {
+        let Some(l) = listener.lock().ok().and_then(|l| l.clone()) else { continue };
+        match e {
+            Event::Change(what) => l.on_change(what),
+            Event::State(s) => l.on_sync_state(s),
+        }
+    }
 }
 
 /// An expert's device.
@@ -63,8 +83,8 @@ impl Inner {
     }
 
     fn notify(&self, what: &str) {
-        if let Some(l) = self.listener.lock().ok().and_then(|l| l.clone()) {
-            l.on_change(what.to_owned());
+        if let Ok(tx) = self.events.lock() {
+            let _ = tx.send(Event::Change(what.to_owned()));
         }
     }
 
@@ -84,9 +104,9 @@ impl Inner {
             c
         });
         if changed.unwrap_or(false)
-            && let Some(l) = self.listener.lock().ok().and_then(|l| l.clone())
+            && let Ok(tx) = self.events.lock()
         {
-            l.on_sync_state(s);
+            let _ = tx.send(Event::State(s));
         }
     }
 
@@ -121,8 +141,10 @@ impl Inner {
                 }
                 return;
             };
+            // Listen before reading, so a change landing while we project is not missed;
+            // project once for every burst of changes.
+            let mut changes = h.changes().ready_chunks(1024);
             me.project(what, &h).await;
-            let mut changes = h.changes();
             while changes.next().await.is_some() {
                 me.project(what, &h).await;
             }
@@ -142,9 +164,9 @@ impl Inner {
                         // The work document changes too; watch it under the same ticket.
                         tokio::spawn(async move {
                             if let Some(wh) = find(&r, ids::work(t, expert), Duration::from_secs(30)).await {
+                                let mut ch = wh.changes().ready_chunks(1024);
                                 project::ticket(&r, &s, expert, t).await;
                                 me.notify("tickets");
-                                let mut ch = wh.changes();
                                 while ch.next().await.is_some() {
                                     project::ticket(&r, &s, expert, t).await;
                                     me.notify("tickets");
@@ -189,12 +211,14 @@ impl Inner {
             .ok_or_else(|| DeviceError::NotFound { what: "that document is not on this device yet".into() })?;
         let heads = h
             .with_document_async(move |d| {
+                let before = d.get_heads();
                 let mut tx = d.transaction();
                 let r = f(&mut tx);
                 match r {
                     Ok(()) => {
                         tx.commit();
-                        Ok(d.get_heads())
+                        let size: usize = d.get_changes(&before).iter().map(|c| c.raw_bytes().len()).sum();
+                        Ok((d.get_heads(), size))
                     }
                     Err(e) => {
                         tx.rollback();
@@ -205,6 +229,8 @@ impl Inner {
             .await
             .map_err(|_| DeviceError::Storage { message: "the document store stopped".into() })?
             .map_err(|e| DeviceError::Invalid { message: e.to_string() })?;
+        let (heads, size) = heads;
+        self.local_bytes.fetch_add(size as u64, std::sync::atomic::Ordering::Relaxed);
         let heads: Vec<String> = heads.iter().map(ToString::to_string).collect();
         self.store.add_pending(&id.to_string(), &heads)?;
         self.publish_state();
@@ -215,29 +241,37 @@ impl Inner {
     async fn confirm(self: &Arc<Self>) {
         let Ok(repo) = self.repo() else { return };
         let Ok(pending) = self.store.pending() else { return };
-        for (doc, heads) in pending {
-            let Ok(id) = doc.parse::<Uuid>() else { continue };
-            let Some(h) = find(&repo, id, Duration::from_millis(500)).await else { continue };
-            let (peers, _) = h.peers();
-            let wanted = heads.clone();
-            let confirmed = h
-                .with_document_async(move |d| {
-                    peers.values().any(|p| {
-                        let Some(shared) = &p.shared_heads else { return false };
-                        let after: HashSet<String> =
-                            d.get_changes(shared).iter().map(|c| c.hash().to_string()).collect();
-                        wanted.iter().all(|w| {
-                            !after.contains(w)
-                                && d.get_change_by_hash(&w.parse().unwrap_or(automerge::ChangeHash([0; 32]))).is_some()
+        // Every pending document at once: finding one can wait on the server, and a
+        // device back from a day offline has hundreds.
+        futures::stream::iter(pending)
+            .for_each_concurrent(64, |(doc, heads)| {
+                let repo = repo.clone();
+                async move {
+                    let Ok(id) = doc.parse::<Uuid>() else { return };
+                    let Some(h) = find(&repo, id, Duration::from_millis(500)).await else { return };
+                    let (peers, _) = h.peers();
+                    let wanted = heads.clone();
+                    let confirmed = h
+                        .with_document_async(move |d| {
+                            peers.values().any(|p| {
+                                let Some(shared) = &p.shared_heads else { return false };
+                                let after: HashSet<String> =
+                                    d.get_changes(shared).iter().map(|c| c.hash().to_string()).collect();
+                                wanted.iter().all(|w| {
+                                    !after.contains(w)
+                                        && d.get_change_by_hash(&w.parse().unwrap_or(automerge::ChangeHash([0; 32])))
+                                            .is_some()
+                                })
+                            })
                         })
-                    })
-                })
-                .await
-                .unwrap_or(false);
-            if confirmed {
-                let _ = self.store.confirm(&doc, &heads);
-            }
-        }
+                        .await
+                        .unwrap_or(false);
+                    if confirmed {
+                        let _ = self.store.confirm(&doc, &heads);
+                    }
+                }
+            })
+            .await;
         let s = self.state();
         if s.connected && s.pending_changes == 0 {
             let _ = self.store.set_meta("last_synced_at", &now());
@@ -257,6 +291,13 @@ impl Device {
             .build()
             .map_err(|e| DeviceError::Storage { message: e.to_string() })?;
         let token = keys.get(ACCESS.into()).unwrap_or_default();
+        let listener: Arc<Mutex<Option<Arc<dyn DeviceListener>>>> = Arc::default();
+        let (events, rx) = std::sync::mpsc::channel();
+        let l = listener.clone();
+        std::thread::Builder::new()
+            .name("sysops-device-events".into())
+            .spawn(move || deliver(l, rx))
+            .map_err(|e| DeviceError::Storage { message: e.to_string() })?;
         let inner = Arc::new(Inner {
             store,
             server: server.trim_end_matches('/').to_owned(),
@@ -265,13 +306,15 @@ impl Device {
                 .build()
                 .map_err(|e| DeviceError::Invalid { message: e.to_string() })?,
             keys,
-            listener: Mutex::new(None),
+            listener,
+            events: Mutex::new(events),
             repo: Mutex::new(None),
             dialer: Mutex::new(None),
             token: Arc::new(Mutex::new(token)),
             watched: Mutex::new(HashSet::new()),
             traffic: Arc::default(),
             last_state: Mutex::new(None),
+            local_bytes: Default::default(),
             syncing: Mutex::new(None),
         });
         let d = Self { rt, inner, recovered };
@@ -285,7 +328,9 @@ impl Device {
         let device = match self.inner.store.meta("device_id")? {
             Some(d) => d,
             None => {
-                let d = Uuid::new_v4().simple().to_string();
+                // Short: the peer id rides in every sync message's envelope, and 48 random
+                // bits tell one expert's few devices apart.
+                let d = Uuid::new_v4().simple().to_string()[..12].to_owned();
                 self.inner.store.set_meta("device_id", &d)?;
                 d
             }
@@ -454,6 +499,17 @@ impl Device {
         )
     }
 
+    /// The encoded size of every change made on this device since it was opened (the
+    /// raw size that sync traffic is measured against).
+    pub fn local_change_bytes(&self) -> u64 {
+        self.inner.local_bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many KB articles (published and drafts) are on the device.
+    pub fn article_count(&self) -> Result<u64, DeviceError> {
+        self.inner.store.article_count()
+    }
+
     /// Sets (or clears) the listener.
     pub fn set_listener(&self, l: Option<Arc<dyn DeviceListener>>) {
         if let Ok(mut x) = self.inner.listener.lock() {
@@ -588,6 +644,8 @@ impl Device {
             let d2 = draft.clone();
             doc.transact::<_, _, crate::sync::docs::DocError>(|tx| d2.write(tx))
                 .map_err(|f| DeviceError::Invalid { message: f.error.to_string() })?;
+            let size: usize = doc.get_changes(&[]).iter().map(|c| c.raw_bytes().len()).sum();
+            inner.local_bytes.fetch_add(size as u64, std::sync::atomic::Ordering::Relaxed);
             let h = repo.create(doc).await.map_err(|_| DeviceError::Storage { message: "stopped".into() })?;
             let id = Uuid::from_slice(h.document_id().as_bytes())
                 .map_err(|e| DeviceError::Storage { message: e.to_string() })?;
@@ -626,12 +684,38 @@ impl Device {
         self.rt.block_on(async move { find(&repo, id, Duration::from_millis(300)).await.is_some() })
     }
 
-    /// Stops everything and closes the store.
-    pub fn close(self) {
+    /// The signed-in expert's id, if someone is signed in on this device.
+    pub fn signed_in(&self) -> Option<String> {
+        let expert = self.inner.expert().ok()?;
+        self.inner.keys.get(ACCESS.into()).map(|_| expert.to_string())
+    }
+
+    /// The availability the expert last set (on this device or another), if ever.
+    pub fn available(&self) -> Result<Option<bool>, DeviceError> {
+        let expert = self.inner.expert()?;
+        let repo = self.inner.repo()?;
+        self.rt.block_on(async move {
+            let Some(h) = find(&repo, ids::status(expert), Duration::from_millis(500)).await else {
+                return Ok(None);
+            };
+            h.with_document_async(|d| StatusDoc::read(d).ok().and_then(|s| s.available))
+                .await
+                .map_err(|_| DeviceError::Storage { message: "the document store stopped".into() })
+        })
+    }
+
+    /// Stops syncing and the document repository; the store stays open until
+    /// [`Device::close`] or drop. Safe to call while other threads use the device.
+    pub fn shutdown(&self) {
         self.stop_sync();
         if let Some(repo) = self.inner.repo.lock().ok().and_then(|mut r| r.take()) {
             self.rt.block_on(repo.stop());
         }
+    }
+
+    /// Stops everything and closes the store.
+    pub fn close(self) {
+        self.shutdown();
         self.rt.shutdown_timeout(Duration::from_secs(2));
     }
 }

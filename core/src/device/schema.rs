@@ -5,7 +5,7 @@
 use rusqlite::Connection;
 
 /// The current schema version.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 const V1: &str = "
 CREATE TABLE chunks (k1 TEXT NOT NULL, k2 TEXT NOT NULL, k3 TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (k1, k2, k3));
@@ -39,6 +39,15 @@ CREATE TABLE pending (doc_id TEXT PRIMARY KEY, heads TEXT NOT NULL, since TEXT N
 CREATE INDEX ix_tickets_status ON tickets(status, updated_at);
 ";
 
+/// Version 3: prefix indexes for two- and three-letter prefixes, so search-as-you-type
+/// stays fast over tens of thousands of articles (the index is rebuilt from `kb`).
+const V3: &str = "
+DROP TABLE kb_fts;
+CREATE VIRTUAL TABLE kb_fts USING fts5(title, body, tags, content='kb', content_rowid='rowid',
+    tokenize='porter unicode61', prefix='2 3');
+INSERT INTO kb_fts(kb_fts) VALUES ('rebuild');
+";
+
 /// Brings the database to [`VERSION`] (one transaction per step).
 pub fn upgrade(conn: &mut Connection) -> rusqlite::Result<()> {
     let mut version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -57,6 +66,7 @@ fn upgrade_from(tx: &rusqlite::Transaction<'_>, version: i64) -> rusqlite::Resul
     match version {
         0 => tx.execute_batch(V1),
         1 => tx.execute_batch(V2),
+        2 => tx.execute_batch(V3),
         _ => Ok(()),
     }
 }
@@ -80,12 +90,25 @@ mod tests {
         old.execute_batch(V1).unwrap();
         old.pragma_update(None, "user_version", 1).unwrap();
         old.execute("INSERT INTO meta VALUES ('expert_id', 'e1')", []).unwrap();
+        old.execute(
+            "INSERT INTO kb (id, title, body, tags, updated_at) VALUES ('a1', 'Flickering screen', 'Reseat the cable.', '', '')",
+            [],
+        )
+        .unwrap();
         upgrade(&mut old).unwrap();
         assert_eq!(dump(&old), dump(&fresh));
         let v: i64 = old.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(v, VERSION);
         let kept: String = old.query_row("SELECT value FROM meta WHERE key = 'expert_id'", [], |r| r.get(0)).unwrap();
         assert_eq!(kept, "e1", "an upgrade keeps the data");
+        let found: String = old
+            .query_row(
+                "SELECT kb.id FROM kb_fts JOIN kb ON kb.rowid = kb_fts.rowid WHERE kb_fts MATCH 'fl*'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(found, "a1", "the rebuilt index finds articles written before the upgrade");
         // Upgrading again is a no-op.
         upgrade(&mut old).unwrap();
         assert_eq!(dump(&old), dump(&fresh));

@@ -75,7 +75,10 @@ pub struct KbArticle {
     pub draft: bool,
 }
 
-/// The store.
+/// Above this many matches, a search ranks the most recently added ones.
+const RANK_CAP: u32 = 1000;
+
+/// The device database.
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
@@ -336,18 +339,37 @@ impl Store {
             terms
                 .iter()
                 .enumerate()
-                .map(|(i, t)| if i + 1 == n { format!("\"{t}\"*") } else { format!("\"{t}\"") })
+                // The last term is a prefix (search as you type) once it has two letters.
+                .map(
+                    |(i, t)| if i + 1 == n && t.chars().count() > 1 { format!("\"{t}\"*") } else { format!("\"{t}\"") },
+                )
                 .collect::<Vec<_>>()
                 .join(if any { " OR " } else { " " })
         };
+        let words: Vec<&str> = terms.iter().map(String::as_str).collect();
         let run = |q: String| {
             self.with(|c| {
+                // Ranking costs a little for every match, so a query matching more than
+                // RANK_CAP articles ranks the RANK_CAP most recently added ones (a broad
+                // query favours recent articles), keeping every search fast.
+                let cut: i64 = c
+                    .prepare_cached(
+                        "SELECT rowid FROM kb_fts WHERE kb_fts MATCH ?1 ORDER BY rowid DESC LIMIT 1 OFFSET ?2",
+                    )?
+                    .query_row(params![q, RANK_CAP], |r| r.get(0))
+                    .optional()?
+                    .unwrap_or(0);
                 let mut s = c.prepare_cached(
-                    "SELECT kb.id, kb.title, snippet(kb_fts, 1, '', '', '…', 20) FROM kb_fts JOIN kb ON kb.rowid = kb_fts.rowid
-                     WHERE kb_fts MATCH ?1 ORDER BY bm25(kb_fts, 8.0, 1.0, 4.0) LIMIT ?2",
+                    "SELECT kb.id, kb.title, kb.body FROM
+                       (SELECT rowid, bm25(kb_fts, 8.0, 1.0, 4.0) AS score FROM kb_fts
+                        WHERE kb_fts MATCH ?1 AND rowid > ?3 ORDER BY score LIMIT ?2) AS top
+                     JOIN kb ON kb.rowid = top.rowid ORDER BY top.score",
                 )?;
-                s.query_map(params![q, limit], |r| Ok(KbHit { id: r.get(0)?, title: r.get(1)?, snippet: r.get(2)? }))?
-                    .collect::<rusqlite::Result<Vec<_>>>()
+                s.query_map(params![q, limit, cut], |r| {
+                    let body: String = r.get(2)?;
+                    Ok(KbHit { id: r.get(0)?, title: r.get(1)?, snippet: crate::kb::snippet(&body, &words, 160) })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
             })
         };
         let hits = run(query(false))?;
@@ -400,6 +422,11 @@ impl Store {
         self.with(|c| {
             c.execute("DELETE FROM pending WHERE doc_id = ?1 AND heads = ?2", [doc, &heads.join(",")]).map(|_| ())
         })
+    }
+
+    /// How many KB articles (published and drafts) are stored.
+    pub fn article_count(&self) -> Result<u64, DeviceError> {
+        self.with(|c| c.query_row("SELECT count(*) FROM kb", [], |r| r.get::<_, i64>(0))).map(|n| n as u64)
     }
 
     /// How many documents have changes waiting to sync.

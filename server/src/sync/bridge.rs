@@ -138,6 +138,7 @@ async fn serve(hub: Arc<SyncHub>, user: Uuid, mut session: Session, mut stream: 
         let msg = tokio::select! {
             m = stream.next() => m,
             _ = &mut repo_closed => break Some((CloseCode::Normal, "the server ended the sync session".to_owned())),
+            () = hub.closing.cancelled() => break Some((CloseCode::Restart, "the server is restarting".to_owned())),
         };
         let Some(msg) = msg else { break None };
         match msg {

@@ -106,6 +106,9 @@ pub struct SyncHub {
     pub rt: tokio::runtime::Handle,
     /// Per-connection limits: new documents, and requests for unavailable ones.
     pub limits: (usize, usize),
+    /// Cancelled when the server shuts down: open sync sessions close at once (devices
+    /// reconnect to another node or later) instead of holding the shutdown up.
+    pub closing: tokio_util::sync::CancellationToken,
 }
 
 /// The receivers the sync tasks drain.
@@ -127,7 +130,7 @@ impl SyncHub {
         limits: (usize, usize),
     ) -> anyhow::Result<(Arc<Self>, Inputs)> {
         let acl = Arc::new(Acl::load(&db, node.clone()).await?);
-        let storage = DbStorage::new(db.clone(), node.clone());
+        let storage = DbStorage::new(db.clone(), node.clone(), &rt);
         let opened = Arc::new(Mutex::new(HashSet::new()));
         let (synced_tx, synced) = mpsc::unbounded_channel();
         let peer_id = format!("sysops-server:{node}");
@@ -141,7 +144,20 @@ impl SyncHub {
         let acceptor = repo
             .make_acceptor(samod::Url::parse("ws://sysops-server/api/v1/sync")?)
             .map_err(|_| anyhow::anyhow!("the sync repository stopped"))?;
-        let hub = Arc::new(Self { repo, acceptor, acl, db, storage, node, peer_id, opened, handle, rt, limits });
+        let hub = Arc::new(Self {
+            repo,
+            acceptor,
+            acl,
+            db,
+            storage,
+            node,
+            peer_id,
+            opened,
+            handle,
+            rt,
+            limits,
+            closing: Default::default(),
+        });
         Ok((hub, Inputs { intents, synced }))
     }
 

@@ -29,7 +29,15 @@ use uuid::Uuid;
 
 /// Projects documents as devices change them, until the channel closes.
 pub async fn run(state: actix_web::web::Data<AppState>, hub: Arc<SyncHub>, mut rx: mpsc::UnboundedReceiver<Uuid>) {
-    while let Some(first) = rx.recv().await {
+    loop {
+        // Ends on shutdown between batches, letting go of the state. A document stored
+        // but not yet projected is projected when its device next connects: a device
+        // announces every document it holds on each connection.
+        let first = tokio::select! {
+            f = rx.recv() => f,
+            () = hub.closing.cancelled() => None,
+        };
+        let Some(first) = first else { break };
         // A device's sync arrives as several messages: let them land, then project once.
         tokio::time::sleep(Duration::from_millis(20)).await;
         let mut docs = BTreeSet::from([first]);

@@ -4,12 +4,18 @@
 //!
 //! samod's storage calls cannot fail, so a failed database call is retried (with
 //! backoff) until it succeeds rather than being reported as done.
+//!
+//! Writes go through one writer task that commits whatever has queued up in one
+//! transaction (group commit): a device back from a day offline changes hundreds of
+//! documents at once, and one durable commit per chunk would make it wait on the disk
+//! hundreds of times.
 
 use crate::db::Db;
 use samod::storage::{Storage, StorageKey};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
 use std::collections::HashMap;
 use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
 
 /// The channel PostgreSQL notifications about documents go on.
 pub const CHANNEL: &str = "sysops_sync";
@@ -18,17 +24,37 @@ pub const CHANNEL: &str = "sysops_sync";
 #[derive(Clone)]
 pub struct DbStorage {
     db: Db,
-    node: String,
+    writes: mpsc::UnboundedSender<Write>,
 }
+
+/// A write waiting for the writer: a chunk to put (`Some`) or delete (`None`).
+struct Write {
+    key: Vec<String>,
+    data: Option<Vec<u8>>,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// Most writes committed together.
+const BATCH: usize = 512;
 
 fn parts(key: &StorageKey) -> Vec<String> {
     key.clone().into_iter().collect()
 }
 
 impl DbStorage {
-    /// Storage for this node.
-    pub fn new(db: Db, node: String) -> Self {
-        Self { db, node }
+    /// Storage for this node; its writer runs on `rt`.
+    pub fn new(db: Db, node: String, rt: &tokio::runtime::Handle) -> Self {
+        let (writes, rx) = mpsc::unbounded_channel();
+        rt.spawn(writer(db.clone(), node, rx));
+        Self { db, writes }
+    }
+
+    /// Queues a write and waits until it is committed.
+    async fn write(&self, key: &[String], data: Option<&[u8]>) -> Result<(), DbErr> {
+        let (done, rx) = oneshot::channel();
+        let w = Write { key: key.to_vec(), data: data.map(<[u8]>::to_vec), done };
+        self.writes.send(w).map_err(|_| DbErr::Custom("the sync storage writer stopped".into()))?;
+        rx.await.map_err(|_| DbErr::Custom("the sync storage writer stopped".into()))?.map_err(DbErr::Custom)
     }
 
     async fn retry<T, F, Fut>(&self, what: &str, f: F) -> T
@@ -74,44 +100,69 @@ impl DbStorage {
             })
             .collect()
     }
+}
 
-    async fn put_row(&self, key: &[String], data: &[u8]) -> Result<(), DbErr> {
-        let backend = self.db.backend();
-        let k = |i: usize| key.get(i).cloned().unwrap_or_default();
-        let txn = self.db.begin_write().await?;
-        let sql = "INSERT INTO sync_chunks (k1, k2, k3, data) VALUES ($1, $2, $3, $4) \
-                   ON CONFLICT (k1, k2, k3) DO UPDATE SET data = excluded.data WHERE sync_chunks.data <> excluded.data";
-        let r = txn
-            .execute_raw(Statement::from_sql_and_values(
-                backend,
-                sql,
-                [k(0).into(), k(1).into(), k(2).into(), data.to_vec().into()],
-            ))
-            .await?;
-        // Tell the other nodes, but only about data they do not have yet.
-        if backend == DatabaseBackend::Postgres && r.rows_affected() > 0 && key.len() > 1 {
+/// Commits queued writes, as many together as have queued up.
+async fn writer(db: Db, node: String, mut rx: mpsc::UnboundedReceiver<Write>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(w) => batch.push(w),
+                Err(_) => break,
+            }
+        }
+        let result = commit(&db, &node, &batch).await.map_err(|e| e.to_string());
+        for w in batch {
+            let _ = w.done.send(result.clone());
+        }
+    }
+}
+
+async fn commit(db: &Db, node: &str, batch: &[Write]) -> Result<(), DbErr> {
+    let backend = db.backend();
+    let txn = db.begin_write().await?;
+    let mut changed = std::collections::BTreeSet::new();
+    for w in batch {
+        let k = |i: usize| w.key.get(i).cloned().unwrap_or_default();
+        match &w.data {
+            Some(data) => {
+                let sql = "INSERT INTO sync_chunks (k1, k2, k3, data) VALUES ($1, $2, $3, $4) \
+                           ON CONFLICT (k1, k2, k3) DO UPDATE SET data = excluded.data \
+                           WHERE sync_chunks.data <> excluded.data";
+                let r = txn
+                    .execute_raw(Statement::from_sql_and_values(
+                        backend,
+                        sql,
+                        [k(0).into(), k(1).into(), k(2).into(), data.clone().into()],
+                    ))
+                    .await?;
+                if r.rows_affected() > 0 && w.key.len() > 1 {
+                    changed.insert(k(0));
+                }
+            }
+            None => {
+                txn.execute_raw(Statement::from_sql_and_values(
+                    backend,
+                    "DELETE FROM sync_chunks WHERE k1 = $1 AND k2 = $2 AND k3 = $3",
+                    [k(0).into(), k(1).into(), k(2).into()],
+                ))
+                .await?;
+            }
+        }
+    }
+    // Tell the other nodes, but only about data they do not have yet.
+    if backend == DatabaseBackend::Postgres {
+        for doc in changed {
             txn.execute_raw(Statement::from_sql_and_values(
                 backend,
                 "SELECT pg_notify($1, $2)",
-                [CHANNEL.into(), format!("doc {} {}", self.node, k(0)).into()],
+                [CHANNEL.into(), format!("doc {node} {doc}").into()],
             ))
             .await?;
         }
-        txn.commit().await
     }
-
-    async fn delete_row(&self, key: &[String]) -> Result<(), DbErr> {
-        let backend = self.db.backend();
-        let k = |i: usize| key.get(i).cloned().unwrap_or_default();
-        let txn = self.db.begin_write().await?;
-        txn.execute_raw(Statement::from_sql_and_values(
-            backend,
-            "DELETE FROM sync_chunks WHERE k1 = $1 AND k2 = $2 AND k3 = $3",
-            [k(0).into(), k(1).into(), k(2).into()],
-        ))
-        .await?;
-        txn.commit().await
-    }
+    txn.commit().await
 }
 
 fn key_of(parts: Vec<String>) -> Option<StorageKey> {
@@ -141,7 +192,7 @@ impl Storage for DbStorage {
         let this = self.clone();
         async move {
             let p = parts(&key);
-            this.retry("put", || this.put_row(&p, &data)).await;
+            this.retry("put", || this.write(&p, Some(&data))).await;
         }
     }
 
@@ -149,7 +200,7 @@ impl Storage for DbStorage {
         let this = self.clone();
         async move {
             let p = parts(&key);
-            this.retry("delete", || this.delete_row(&p)).await;
+            this.retry("delete", || this.write(&p, None)).await;
         }
     }
 }

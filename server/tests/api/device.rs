@@ -113,7 +113,7 @@ pub fn js_client(args: &[&str]) -> Value {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/sync-js");
     assert!(
         dir.join("node_modules").exists(),
-        "run `npm ci` in tests/sync-js first (tests/run does); the JS client is needed"
+        "run `npm install --no-save` in tests/sync-js first (tests/run does); the JS client is needed"
     );
     let out =
         std::process::Command::new("node").arg("client-e2e.mjs").args(args).current_dir(&dir).output().expect("node");
