@@ -334,3 +334,25 @@ async fn bad_input_gets_a_precise_4xx_problem_and_changes_nothing() {
     let health = s.get("/health/ready", None).await.0;
     assert_eq!(health, StatusCode::OK);
 }
+
+/// A JDK or curl client on plain HTTP asks to upgrade to h2c; the server does not switch,
+/// answers over HTTP/1.1 and closes the connection rather than leaving it in limbo.
+#[tokio::test]
+async fn an_h2c_upgrade_request_is_answered_over_http1_and_the_connection_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = Server::spawn(Backend::Sqlite).await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let req = format!(
+        "GET /health/live HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+         Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"
+    );
+    c.write_all(req.as_bytes()).await.unwrap();
+    let mut resp = Vec::new();
+    // The server closes the connection, so reading to the end finishes.
+    c.read_to_end(&mut resp).await.unwrap();
+    let resp = String::from_utf8_lossy(&resp).to_lowercase();
+    assert!(resp.starts_with("http/1.1 200"), "{resp}");
+    assert!(resp.contains("connection: close"), "{resp}");
+    assert!(resp.contains("\"status\":\"ok\""), "{resp}");
+}
