@@ -112,9 +112,26 @@ async fn writer(db: Db, node: String, mut rx: mpsc::UnboundedReceiver<Write>) {
                 Err(_) => break,
             }
         }
-        let result = commit(&db, &node, &batch).await.map_err(|e| e.to_string());
-        for w in batch {
-            let _ = w.done.send(result.clone());
+        match commit(&db, &node, &batch).await {
+            Ok(()) => {
+                for w in batch {
+                    let _ = w.done.send(Ok(()));
+                }
+            }
+            // One write the database refuses must not hold the others back: each is
+            // tried on its own, and only what fails reports failure (and is retried).
+            Err(e) if batch.len() > 1 => {
+                tracing::warn!(error = %e, writes = batch.len(), "sync storage batch failed; committing one by one");
+                for w in batch {
+                    let r = commit(&db, &node, std::slice::from_ref(&w)).await.map_err(|e| e.to_string());
+                    let _ = w.done.send(r);
+                }
+            }
+            Err(e) => {
+                for w in batch {
+                    let _ = w.done.send(Err(e.to_string()));
+                }
+            }
         }
     }
 }
