@@ -167,11 +167,13 @@ impl Inner {
                         tokio::spawn(async move {
                             if let Some(wh) = find(&r, ids::work(t, expert), Duration::from_secs(30)).await {
                                 let mut ch = wh.changes().ready_chunks(1024);
-                                project::ticket(&r, &s, expert, t).await;
-                                me.notify("tickets");
-                                while ch.next().await.is_some() {
-                                    project::ticket(&r, &s, expert, t).await;
+                                if project::ticket(&r, &s, expert, t).await {
                                     me.notify("tickets");
+                                }
+                                while ch.next().await.is_some() {
+                                    if project::ticket(&r, &s, expert, t).await {
+                                        me.notify("tickets");
+                                    }
                                 }
                             }
                         });
@@ -415,8 +417,11 @@ impl Device {
         let task = self.rt.spawn(async move {
             let mut refreshed = std::time::Instant::now();
             loop {
-                if inner.state().connected {
-                    inner.watch(Watched::Root, ids::root(expert));
+                // Load (and project) what is stored here before the connection is up:
+                // samod syncs the documents that are loaded, so they go out at once.
+                inner.watch(Watched::Root, ids::root(expert));
+                let state = inner.state();
+                if state.connected {
                     inner.confirm().await;
                     if let Some(token) = inner.store.meta("push_token").ok().flatten()
                         && inner.store.meta("push_registered").ok().flatten().as_deref() != Some(&token)
@@ -447,7 +452,9 @@ impl Device {
                 } else {
                     inner.publish_state();
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                // Look for confirmations often while changes wait for the server.
+                let tick = if state.connected && state.pending_changes > 0 { 50 } else { 200 };
+                tokio::time::sleep(Duration::from_millis(tick)).await;
             }
         });
         if let Ok(mut s) = self.inner.syncing.lock() {

@@ -2,7 +2,7 @@
 //! the device; a ticket's row is written from its ticket and work documents together;
 //! each KB shard replaces its articles.
 
-use super::store::Store;
+use super::store::{Store, projected_key};
 use crate::sync::docs::{KbShardDoc, RootDoc, TicketDoc, WorkDoc};
 use crate::sync::ids;
 use samod::{DocHandle, DocumentId, Repo};
@@ -44,7 +44,19 @@ pub async fn read<T: Send + 'static>(
     h.with_document_async(move |d| f(d)).await.ok()
 }
 
-/// Writes a ticket's row if both its documents are here. Returns whether it was written.
+/// A document's heads, as text.
+async fn heads(h: &DocHandle) -> Option<String> {
+    read(h, |d| d.get_heads().iter().map(ToString::to_string).collect::<Vec<_>>().join(",")).await
+}
+
+/// Whether `what` was last projected at these heads (so a device reopened with nothing
+/// new does not project everything again).
+fn unchanged(store: &Store, what: &str, heads: &str) -> bool {
+    store.meta(&projected_key(what)).ok().flatten().as_deref() == Some(heads)
+}
+
+/// Writes a ticket's row if both its documents are here and changed since it was last
+/// written. Returns whether it was written.
 pub async fn ticket(repo: &Repo, store: &Store, expert: Uuid, ticket: Uuid) -> bool {
     let wait = Duration::from_secs(5);
     let (Some(th), Some(wh)) =
@@ -52,10 +64,15 @@ pub async fn ticket(repo: &Repo, store: &Store, expert: Uuid, ticket: Uuid) -> b
     else {
         return false;
     };
+    let (Some(a), Some(b)) = (heads(&th).await, heads(&wh).await) else { return false };
+    let (what, now) = (ticket.to_string(), format!("{a}|{b}"));
+    if unchanged(store, &what, &now) {
+        return false;
+    }
     let (Some(Ok(t)), Some(Ok(w))) = (read(&th, TicketDoc::read).await, read(&wh, WorkDoc::read).await) else {
         return false;
     };
-    store.put_ticket(&t, &w).is_ok()
+    store.put_ticket(&t, &w).is_ok() && store.set_meta(&projected_key(&what), &now).is_ok()
 }
 
 /// The tickets and KB shards a root lists; drops tickets it no longer lists.
@@ -68,9 +85,14 @@ pub async fn root(h: &DocHandle, store: &Store) -> Option<(Vec<Uuid>, Vec<u32>)>
     Some((tickets, shards))
 }
 
-/// Replaces a KB shard's articles.
+/// Replaces a KB shard's articles, if the shard changed since it was last projected.
 pub async fn kb(h: &DocHandle, store: &Store) -> bool {
+    let Some(now) = heads(h).await else { return false };
+    let what = format!("kb:{}", h.document_id());
+    if unchanged(store, &what, &now) {
+        return false;
+    }
     let Some(Ok(shard)) = read(h, KbShardDoc::read).await else { return false };
     let articles: Vec<_> = shard.articles.into_iter().collect();
-    store.put_kb_shard(shard.shard, &articles).is_ok()
+    store.put_kb_shard(shard.shard, &articles).is_ok() && store.set_meta(&projected_key(&what), &now).is_ok()
 }

@@ -4,6 +4,8 @@
 
 use rusqlite::Connection;
 
+// An upgrade that rebuilds or adds to a projected table (tickets, kb) must also delete
+// the `projected:*` keys from `meta`, or unchanged documents are not projected again.
 /// The current schema version.
 pub const VERSION: i64 = 3;
 

@@ -85,6 +85,13 @@ pub struct Store {
     path: PathBuf,
 }
 
+/// The `meta` key under which the heads of the documents last projected for `what` (a
+/// ticket id, or `kb:` and a shard document) are kept. [`Store::wipe`] clears them with
+/// the tables they describe, and a ticket dropped from the tables drops its key.
+pub fn projected_key(what: &str) -> String {
+    format!("projected:{what}")
+}
+
 fn storage_err(e: rusqlite::Error) -> DeviceError {
     match &e {
         rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
@@ -221,9 +228,12 @@ impl Store {
                 let mut s = tx.prepare("SELECT id FROM tickets")?;
                 s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
             };
+            let keep: std::collections::HashSet<&String> = keep.iter().collect();
             let mut n = 0;
             for id in ids.iter().filter(|i| !keep.contains(i)) {
                 n += tx.execute("DELETE FROM tickets WHERE id = ?1", [id])?;
+                // Should the ticket come back, it is projected afresh.
+                tx.execute("DELETE FROM meta WHERE key = ?1", [projected_key(id)])?;
             }
             tx.commit()?;
             Ok(n)
@@ -498,9 +508,12 @@ mod tests {
         };
         let w = WorkDoc { ticket_id: "t1".into(), expert_id: "e".into(), notes: "ladder".into(), ..Default::default() };
         s.put_ticket(&t, &w).unwrap();
+        s.set_meta(&projected_key("t1"), "heads").unwrap();
         let row = s.ticket("t1").unwrap().unwrap();
         assert_eq!((row.customer_phone.as_str(), row.notes.as_str()), ("+13125550100", "ladder"));
-        assert_eq!(s.retain_tickets(&[]).unwrap(), 1);
+        assert_eq!(s.retain_tickets(&["t2".into()]).unwrap(), 1);
         assert!(s.tickets().unwrap().is_empty());
+        // Reassigned back later, it is projected afresh, not skipped as unchanged.
+        assert_eq!(s.meta(&projected_key("t1")).unwrap(), None);
     }
 }
