@@ -133,7 +133,12 @@ impl SyncHub {
         let storage = DbStorage::new(db.clone(), node.clone(), &rt);
         let opened = Arc::new(Mutex::new(HashSet::new()));
         let (synced_tx, synced) = mpsc::unbounded_channel();
-        let peer_id = format!("sysops-server:{node}");
+        // Short: the peer id rides in every message's envelope both ways. A hash of the
+        // node's name keeps it stable across restarts and distinct between nodes.
+        let peer_id = {
+            use sha2::Digest;
+            format!("srv:{}", &hex::encode(sha2::Sha256::digest(node.as_bytes()))[..12])
+        };
         let observer = Observer { opened: opened.clone(), synced: synced_tx };
         let builder = samod::Repo::builder(rt.clone())
             .with_peer_id(PeerId::from(peer_id.clone()))
