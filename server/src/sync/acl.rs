@@ -105,7 +105,7 @@ impl Acl {
         if let Some(e) = self.get(doc) {
             return Ok(e);
         }
-        sync_document::Entity::insert(sync_document::ActiveModel {
+        let inserted = sync_document::Entity::insert(sync_document::ActiveModel {
             doc_id: Set(doc),
             kind: Set(entry.kind.as_str().to_owned()),
             owner_id: Set(entry.owner),
@@ -116,8 +116,13 @@ impl Acl {
         .on_conflict(OnConflict::column(sync_document::Column::DocId).do_nothing().to_owned())
         .exec_without_returning(&db.write)
         .await?;
-        let stored = sync_document::Entity::find_by_id(doc).one(&db.write).await?;
-        let e = stored.as_ref().and_then(to_entry).unwrap_or(entry);
+        // Another node may have registered it first: then its entry stands.
+        let e = if inserted == 1 {
+            entry
+        } else {
+            let stored = sync_document::Entity::find_by_id(doc).one(&db.write).await?;
+            stored.as_ref().and_then(to_entry).unwrap_or(entry)
+        };
         self.tell_others(db, doc).await;
         if let Ok(mut m) = self.entries.write() {
             m.insert(doc, e);

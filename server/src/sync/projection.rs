@@ -29,6 +29,10 @@ use uuid::Uuid;
 
 /// Projects documents as devices change them, until the channel closes.
 pub async fn run(state: actix_web::web::Data<AppState>, hub: Arc<SyncHub>, mut rx: mpsc::UnboundedReceiver<Uuid>) {
+    // The heads each document was last projected at: a sync message that brought nothing
+    // new (a device fetching, or announcing what it has on reconnect) projects nothing.
+    // Projection is idempotent, so forgetting this (a restart) only costs time.
+    let mut projected: std::collections::HashMap<Uuid, Vec<automerge::ChangeHash>> = Default::default();
     loop {
         // Ends on shutdown between batches, letting go of the state. A document stored
         // but not yet projected is projected when its device next connects: a device
@@ -45,8 +49,27 @@ pub async fn run(state: actix_web::web::Data<AppState>, hub: Arc<SyncHub>, mut r
             docs.insert(d);
         }
         for doc in docs {
-            if let Err(e) = project(&state, &hub, doc).await {
-                tracing::error!(%doc, error = %format!("{e:#}"), "projection failed; it runs again on the next change");
+            let heads = match hub.find(doc).await {
+                Ok(Some(h)) => hub.read(&h, |d| d.get_heads()).await.ok(),
+                _ => None,
+            };
+            if heads.is_some() && projected.get(&doc) == heads.as_ref() {
+                continue;
+            }
+            let known = hub.acl.get(doc).is_some_and(|e| e.owner.is_some());
+            match project(&state, &hub, doc).await {
+                Ok(()) => {
+                    if let Some(h) = heads.filter(|_| known) {
+                        if projected.len() >= 100_000 {
+                            projected.clear(); // bounded memory; costs one extra projection each
+                        }
+                        projected.insert(doc, h);
+                    }
+                }
+                Err(e) => {
+                    projected.remove(&doc);
+                    tracing::error!(%doc, error = %format!("{e:#}"), "projection failed; it runs again on the next change");
+                }
             }
         }
     }
