@@ -213,7 +213,7 @@ impl Inner {
         let h = find(&repo, id, Duration::from_secs(5))
             .await
             .ok_or_else(|| DeviceError::NotFound { what: "that document is not on this device yet".into() })?;
-        let heads = h
+        let (heads, size) = h
             .with_document_async(move |d| {
                 let before = d.get_heads();
                 let mut tx = d.transaction();
@@ -233,7 +233,6 @@ impl Inner {
             .await
             .map_err(|_| DeviceError::Storage { message: "the document store stopped".into() })?
             .map_err(|e| DeviceError::Invalid { message: e.to_string() })?;
-        let (heads, size) = heads;
         self.local_bytes.fetch_add(size as u64, std::sync::atomic::Ordering::Relaxed);
         let heads: Vec<String> = heads.iter().map(ToString::to_string).collect();
         self.store.add_pending(&id.to_string(), &heads)?;
