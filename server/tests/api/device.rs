@@ -107,16 +107,21 @@ impl Device {
     }
 }
 
-/// Runs the JS automerge-repo client (`tests/sync-js/client-e2e.mjs`); returns its JSON
-/// line.
-pub fn js_client(args: &[&str]) -> Value {
+/// Runs the JS automerge-repo client (`tests/sync-js/client-e2e.mjs`) as the expert
+/// `email` (password [`PASSWORD`]) against `base`; returns its JSON line.
+pub fn js_client(base: &str, email: &str, args: &[&str]) -> Value {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/sync-js");
     assert!(
         dir.join("node_modules").exists(),
         "run `npm install --no-save` in tests/sync-js first (tests/run does); the JS client is needed"
     );
-    let out =
-        std::process::Command::new("node").arg("client-e2e.mjs").args(args).current_dir(&dir).output().expect("node");
+    let out = std::process::Command::new("node")
+        .arg("client-e2e.mjs")
+        .args(["--base", base, "--email", email, "--password", PASSWORD])
+        .args(args)
+        .current_dir(&dir)
+        .output()
+        .expect("node");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout.lines().last().unwrap_or("");
     serde_json::from_str(line).unwrap_or_else(|_| {

@@ -29,24 +29,22 @@ async fn js_completes_a_ticket(backend: Backend) {
     let (_, t) = s.post("/api/v1/tickets", Some(&c.token), &ticket_body(c, "television", "TV shows no signal")).await;
     let id = t["id"].as_str().unwrap().to_owned();
     let e0 = &w.experts[0];
-    let out = js_client(&[
-        "--base",
+    let out = js_client(
         &s.base,
-        "--email",
         &e0.email,
-        "--password",
-        PASSWORD,
-        "--ticket",
-        &id,
-        "--resolution",
-        "Reseated the HDMI cable.",
-        "--draft-title",
-        "HDMI: no signal after an update",
-        "--draft-body",
-        "Power-cycle both devices, then reseat the cable.",
-        "--draft-tags",
-        "hdmi,television",
-    ]);
+        &[
+            "--ticket",
+            &id,
+            "--resolution",
+            "Reseated the HDMI cable.",
+            "--draft-title",
+            "HDMI: no signal after an update",
+            "--draft-body",
+            "Power-cycle both devices, then reseat the cable.",
+            "--draft-tags",
+            "hdmi,television",
+        ],
+    );
     assert_eq!(out["ok"], true, "{out}");
     assert_eq!(out["ticket"]["title"], "TV shows no signal", "the device read the dispatched ticket");
     let completed_at = out["work"]["completed"]["at"].as_str().unwrap().to_owned();
@@ -98,22 +96,11 @@ async fn an_expert_reads_only_their_documents_and_cannot_write_the_servers() {
         ids::url(ids::work(id.parse().unwrap(), e0.id.parse().unwrap())),
         ids::url(ids::root(e0.id.parse().unwrap())),
     ] {
-        let out =
-            js_client(&["--base", &s.base, "--email", &e1.email, "--password", PASSWORD, "--expect-unavailable", &url]);
+        let out = js_client(&s.base, &e1.email, &["--expect-unavailable", &url]);
         assert_eq!(out["ok"], true, "{url}: {out}");
     }
     // The assignee cannot write the server's ticket document, and is told so.
-    let out = js_client(&[
-        "--base",
-        &s.base,
-        "--email",
-        &e0.email,
-        "--password",
-        PASSWORD,
-        "--ticket",
-        &id,
-        "--write-ticket-doc",
-    ]);
+    let out = js_client(&s.base, &e0.email, &["--ticket", &id, "--write-ticket-doc"]);
     assert_eq!(out["ok"], true, "{out}");
     assert!(out["write_ticket_doc"]["notice"]["message"].as_str().unwrap().contains("written by the server"));
     let (_, again) = s.get(&format!("/api/v1/tickets/{id}"), Some(&w.admin)).await;
@@ -123,16 +110,7 @@ async fn an_expert_reads_only_their_documents_and_cannot_write_the_servers() {
     assert_eq!(t["assigned_expert_id"], e1.id.as_str());
     let mut lost = serde_json::Value::Null;
     for _ in 0..20 {
-        lost = js_client(&[
-            "--base",
-            &s.base,
-            "--email",
-            &e0.email,
-            "--password",
-            PASSWORD,
-            "--expect-unavailable",
-            &ticket_url,
-        ]);
+        lost = js_client(&s.base, &e0.email, &["--expect-unavailable", &ticket_url]);
         if lost["ok"] == true {
             break;
         }
