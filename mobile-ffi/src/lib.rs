@@ -244,12 +244,24 @@ impl SysopsDevice {
     }
 }
 
+/// Logs the device's sync to stderr when `SYSOPS_DEVICE_LOG` holds a filter (e.g.
+/// `debug`, or `samod=debug`): for developers and tests on a desktop. Once per process.
+fn diagnostics() {
+    if let Ok(filter) = std::env::var("SYSOPS_DEVICE_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+}
+
 #[uniffi::export]
 impl SysopsDevice {
     /// Opens the store at `path` for the server at `server_url`. A damaged store is set
     /// aside and rebuilt from the server (see [`SysopsDevice::recovered_from_damage`]).
     #[uniffi::constructor]
     pub fn open(path: String, server_url: String, keys: Arc<dyn KeyStore>) -> Result<Arc<Self>, DeviceError> {
+        diagnostics();
         let d = core::Device::open(std::path::Path::new(&path), &server_url, Arc::new(Keys(keys)))?;
         let recovered = d.recovered;
         Ok(Arc::new(Self { inner: std::sync::RwLock::new(Some(Arc::new(d))), recovered }))

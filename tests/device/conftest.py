@@ -56,6 +56,9 @@ class Server:
     def _env(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith("SYSOPS_")}
         env["SYSOPS_POLL_MS"] = "100"
+        # The server's log filter, to debug a failing test (`SYSOPS_TEST_SERVER_LOG=debug`).
+        if os.environ.get("SYSOPS_TEST_SERVER_LOG"):
+            env["SYSOPS_LOG"] = os.environ["SYSOPS_TEST_SERVER_LOG"]
         return env
 
     def start(self, port=0):

@@ -73,6 +73,11 @@ impl Acl {
         Ok(Self { db_node: node, entries: RwLock::new(entries), peers: RwLock::new(HashMap::new()), changed })
     }
 
+    /// A stream of changed entries (`None`: re-check everything).
+    pub fn subscribe(&self) -> broadcast::Receiver<Option<Uuid>> {
+        self.changed.subscribe()
+    }
+
     /// A document's entry.
     pub fn get(&self, doc: Uuid) -> Option<Entry> {
         self.entries.read().ok()?.get(&doc).copied()

@@ -5,6 +5,13 @@
 //! is answered `doc-unavailable` here (it never reaches the repository); a device's new
 //! document (a KB draft) is registered as the expert's; changes to a document the expert
 //! may only read are dropped by samod and the device is told through its root document.
+//!
+//! A request answered `doc-unavailable` is kept (per connection) and handed to samod
+//! once the expert may read the document: a device that asks for its root before the
+//! server has written it, or for a ticket about to be assigned to it, gets the document
+//! when it exists, on the same connection. (automerge-repo peers do not ask again after
+//! `doc-unavailable`, and the server announces nothing, so without this the document
+//! would wait for the next reconnect.)
 
 use super::acl::Access;
 use super::hub::SyncHub;
@@ -17,7 +24,7 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
 use futures::{SinkExt, StreamExt};
 use samod::{PeerId, Transport};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use sysops_core::sync::ids::{self, DocKind};
@@ -86,6 +93,28 @@ struct Budget {
     created: usize,
     unavailable: usize,
     told: HashSet<Uuid>,
+    /// Requests answered `doc-unavailable`, by document: replayed to samod when access
+    /// is granted.
+    deferred: HashMap<Uuid, Vec<u8>>,
+}
+
+/// The largest request kept for replay (a first request carries no changes: tens of bytes).
+const MAX_DEFERRED_BYTES: usize = 4096;
+
+impl Budget {
+    /// Takes the deferred requests the expert may now make (all of them on `None`).
+    fn granted(&mut self, hub: &SyncHub, user: Uuid, changed: Option<Uuid>) -> Vec<Vec<u8>> {
+        let candidates: Vec<Uuid> = match changed {
+            Some(doc) if self.deferred.contains_key(&doc) => vec![doc],
+            Some(_) => return Vec::new(),
+            None => self.deferred.keys().copied().collect(),
+        };
+        candidates
+            .into_iter()
+            .filter(|doc| hub.acl.access(user, *doc) != Access::None)
+            .filter_map(|doc| self.deferred.remove(&doc))
+            .collect()
+    }
 }
 
 enum Verdict {
@@ -134,9 +163,23 @@ async fn serve(hub: Arc<SyncHub>, user: Uuid, mut session: Session, mut stream: 
         let _ = repo_done.send(());
     });
     let mut budget = Budget::default();
+    let mut access = hub.acl.subscribe();
     let closing = loop {
         let msg = tokio::select! {
             m = stream.next() => m,
+            changed = access.recv(), if !budget.deferred.is_empty() => {
+                let changed = match changed {
+                    Ok(c) => c,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break None,
+                };
+                for request in budget.granted(&hub, user, changed) {
+                    if to_repo.send(Ok(request)).await.is_err() {
+                        break;
+                    }
+                }
+                continue;
+            }
             _ = &mut repo_closed => break Some((CloseCode::Normal, "the server ended the sync session".to_owned())),
             () = hub.closing.cancelled() => break Some((CloseCode::Restart, "the server is restarting".to_owned())),
         };
@@ -233,24 +276,36 @@ async fn check(hub: &SyncHub, user: Uuid, peer: &str, bytes: &[u8], budget: &mut
             let entry = super::acl::Entry { kind: DocKind::Draft, owner: Some(user), reader: None, ticket: None };
             match hub.acl.register(&hub.db, doc, entry).await {
                 Ok(e) if e.owner == Some(user) => Verdict::Forward,
-                Ok(_) => unavailable(peer, hub, doc_ref, budget),
+                Ok(_) => unavailable(peer, hub, doc_ref, budget, None),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot register a device's document");
                     Verdict::Close(CloseCode::Error, "the server cannot take new documents now".to_owned())
                 }
             }
         }
-        Access::None => unavailable(peer, hub, doc_ref, budget),
+        Access::None => {
+            let request = (kind == "request" && bytes.len() <= MAX_DEFERRED_BYTES).then(|| (doc, bytes.to_vec()));
+            unavailable(peer, hub, doc_ref, budget, request)
+        }
     }
 }
 
-fn unavailable(peer: &str, hub: &SyncHub, doc: DocRef<'_>, budget: &mut Budget) -> Verdict {
+fn unavailable(
+    peer: &str,
+    hub: &SyncHub,
+    doc: DocRef<'_>,
+    budget: &mut Budget,
+    request: Option<(Uuid, Vec<u8>)>,
+) -> Verdict {
     budget.unavailable += 1;
     if budget.unavailable > hub.limits.1 {
         return Verdict::Close(
             CloseCode::Policy,
             format!("too many requests for unavailable documents (limit {})", hub.limits.1),
         );
+    }
+    if let Some((id, bytes)) = request {
+        budget.deferred.insert(id, bytes);
     }
     let id = match doc {
         DocRef::Text(s) => s.trim_start_matches("automerge:").to_owned(),

@@ -120,6 +120,29 @@ async fn an_expert_reads_only_their_documents_and_cannot_write_the_servers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_asked_for_too_early_arrives_on_the_same_connection_once_the_expert_may_read_it() {
+    // The race behind it: a device signing in asks for its root before the server has
+    // written it. Here, deterministically: a ticket asked for before it is reassigned.
+    let s = Server::spawn(Backend::Sqlite).await;
+    let w = World::new(&s).await;
+    let c = &w.customer;
+    let (_, t) = s.post("/api/v1/tickets", Some(&c.token), &ticket_body(c, "television", "Soon yours")).await;
+    let id = t["id"].as_str().unwrap().to_owned();
+    let (e0, e1) = (&w.experts[0], &w.experts[1]);
+    assert_eq!(t["assigned_expert_id"], e0.id.as_str());
+    let device = Device::connect(&s, &e1.email, PASSWORD).await;
+    let doc = samod::DocumentId::try_from(ids::ticket(id.parse().unwrap()).as_bytes().to_vec()).unwrap();
+    assert!(device.repo.find(doc.clone()).await.unwrap().is_none(), "not theirs yet: unavailable");
+    assert!(device.repo.find(doc.clone()).await.unwrap().is_none(), "and automerge-repo does not ask again");
+    let (_, t) = s.post(&format!("/api/v1/tickets/{id}/decline"), Some(&e0.token), &json!({})).await;
+    assert_eq!(t["assigned_expert_id"], e1.id.as_str());
+    let h = device.find(ids::ticket(id.parse().unwrap())).await.expect("the ticket arrives without a reconnect");
+    let title = device.wait_for(&h, 20, "the ticket's title", |d| Some(TicketDoc::read(d).ok()?.title)).await;
+    assert_eq!(title, "Soon yours");
+    device.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn customers_and_strangers_get_no_sync_at_all() {
     let s = Server::spawn(Backend::Sqlite).await;
     let w = World::new(&s).await;
