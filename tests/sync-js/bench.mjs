@@ -5,6 +5,10 @@
 //
 //   node bench.mjs --server-bin target/release/sysops-server [--sizes 100,1000]
 //                  [--only reference|sysops] [--relay-rounds 20] [--timeout-s S] [--json]
+//
+// Each (server, N) runs in a fresh node process: in one process, whichever ran later
+// inherited the earlier runs' heap and JIT state, and the client (which dominates the
+// machine's CPU here) was up to 2x slower for it.
 
 import { spawn, execFile } from "node:child_process"
 import { mkdtempSync, rmSync, readFileSync, createWriteStream } from "node:fs"
@@ -25,6 +29,7 @@ const { values: args } = parseArgs({
     "relay-rounds": { type: "string", default: "20" },
     "timeout-s": { type: "string" },
     json: { type: "boolean", default: false },
+    child: { type: "boolean", default: false }, // internal: run one (server, N), print JSON
   },
 })
 const sizes = args.sizes.split(",").map(Number)
@@ -197,12 +202,14 @@ const median = xs => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 async function phase(target, results, name, fn) {
   progress(`  ${name}…`)
   const cpu0 = cpuMs(target.proc.pid)
+  const { received: in0, sent: out0 } = L.traffic
   const t0 = performance.now()
   try {
     const out = await fn()
     results[name] = out?.ms ?? performance.now() - t0
     results[`${name}: server CPU`] = (cpuMs(target.proc.pid) - cpu0) / (out?.rounds ?? 1)
-    progress(`  ${name}: ${fmt(results[name])} ms, server CPU ${fmt(results[`${name}: server CPU`])} ms`)
+    results[`${name}: messages in/out`] = `${L.traffic.received - in0}/${L.traffic.sent - out0}`
+    progress(`  ${name}: ${fmt(results[name])} ms, server CPU ${fmt(results[`${name}: server CPU`])} ms, messages from/to the server ${results[`${name}: messages in/out`]}`)
     return out ?? true
   } catch (err) {
     results[name] = err instanceof L.TimeoutError ? "timeout" : "error"
@@ -297,10 +304,10 @@ async function scenario(target, n) {
 // ---------------------------------------------------------------- report
 
 const PHASES = [
-  "upload", "upload: client creating", "upload: server CPU",
-  "fresh fetch", "fresh fetch: server CPU",
+  "upload", "upload: client creating", "upload: server CPU", "upload: messages in/out",
+  "fresh fetch", "fresh fetch: server CPU", "fresh fetch: messages in/out",
   "edit relay (median)", "edit relay (median): server CPU", // CPU: mean per round
-  "cold fetch", "cold fetch: server CPU",
+  "cold fetch", "cold fetch: server CPU", "cold fetch: messages in/out",
   "server RSS MB (after fetch)", "server RSS MB (after cold fetch)",
 ]
 
@@ -313,7 +320,8 @@ function table(all) {
       const ref = all.reference?.[n]?.[p]
       const ours = all.sysops?.[n]?.[p]
       const ratio = typeof ref === "number" && typeof ours === "number" ? `${(ref / ours).toFixed(2)}x` : "-"
-      rows.push([p.startsWith("server RSS") ? p : `${p} (ms)`, String(n), fmt(ref), fmt(ours), ratio])
+      const label = p.startsWith("server RSS") || p.endsWith("in/out") ? p : `${p} (ms)`
+      rows.push([label, String(n), fmt(ref), fmt(ours), ratio])
     }
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map(r => r[i].length)))
@@ -327,20 +335,44 @@ function fail(message) {
 
 process.on("unhandledRejection", err => progress(`warning: unhandled rejection: ${err?.message ?? err}`))
 
+/** Runs one (server, N) in a fresh node process; resolves with its results and problems. */
+function isolated(kind, n) {
+  const argv = [fileURLToPath(import.meta.url), "--child", "--only", kind, "--sizes", String(n), "--relay-rounds", String(rounds)]
+  if (args["server-bin"]) argv.push("--server-bin", args["server-bin"])
+  if (args["timeout-s"]) argv.push("--timeout-s", args["timeout-s"])
+  return new Promise(resolve => {
+    const child = spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "inherit"] })
+    let out = ""
+    child.stdout.on("data", d => (out += d))
+    child.on("exit", code => {
+      try {
+        resolve(JSON.parse(out.trim().split("\n").pop()))
+      } catch {
+        resolve({ results: { n }, problems: [`${kind} N=${n}: the bench process exited with ${code} and no results`] })
+      }
+    })
+  })
+}
+
 const all = {}
-const scratch = mkdtempSync(join(tmpdir(), "sysops-bench-"))
-try {
-  for (const n of sizes) {
-    for (const kind of kinds) {
-      const dir = mkdtempSync(join(scratch, `${kind}-${n}-`))
-      const target = kind === "reference" ? new ReferenceTarget(dir) : new SysopsTarget(dir, args["server-bin"])
-      progress(`${kind}, N=${n} (phase timeout ${phaseTimeout(n) / 1000} s)`)
-      ;(all[kind] ??= {})[n] = await scenario(target, n)
-    }
-  }
-} finally {
+if (args.child) {
+  const [kind, n] = [kinds[0], sizes[0]]
+  const scratch = mkdtempSync(join(tmpdir(), "sysops-bench-"))
+  const dir = mkdtempSync(join(scratch, `${kind}-${n}-`))
+  const target = kind === "reference" ? new ReferenceTarget(dir) : new SysopsTarget(dir, args["server-bin"])
+  progress(`${kind}, N=${n} (phase timeout ${phaseTimeout(n) / 1000} s)`)
+  const results = await scenario(target, n)
   if (problems.length === 0) rmSync(scratch, { recursive: true, force: true })
   else problems.push(`kept ${scratch} (server logs, data)`)
+  console.log(JSON.stringify({ results, problems }))
+  process.exit(0)
+}
+for (const n of sizes) {
+  for (const kind of kinds) {
+    const { results, problems: p } = await isolated(kind, n)
+    ;(all[kind] ??= {})[n] = results
+    problems.push(...p)
+  }
 }
 console.log(table(all))
 for (const p of problems) console.log(`! ${p}`)

@@ -92,8 +92,16 @@ export function waitFor(predicate, timeoutMs, { what = "condition", subscribe, p
 // ---------------------------------------------------------------- connecting
 
 /** A WebSocket client adapter that records why a connection failed instead of throwing. */
+/** Messages and bytes every client in this process exchanged with its server. */
+export const traffic = { received: 0, receivedBytes: 0, sent: 0 }
+
 class ClientAdapter extends WebSocketClientAdapter {
   failure = undefined
+
+  send(message) {
+    traffic.sent++
+    super.send(message)
+  }
 
   // The base class throws from its error handler for anything but ECONNREFUSED (for
   // instance a 401 on the upgrade), which would crash the process with no context.
@@ -112,6 +120,8 @@ class ClientAdapter extends WebSocketClientAdapter {
   // The base class only logs `error` messages (e.g. a refused peer id); keep them.
   // Error messages are small, so bulky sync messages are not decoded twice.
   receiveMessage(bytes) {
+    traffic.received++
+    traffic.receivedBytes += bytes.byteLength
     if (bytes.byteLength < 512) {
       try {
         const message = cbor.decode(new Uint8Array(bytes))
