@@ -61,64 +61,85 @@ impl Contacts {
         managers: bool,
     ) -> Result<Self, DbErr> {
         let mut out = Contacts::default();
-        let ids: Vec<Uuid> = experts.iter().chain(customers).copied().collect();
-        let users: HashMap<Uuid, user::Model> = if ids.is_empty() {
-            HashMap::new()
-        } else {
-            user::Entity::find()
-                .filter(user::Column::Id.is_in(ids))
-                .all(c)
-                .await?
-                .into_iter()
-                .map(|u| (u.id, u))
-                .collect()
+        // An intake batch names the same customer and experts many times.
+        let dedup = |ids: &[Uuid]| -> Vec<Uuid> {
+            let mut v = ids.to_vec();
+            v.sort_unstable();
+            v.dedup();
+            v
         };
-        if !experts.is_empty() {
-            let mut tokens: HashMap<Uuid, Vec<String>> = HashMap::new();
-            for d in device::Entity::find().filter(device::Column::ExpertId.is_in(experts.to_vec())).all(c).await? {
-                tokens.entry(d.expert_id).or_default().push(d.push_token);
+        let (experts, customers) = (dedup(experts), dedup(customers));
+        let ids: Vec<Uuid> = dedup(&[experts.as_slice(), customers.as_slice()].concat());
+        // Independent queries, run together (each on its own pooled connection).
+        let users = async {
+            if ids.is_empty() {
+                return Ok(Vec::new());
             }
-            for e in expert::Entity::find().filter(expert::Column::UserId.is_in(experts.to_vec())).all(c).await? {
-                let name = users.get(&e.user_id).map_or_else(String::new, |u| u.name.clone());
-                out.experts.insert(
-                    e.user_id,
-                    ExpertContact {
-                        name,
-                        phone: e.phone,
-                        locale: e.locale,
-                        tokens: tokens.remove(&e.user_id).unwrap_or_default(),
-                        location: (e.lat, e.lon),
+            user::Entity::find().filter(user::Column::Id.is_in(ids)).all(c).await
+        };
+        let devices = async {
+            if experts.is_empty() {
+                return Ok(Vec::new());
+            }
+            device::Entity::find().filter(device::Column::ExpertId.is_in(experts.clone())).all(c).await
+        };
+        let expert_rows = async {
+            if experts.is_empty() {
+                return Ok(Vec::new());
+            }
+            expert::Entity::find().filter(expert::Column::UserId.is_in(experts.clone())).all(c).await
+        };
+        let customer_rows = async {
+            if customers.is_empty() {
+                return Ok(Vec::new());
+            }
+            customer::Entity::find().filter(customer::Column::UserId.is_in(customers.clone())).all(c).await
+        };
+        let manager_rows = async {
+            if !managers {
+                return Ok(Vec::new());
+            }
+            user::Entity::find()
+                .filter(user::Column::Role.eq("manager"))
+                .filter(user::Column::Disabled.eq(false))
+                .all(c)
+                .await
+        };
+        let (users, devices, expert_rows, customer_rows, manager_rows) =
+            futures::try_join!(users, devices, expert_rows, customer_rows, manager_rows)?;
+        let users: HashMap<Uuid, user::Model> = users.into_iter().map(|u| (u.id, u)).collect();
+        let mut tokens: HashMap<Uuid, Vec<String>> = HashMap::new();
+        for d in devices {
+            tokens.entry(d.expert_id).or_default().push(d.push_token);
+        }
+        for e in expert_rows {
+            let name = users.get(&e.user_id).map_or_else(String::new, |u| u.name.clone());
+            out.experts.insert(
+                e.user_id,
+                ExpertContact {
+                    name,
+                    phone: e.phone,
+                    locale: e.locale,
+                    tokens: tokens.remove(&e.user_id).unwrap_or_default(),
+                    location: (e.lat, e.lon),
+                },
+            );
+        }
+        for cu in customer_rows {
+            if let Some(u) = users.get(&cu.user_id) {
+                out.customers.insert(
+                    cu.user_id,
+                    CustomerContact {
+                        name: u.name.clone(),
+                        email: u.email.clone(),
+                        phone: cu.phone,
+                        notify_by: cu.notify_by,
+                        locale: cu.locale,
                     },
                 );
             }
         }
-        if !customers.is_empty() {
-            for cu in customer::Entity::find().filter(customer::Column::UserId.is_in(customers.to_vec())).all(c).await?
-            {
-                if let Some(u) = users.get(&cu.user_id) {
-                    out.customers.insert(
-                        cu.user_id,
-                        CustomerContact {
-                            name: u.name.clone(),
-                            email: u.email.clone(),
-                            phone: cu.phone,
-                            notify_by: cu.notify_by,
-                            locale: cu.locale,
-                        },
-                    );
-                }
-            }
-        }
-        if managers {
-            out.managers = user::Entity::find()
-                .filter(user::Column::Role.eq("manager"))
-                .filter(user::Column::Disabled.eq(false))
-                .all(c)
-                .await?
-                .into_iter()
-                .map(|u| (u.id, u.name, u.email))
-                .collect();
-        }
+        out.managers = manager_rows.into_iter().map(|u| (u.id, u.name, u.email)).collect();
         Ok(out)
     }
 }

@@ -136,6 +136,57 @@ impl Acl {
         Ok(e)
     }
 
+    /// Registers several documents in one transaction (first registration wins, as in
+    /// [`Acl::register`]).
+    pub async fn register_many(&self, db: &Db, docs: Vec<(Uuid, Entry)>) -> anyhow::Result<()> {
+        let docs: Vec<(Uuid, Entry)> = docs.into_iter().filter(|(d, _)| self.get(*d).is_none()).collect();
+        if docs.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let txn = db.begin_write().await?;
+        let mut inserted = 0;
+        for chunk in docs.chunks(500) {
+            let rows = chunk.iter().map(|(doc, entry)| sync_document::ActiveModel {
+                doc_id: Set(*doc),
+                kind: Set(entry.kind.as_str().to_owned()),
+                owner_id: Set(entry.owner),
+                reader_id: Set(entry.reader),
+                ticket_id: Set(entry.ticket),
+                created_at: Set(now),
+            });
+            inserted += sync_document::Entity::insert_many(rows)
+                .on_conflict(OnConflict::column(sync_document::Column::DocId).do_nothing().to_owned())
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        // Another node may have registered some first: then their entries stand.
+        let mut entries: HashMap<Uuid, Entry> = docs.iter().copied().collect();
+        if inserted < docs.len() as u64 {
+            let ids: Vec<Uuid> = docs.iter().map(|(d, _)| *d).collect();
+            for row in sync_document::Entity::find()
+                .filter(sea_orm::ColumnTrait::is_in(&sync_document::Column::DocId, ids))
+                .all(&db.write)
+                .await?
+            {
+                if let Some(e) = to_entry(&row) {
+                    entries.insert(row.doc_id, e);
+                }
+            }
+        }
+        for (doc, _) in &docs {
+            self.tell_others(db, *doc).await;
+        }
+        if let Ok(mut m) = self.entries.write() {
+            m.extend(entries.iter().map(|(d, e)| (*d, *e)));
+        }
+        for (doc, _) in docs {
+            let _ = self.changed.send(Some(doc));
+        }
+        Ok(())
+    }
+
     /// Changes who may read a document (a ticket reassigned).
     pub async fn set_reader(&self, db: &Db, doc: Uuid, reader: Option<Uuid>) -> anyhow::Result<()> {
         if self.get(doc).is_some_and(|e| e.reader == reader) {

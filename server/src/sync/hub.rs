@@ -179,6 +179,57 @@ impl SyncHub {
         entry: Entry,
         init: impl FnOnce(&mut Transaction<'_>) -> Result<(), DocError>,
     ) -> anyhow::Result<DocHandle> {
+        self.ensure_exists(id, entry, init).await?;
+        self.find(id).await?.ok_or_else(|| anyhow::anyhow!("document {id} is not in storage"))
+    }
+
+    /// Like [`SyncHub::ensure`], without loading the document. A registered document is
+    /// in storage (its first snapshot is written before it is registered), so this
+    /// costs nothing for a document that exists.
+    pub async fn ensure_exists(
+        &self,
+        id: Uuid,
+        entry: Entry,
+        init: impl FnOnce(&mut Transaction<'_>) -> Result<(), DocError>,
+    ) -> anyhow::Result<()> {
+        if self.acl.get(id).is_some() {
+            return Ok(());
+        }
+        self.store_initial(id, init).await?;
+        self.acl.register(&self.db, id, entry).await?;
+        Ok(())
+    }
+
+    /// [`SyncHub::ensure_exists`] for many documents: the snapshots go out together (one
+    /// group commit) and the registrations in one transaction, instead of a commit each.
+    pub async fn ensure_many<F>(&self, docs: Vec<(Uuid, Entry, F)>) -> anyhow::Result<()>
+    where
+        F: FnOnce(&mut Transaction<'_>) -> Result<(), DocError>,
+    {
+        let missing: Vec<_> = docs.into_iter().filter(|(id, _, _)| self.acl.get(*id).is_none()).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let mut entries = Vec::with_capacity(missing.len());
+        let mut writes = Vec::with_capacity(missing.len());
+        for (id, entry, init) in missing {
+            entries.push((id, entry));
+            writes.push(self.store_initial(id, init));
+        }
+        for r in futures::future::join_all(writes).await {
+            r?;
+        }
+        self.acl.register_many(&self.db, entries).await
+    }
+
+    /// Writes a document's first snapshot unless storage already holds it. The first
+    /// change is the same on every node (fixed actor and time), so two nodes racing
+    /// write identical bytes.
+    async fn store_initial(
+        &self,
+        id: Uuid,
+        init: impl FnOnce(&mut Transaction<'_>) -> Result<(), DocError>,
+    ) -> anyhow::Result<()> {
         let key = doc_of(id).to_string();
         if self.storage.range(std::slice::from_ref(&key)).await?.is_empty() {
             let mut doc = Automerge::new().with_actor(ids::initial_actor(id));
@@ -189,8 +240,7 @@ impl SyncHub {
                 .map_err(|_| anyhow::anyhow!("bad storage key"))?;
             self.storage.put(k, doc.save()).await;
         }
-        self.acl.register(&self.db, id, entry).await?;
-        self.find(id).await?.ok_or_else(|| anyhow::anyhow!("document {id} is not in storage"))
+        Ok(())
     }
 
     /// A document, loaded if needed.

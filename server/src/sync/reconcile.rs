@@ -10,7 +10,9 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
-use sysops_core::sync::docs::{DraftsDoc, KbEntry, KbShardDoc, RootDoc, StatusDoc, TicketDoc, TicketLinks, WorkDoc};
+use sysops_core::sync::docs::{
+    DocError, DraftsDoc, KbEntry, KbShardDoc, RootDoc, StatusDoc, TicketDoc, TicketLinks, WorkDoc,
+};
 use sysops_core::sync::ids::{self, DocKind};
 use sysops_core::ticket::TicketStatus;
 use tokio::sync::mpsc;
@@ -22,21 +24,35 @@ pub async fn run(hub: Arc<SyncHub>, mut rx: mpsc::UnboundedReceiver<Intent>) {
         tracing::error!(error = %format!("{e:#}"), "cannot prepare the knowledge-base documents");
     }
     while let Some(first) = rx.recv().await {
-        // Let a burst (an intake batch) collect, then handle each intent once.
+        // Let a burst (an intake batch) collect, then handle each intent once: the
+        // tickets' new documents together, then each expert concerned once.
         tokio::time::sleep(Duration::from_millis(5)).await;
         let mut batch: Vec<Intent> = vec![first];
         while let Ok(i) = rx.try_recv() {
             batch.push(i);
         }
         let mut seen = HashSet::new();
+        let (mut tickets, mut experts, mut articles) = (Vec::new(), Vec::new(), Vec::new());
         for intent in batch.into_iter().filter(|i| seen.insert(i.clone())) {
-            let r = match &intent {
-                Intent::Ticket(id) => ticket_docs(&hub, *id).await,
-                Intent::Expert(id) => expert_docs(&hub, *id).await.map(|_| ()),
-                Intent::Article(id) => article(&hub, *id).await,
-            };
-            if let Err(e) = r {
-                tracing::error!(?intent, error = %format!("{e:#}"), "sync documents not updated");
+            match intent {
+                Intent::Ticket(id) => tickets.push(id),
+                Intent::Expert(id) => experts.push(id),
+                Intent::Article(id) => articles.push(id),
+            }
+        }
+        if !tickets.is_empty()
+            && let Err(e) = ticket_batch(&hub, &tickets, &mut experts).await
+        {
+            tracing::error!(tickets = tickets.len(), error = %format!("{e:#}"), "ticket documents not updated");
+        }
+        for id in experts {
+            if let Err(e) = expert_docs(&hub, id).await {
+                tracing::error!(expert = %id, error = %format!("{e:#}"), "expert documents not updated");
+            }
+        }
+        for id in articles {
+            if let Err(e) = article(&hub, id).await {
+                tracing::error!(article = %id, error = %format!("{e:#}"), "article not updated in its KB shard");
             }
         }
     }
@@ -62,12 +78,69 @@ fn reader_of(t: &ticket::Model) -> Option<Uuid> {
 
 /// Rewrites a ticket's document and the roots of every expert it concerns.
 pub async fn ticket_docs(hub: &SyncHub, id: Uuid) -> anyhow::Result<()> {
-    let Some(t) = ticket::Entity::find_by_id(id).one(&hub.db.read).await? else { return Ok(()) };
-    write_ticket(hub, &t).await?;
-    for e in experts_of(&t) {
+    let mut experts = Vec::new();
+    ticket_batch(hub, &[id], &mut experts).await?;
+    for e in experts {
         expert_docs(hub, e).await?;
     }
     Ok(())
+}
+
+/// The experts who hold a work document for a ticket (its assignee and who completed
+/// it, while it is open or completed).
+fn workers_of(t: &ticket::Model) -> BTreeSet<Uuid> {
+    match t.status.parse::<TicketStatus>() {
+        Ok(TicketStatus::Assigned | TicketStatus::Accepted | TicketStatus::Completed) => {
+            t.assigned_expert_id.into_iter().chain(t.completed_by).collect()
+        }
+        _ => BTreeSet::new(),
+    }
+}
+
+type Init = Box<dyn FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), DocError> + Send>;
+
+/// Rewrites several tickets' documents, creating the new ones together (one group
+/// commit of snapshots, one registration transaction: an intake batch would otherwise
+/// cost a commit per document). Adds the experts they concern to `experts`, once each,
+/// for the caller to rewrite.
+async fn ticket_batch(hub: &SyncHub, ids: &[Uuid], experts: &mut Vec<Uuid>) -> anyhow::Result<()> {
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        rows.extend(
+            ticket::Entity::find().filter(ticket::Column::Id.is_in(chunk.iter().copied())).all(&hub.db.read).await?,
+        );
+    }
+    let mut new_docs: Vec<(Uuid, Entry, Init)> = Vec::new();
+    for t in &rows {
+        let tid = t.id.to_string();
+        let entry = Entry { kind: DocKind::Ticket, owner: None, reader: reader_of(t), ticket: Some(t.id) };
+        new_docs.push((ids::ticket(t.id), entry, Box::new(move |tx| ticket_init(tx, &tid))));
+        for e in workers_of(t) {
+            let (tid, eid) = (t.id.to_string(), e.to_string());
+            let entry = Entry { kind: DocKind::Work, owner: Some(e), reader: None, ticket: Some(t.id) };
+            new_docs.push((ids::work(t.id, e), entry, Box::new(move |tx| WorkDoc::init(tx, &tid, &eid))));
+        }
+    }
+    hub.ensure_many(new_docs).await?;
+    for t in &rows {
+        if let Err(e) = write_ticket(hub, t).await {
+            tracing::error!(ticket = %t.id, error = %format!("{e:#}"), "ticket document not updated");
+            continue;
+        }
+        for e in experts_of(t) {
+            if !experts.contains(&e) {
+                experts.push(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A ticket document's first change: only what never changes, so it is the same on
+/// every node (the rest is an ordinary change).
+fn ticket_init(tx: &mut automerge::transaction::Transaction<'_>, ticket_id: &str) -> Result<(), DocError> {
+    sysops_core::sync::fields::put_str(tx, &automerge::ROOT, "schema", TicketDoc::SCHEMA)?;
+    Ok(sysops_core::sync::fields::put_str(tx, &automerge::ROOT, "ticket_id", ticket_id)?)
 }
 
 async fn write_ticket(hub: &SyncHub, t: &ticket::Model) -> anyhow::Result<()> {
@@ -95,12 +168,7 @@ async fn write_ticket(hub: &SyncHub, t: &ticket::Model) -> anyhow::Result<()> {
     // A document's first change must be the same on every node (same actor, same
     // content), so it holds only what never changes; the rest is an ordinary change.
     let tid = t.id.to_string();
-    let h = hub
-        .ensure(doc_id, entry, move |tx| {
-            sysops_core::sync::fields::put_str(tx, &automerge::ROOT, "schema", TicketDoc::SCHEMA)?;
-            Ok(sysops_core::sync::fields::put_str(tx, &automerge::ROOT, "ticket_id", &tid)?)
-        })
-        .await?;
+    let h = hub.ensure(doc_id, entry, move |tx| ticket_init(tx, &tid)).await?;
     hub.acl.set_reader(&hub.db, doc_id, reader_of(t)).await?;
     hub.change(&h, move |tx| doc.write(tx)).await
 }
@@ -112,9 +180,9 @@ pub async fn expert_docs(hub: &SyncHub, expert: Uuid) -> anyhow::Result<Uuid> {
     let owned = |kind| Entry { kind, owner: Some(expert), reader: None, ticket: None };
     let (status, drafts, root) = (ids::status(expert), ids::drafts(expert), ids::root(expert));
     let es = e.clone();
-    hub.ensure(status, owned(DocKind::Status), move |tx| StatusDoc::init(tx, &es)).await?;
+    hub.ensure_exists(status, owned(DocKind::Status), move |tx| StatusDoc::init(tx, &es)).await?;
     let ed = e.clone();
-    hub.ensure(drafts, owned(DocKind::Drafts), move |tx| DraftsDoc::init(tx, &ed)).await?;
+    hub.ensure_exists(drafts, owned(DocKind::Drafts), move |tx| DraftsDoc::init(tx, &ed)).await?;
     let tickets = ticket::Entity::find()
         .filter(
             Condition::any()
@@ -139,7 +207,7 @@ pub async fn expert_docs(hub: &SyncHub, expert: Uuid) -> anyhow::Result<Uuid> {
         let work = ids::work(t.id, expert);
         let (tid, eid) = (t.id.to_string(), e.clone());
         let entry = Entry { kind: DocKind::Work, owner: Some(expert), reader: None, ticket: Some(t.id) };
-        hub.ensure(work, entry, move |tx| WorkDoc::init(tx, &tid, &eid)).await?;
+        hub.ensure_exists(work, entry, move |tx| WorkDoc::init(tx, &tid, &eid)).await?;
         if hub.acl.get(ids::ticket(t.id)).is_none() {
             write_ticket(hub, t).await?;
         }
