@@ -200,6 +200,10 @@ impl Recorder {
         self.lock().received.clone()
     }
 
+    pub(crate) fn received_count(&self) -> usize {
+        self.lock().received.len()
+    }
+
     pub(crate) fn record(&self, received: Received) {
         tracing::info!(provider = ?received.provider, recipient = %received.recipient, "recorded");
         self.lock().received.push(received);
@@ -274,6 +278,11 @@ macro_rules! control_methods {
         /// `timeout` fault).
         pub fn received(&self) -> Vec<$crate::Received> {
             self.recorder.received()
+        }
+
+        /// How many requests were recorded (cheap: for polling).
+        pub fn received_count(&self) -> usize {
+            self.recorder.received_count()
         }
 
         /// Sets the fault rates and reseeds the fault RNG.

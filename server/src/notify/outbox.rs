@@ -128,6 +128,27 @@ pub async fn reclaim(db: &Db, own_node: Option<&str>) -> Result<u64, DbErr> {
     Ok(r.rows_affected())
 }
 
+/// Gives back claims this node took but never attempted (claimed ahead, then the worker
+/// stopped): pending again, and the attempt the claim counted is undone.
+pub async fn release(db: &Db, node: &str, ids: &[Uuid]) -> Result<u64, DbErr> {
+    let backend = db.backend();
+    let txn = db.begin_write().await?;
+    let mut released = 0;
+    for id in ids {
+        released += txn
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                "UPDATE outbox_messages SET status = 'pending', claimed_by = NULL, claimed_until_ms = NULL, \
+                 attempts = attempts - 1 WHERE id = $1 AND claimed_by = $2 AND status = 'sending'",
+                [(*id).into(), node.into()],
+            ))
+            .await?
+            .rows_affected();
+    }
+    txn.commit().await?;
+    Ok(released)
+}
+
 /// What to record after an attempt.
 #[derive(Debug, Clone)]
 pub enum Finish {

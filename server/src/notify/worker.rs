@@ -10,6 +10,7 @@ use crate::db::entity::{device, outbox_message};
 use prometheus::{IntCounterVec, Opts};
 use rand::Rng;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, mpsc};
@@ -82,30 +83,31 @@ impl Worker {
         let recorder = tokio::spawn(record_outcomes(self.db.clone(), self.node.clone(), outcomes));
         let done = Arc::new(Notify::new());
         let mut sends = JoinSet::new();
+        // Claimed ahead of the free slots: a claim is a write transaction, and claiming
+        // only as many as there were free slots (often one) cost a commit per message.
+        let mut claimed: VecDeque<outbox_message::Model> = VecDeque::new();
         loop {
             while sends.try_join_next().is_some() {}
             // Fill the free slots with due messages.
             while !shutdown.is_cancelled() && slots.available_permits() > 0 {
-                let n = (slots.available_permits() as u64).min(self.cfg.batch);
-                let batch = match outbox::claim(&self.db, &self.node, &channels, n, self.cfg.lease_ms).await {
-                    Ok(b) => b,
-                    Err(e) => {
-                        tracing::error!(error = %e, "outbox claim failed");
-                        break;
+                if claimed.is_empty() {
+                    let n = self.cfg.batch.max(self.cfg.concurrency as u64);
+                    match outbox::claim(&self.db, &self.node, &channels, n, self.cfg.lease_ms).await {
+                        Ok(b) => claimed.extend(b),
+                        Err(e) => {
+                            tracing::error!(error = %e, "outbox claim failed");
+                            break;
+                        }
                     }
-                };
-                if batch.is_empty() {
-                    break;
                 }
-                for m in batch {
-                    let Ok(permit) = slots.clone().acquire_owned().await else { break };
-                    let (me, done, record) = (self.clone(), done.clone(), record.clone());
-                    sends.spawn(async move {
-                        me.deliver(m, &record).await;
-                        drop(permit);
-                        done.notify_one();
-                    });
-                }
+                let Some(m) = claimed.pop_front() else { break };
+                let Ok(permit) = slots.clone().acquire_owned().await else { break };
+                let (me, done, record) = (self.clone(), done.clone(), record.clone());
+                sends.spawn(async move {
+                    me.deliver(m, &record).await;
+                    drop(permit);
+                    done.notify_one();
+                });
             }
             tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -116,6 +118,12 @@ impl Worker {
                         tracing::error!(error = %e, "reclaiming expired claims failed");
                     }
                 }
+            }
+        }
+        if !claimed.is_empty() {
+            let ids: Vec<uuid::Uuid> = claimed.iter().map(|m| m.id).collect();
+            if let Err(e) = outbox::release(&self.db, &self.node, &ids).await {
+                tracing::warn!(error = %e, n = ids.len(), "cannot give back unsent claims; they retry when the lease ends");
             }
         }
         while sends.join_next().await.is_some() {}

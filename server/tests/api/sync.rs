@@ -65,9 +65,17 @@ async fn js_completes_a_ticket(backend: Backend) {
     // …which sends the survey e-mail exactly as a REST completion does.
     let (_, queued) = s.get(&format!("/api/v1/admin/outbox?ticket_id={id}"), Some(&w.admin)).await;
     assert!(queued["items"].as_array().unwrap().iter().any(|m| m["template"] == "customer_survey"), "{queued}");
-    // The draft written on the device is a KB article in review.
-    let (_, kb) =
-        s.get(&format!("/api/v1/kb/{}", uuid_of(out["draft"]["url"].as_str().unwrap())), Some(&w.admin)).await;
+    // The draft written on the device is a KB article in review (its own document,
+    // projected on its own: it may land after the completion).
+    let article = format!("/api/v1/kb/{}", uuid_of(out["draft"]["url"].as_str().unwrap()));
+    let mut kb = serde_json::Value::Null;
+    for _ in 0..100 {
+        kb = s.get(&article, Some(&w.admin)).await.1;
+        if kb["status"] == "in_review" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(
         (kb["title"].as_str(), kb["status"].as_str()),
         (Some("HDMI: no signal after an update"), Some("in_review")),
