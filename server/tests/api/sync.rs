@@ -84,6 +84,15 @@ async fn js_completes_a_ticket(backend: Backend) {
     assert_eq!(kb["author_id"], e0.id.as_str());
 }
 
+/// A television ticket raised by the world's customer, which goes to its first expert;
+/// returns its id.
+async fn raise_for_first_expert(s: &Server, w: &World, title: &str) -> String {
+    let c = &w.customer;
+    let (_, t) = s.post("/api/v1/tickets", Some(&c.token), &ticket_body(c, "television", title)).await;
+    assert_eq!(t["assigned_expert_id"], w.experts[0].id.as_str(), "{t}");
+    t["id"].as_str().unwrap().to_owned()
+}
+
 fn uuid_of(url: &str) -> uuid::Uuid {
     ids::parse_url(url).unwrap()
 }
@@ -92,11 +101,8 @@ fn uuid_of(url: &str) -> uuid::Uuid {
 async fn an_expert_reads_only_their_documents_and_cannot_write_the_servers() {
     let s = Server::spawn(Backend::Sqlite).await;
     let w = World::new(&s).await;
-    let c = &w.customer;
-    let (_, t) = s.post("/api/v1/tickets", Some(&c.token), &ticket_body(c, "television", "Whose ticket?")).await;
-    let id = t["id"].as_str().unwrap().to_owned();
+    let id = raise_for_first_expert(&s, &w, "Whose ticket?").await;
     let (e0, e1) = (&w.experts[0], &w.experts[1]);
-    assert_eq!(t["assigned_expert_id"], e0.id.as_str());
     let ticket_url = ids::url(ids::ticket(id.parse().unwrap()));
     // Another expert cannot read it, nor its work document, nor someone's root.
     for url in [
@@ -133,11 +139,8 @@ async fn a_document_asked_for_too_early_arrives_on_the_same_connection_once_the_
     // written it. Here, deterministically: a ticket asked for before it is reassigned.
     let s = Server::spawn(Backend::Sqlite).await;
     let w = World::new(&s).await;
-    let c = &w.customer;
-    let (_, t) = s.post("/api/v1/tickets", Some(&c.token), &ticket_body(c, "television", "Soon yours")).await;
-    let id = t["id"].as_str().unwrap().to_owned();
+    let id = raise_for_first_expert(&s, &w, "Soon yours").await;
     let (e0, e1) = (&w.experts[0], &w.experts[1]);
-    assert_eq!(t["assigned_expert_id"], e0.id.as_str());
     let device = Device::connect(&s, &e1.email, PASSWORD).await;
     let doc = samod::DocumentId::try_from(ids::ticket(id.parse().unwrap()).as_bytes().to_vec()).unwrap();
     assert!(device.repo.find(doc.clone()).await.unwrap().is_none(), "not theirs yet: unavailable");
