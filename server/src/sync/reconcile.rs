@@ -76,14 +76,14 @@ fn reader_of(t: &ticket::Model) -> Option<Uuid> {
     }
 }
 
-/// Rewrites a ticket's document and the roots of every expert it concerns.
-pub async fn ticket_docs(hub: &SyncHub, id: Uuid) -> anyhow::Result<()> {
-    let mut experts = Vec::new();
-    ticket_batch(hub, &[id], &mut experts).await?;
-    for e in experts {
-        expert_docs(hub, e).await?;
-    }
-    Ok(())
+/// A ticket document's registry entry.
+fn ticket_entry(t: &ticket::Model) -> Entry {
+    Entry { kind: DocKind::Ticket, owner: None, reader: reader_of(t), ticket: Some(t.id) }
+}
+
+/// The registry entry of `expert`'s work document for a ticket.
+fn work_entry(t: &ticket::Model, expert: Uuid) -> Entry {
+    Entry { kind: DocKind::Work, owner: Some(expert), reader: None, ticket: Some(t.id) }
 }
 
 /// The experts who hold a work document for a ticket (its assignee and who completed
@@ -113,12 +113,10 @@ async fn ticket_batch(hub: &SyncHub, ids: &[Uuid], experts: &mut Vec<Uuid>) -> a
     let mut new_docs: Vec<(Uuid, Entry, Init)> = Vec::new();
     for t in &rows {
         let tid = t.id.to_string();
-        let entry = Entry { kind: DocKind::Ticket, owner: None, reader: reader_of(t), ticket: Some(t.id) };
-        new_docs.push((ids::ticket(t.id), entry, Box::new(move |tx| ticket_init(tx, &tid))));
+        new_docs.push((ids::ticket(t.id), ticket_entry(t), Box::new(move |tx| ticket_init(tx, &tid))));
         for e in workers_of(t) {
             let (tid, eid) = (t.id.to_string(), e.to_string());
-            let entry = Entry { kind: DocKind::Work, owner: Some(e), reader: None, ticket: Some(t.id) };
-            new_docs.push((ids::work(t.id, e), entry, Box::new(move |tx| WorkDoc::init(tx, &tid, &eid))));
+            new_docs.push((ids::work(t.id, e), work_entry(t, e), Box::new(move |tx| WorkDoc::init(tx, &tid, &eid))));
         }
     }
     hub.ensure_many(new_docs).await?;
@@ -164,7 +162,7 @@ async fn write_ticket(hub: &SyncHub, t: &ticket::Model) -> anyhow::Result<()> {
         updated_at: rfc3339(t.updated_at),
     };
     let doc_id = ids::ticket(t.id);
-    let entry = Entry { kind: DocKind::Ticket, owner: None, reader: reader_of(t), ticket: Some(t.id) };
+    let entry = ticket_entry(t);
     // A document's first change must be the same on every node (same actor, same
     // content), so it holds only what never changes; the rest is an ordinary change.
     let tid = t.id.to_string();
@@ -206,8 +204,7 @@ pub async fn expert_docs(hub: &SyncHub, expert: Uuid) -> anyhow::Result<Uuid> {
     for t in &tickets {
         let work = ids::work(t.id, expert);
         let (tid, eid) = (t.id.to_string(), e.clone());
-        let entry = Entry { kind: DocKind::Work, owner: Some(expert), reader: None, ticket: Some(t.id) };
-        hub.ensure_exists(work, entry, move |tx| WorkDoc::init(tx, &tid, &eid)).await?;
+        hub.ensure_exists(work, work_entry(t, expert), move |tx| WorkDoc::init(tx, &tid, &eid)).await?;
         if hub.acl.get(ids::ticket(t.id)).is_none() {
             write_ticket(hub, t).await?;
         }
