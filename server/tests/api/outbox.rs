@@ -200,3 +200,39 @@ async fn two_nodes_on_one_postgres_drain_one_outbox_without_sending_twice() {
     let nodes: std::collections::HashSet<&str> = sent.values().map(|(_, _, n)| n.as_str()).collect();
     assert_eq!(nodes.len(), 2, "both nodes took part: {nodes:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_given_back_unsent_are_pending_again_with_the_attempt_undone() {
+    // The worker claims ahead of its free send slots; when it stops, it gives back what
+    // it never attempted. No provider is configured here, so every message waits.
+    let mut s = Server::spawn(Backend::Sqlite).await;
+    let w = World::new(&s).await;
+    traffic(&s, &w, 3).await;
+    assert_eq!(s.stop().code(), Some(0));
+    let settings = sysops_server::config::Settings {
+        data_dir: s.cfg.data_dir.clone(),
+        database_url: s.cfg.db_url.clone(),
+        ..Default::default()
+    };
+    let db = sysops_server::db::Db::connect(&settings).await.unwrap();
+    use sysops_server::notify::{Channel, outbox};
+    let channels = [Channel::Push, Channel::Sms, Channel::Email];
+    let claimed = outbox::claim(&db, "node-a", &channels, 4, 60_000).await.unwrap();
+    assert_eq!(claimed.len(), 4, "the tickets queued at least four messages");
+    assert!(claimed.iter().all(|m| m.status == "sending" && m.attempts == 1));
+    let ids: Vec<uuid::Uuid> = claimed.iter().map(|m| m.id).collect();
+    // Another node's claim is not this node's to give back.
+    assert_eq!(outbox::release(&db, "node-b", &ids).await.unwrap(), 0);
+    assert_eq!(outbox::release(&db, "node-a", &ids).await.unwrap(), 4);
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use sysops_server::db::entity::outbox_message;
+    let rows =
+        outbox_message::Entity::find().filter(outbox_message::Column::Id.is_in(ids)).all(&db.read).await.unwrap();
+    assert_eq!(rows.len(), 4);
+    for m in rows {
+        assert_eq!((m.status.as_str(), m.attempts, m.claimed_by.as_deref()), ("pending", 0, None), "{}", m.id);
+    }
+    // …and the next claim takes them again, as first attempts.
+    let again = outbox::claim(&db, "node-a", &channels, 100, 60_000).await.unwrap();
+    assert!(again.len() >= 4 && again.iter().all(|m| m.attempts == 1), "{again:?}");
+}
