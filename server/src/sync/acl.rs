@@ -107,37 +107,12 @@ impl Acl {
 
     /// Registers a document (first registration wins); returns the entry in force.
     pub async fn register(&self, db: &Db, doc: Uuid, entry: Entry) -> anyhow::Result<Entry> {
-        if let Some(e) = self.get(doc) {
-            return Ok(e);
-        }
-        let inserted = sync_document::Entity::insert(sync_document::ActiveModel {
-            doc_id: Set(doc),
-            kind: Set(entry.kind.as_str().to_owned()),
-            owner_id: Set(entry.owner),
-            reader_id: Set(entry.reader),
-            ticket_id: Set(entry.ticket),
-            created_at: Set(Utc::now()),
-        })
-        .on_conflict(OnConflict::column(sync_document::Column::DocId).do_nothing().to_owned())
-        .exec_without_returning(&db.write)
-        .await?;
-        // Another node may have registered it first: then its entry stands.
-        let e = if inserted == 1 {
-            entry
-        } else {
-            let stored = sync_document::Entity::find_by_id(doc).one(&db.write).await?;
-            stored.as_ref().and_then(to_entry).unwrap_or(entry)
-        };
-        self.tell_others(db, doc).await;
-        if let Ok(mut m) = self.entries.write() {
-            m.insert(doc, e);
-        }
-        let _ = self.changed.send(Some(doc));
-        Ok(e)
+        self.register_many(db, vec![(doc, entry)]).await?;
+        Ok(self.get(doc).unwrap_or(entry))
     }
 
-    /// Registers several documents in one transaction (first registration wins, as in
-    /// [`Acl::register`]).
+    /// Registers several documents in one transaction; for each, the first registration
+    /// wins (one already known, here or by another node, keeps its entry).
     pub async fn register_many(&self, db: &Db, docs: Vec<(Uuid, Entry)>) -> anyhow::Result<()> {
         let docs: Vec<(Uuid, Entry)> = docs.into_iter().filter(|(d, _)| self.get(*d).is_none()).collect();
         if docs.is_empty() {

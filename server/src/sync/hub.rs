@@ -192,12 +192,7 @@ impl SyncHub {
         entry: Entry,
         init: impl FnOnce(&mut Transaction<'_>) -> Result<(), DocError>,
     ) -> anyhow::Result<()> {
-        if self.acl.get(id).is_some() {
-            return Ok(());
-        }
-        self.store_initial(id, init).await?;
-        self.acl.register(&self.db, id, entry).await?;
-        Ok(())
+        self.ensure_many(vec![(id, entry, init)]).await
     }
 
     /// [`SyncHub::ensure_exists`] for many documents: the snapshots go out together (one
