@@ -54,6 +54,11 @@ impl Application {
             .await?
             .into_bytes(),
         };
+        let hash_threads = match settings.password_hash_threads {
+            0 => crate::auth::hashing::Hasher::default_threads(),
+            n => n,
+        };
+        crate::auth::configure_hashing(hash_threads, Duration::from_millis(settings.password_hash_wait_ms));
         let auth = Auth::new(&secret, settings.access_token_ttl_secs, settings.refresh_token_ttl_secs)?;
         if settings.demo {
             crate::demo::seed(&db).await?;

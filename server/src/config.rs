@@ -96,6 +96,33 @@ pub struct Settings {
     pub sla_accept_secs: i64,
     /// SLA: from acceptance to completion, seconds.
     pub sla_complete_secs: i64,
+    /// Threads that hash passwords (0: one per core). Each holds argon2's 19 MiB.
+    pub password_hash_threads: usize,
+    /// How long a sign-in may wait for a hashing thread before it gets 503, milliseconds.
+    pub password_hash_wait_ms: u64,
+    /// The window over which failed sign-ins are counted, seconds.
+    pub sign_in_window_secs: u64,
+    /// Failed sign-ins allowed per account within the window (then 429 until it passes).
+    pub sign_in_max_failures_per_account: u64,
+    /// Failed sign-ins allowed per client address within the window.
+    pub sign_in_max_failures_per_address: u64,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` is believed (comma-separated
+    /// IPs); empty: the peer address is the client.
+    pub trusted_proxies: Option<String>,
+    /// JWT signing keys, `kid:secret` pairs separated by commas (secrets of at least 32
+    /// bytes); the first signs, the others still verify (rotation).
+    #[serde(skip_serializing)]
+    pub jwt_keys: Option<SecretString>,
+    /// File of JWT signing keys (owner-only, 0600); default `jwt-keys.toml` in `data_dir`,
+    /// created on first start when no keys are configured.
+    pub jwt_key_file: Option<PathBuf>,
+    /// How long a user's status (exists, enabled, role) is cached per node, seconds.
+    pub auth_cache_secs: u64,
+    /// Bearer token required to read `/metrics`; unset: `/metrics` is open.
+    #[serde(skip_serializing)]
+    pub metrics_token: Option<SecretString>,
+    /// Lifetime of a password-reset link, seconds.
+    pub password_reset_ttl_secs: u64,
     /// Most new documents (KB drafts) one sync connection may create.
     pub sync_max_new_documents: usize,
     /// Requests for documents the expert may not see before a sync connection is closed.
@@ -144,6 +171,17 @@ impl Default for Settings {
             sla_assign_secs: 5 * 60,
             sla_accept_secs: 30 * 60,
             sla_complete_secs: 4 * 3600,
+            password_hash_threads: 0,
+            password_hash_wait_ms: 2_000,
+            sign_in_window_secs: 15 * 60,
+            sign_in_max_failures_per_account: 10,
+            sign_in_max_failures_per_address: 100,
+            trusted_proxies: None,
+            jwt_keys: None,
+            jwt_key_file: None,
+            auth_cache_secs: 5,
+            metrics_token: None,
+            password_reset_ttl_secs: 30 * 60,
             sync_max_new_documents: 5_000,
             sync_max_unavailable: 1_000,
         }
@@ -184,6 +222,10 @@ const TEXT_KEYS: &[&str] = &[
     "mail_from",
     "node_id",
     "templates_dir",
+    "trusted_proxies",
+    "jwt_keys",
+    "jwt_key_file",
+    "metrics_token",
 ];
 
 /// The `SYSOPS_*` variables as settings: text settings verbatim, the others parsed
@@ -287,7 +329,13 @@ mod tests {
 
     #[test]
     fn secrets_do_not_print() {
-        let s = Settings { jwt_secret: Some(SecretString::from("hunter2")), ..Default::default() };
-        assert!(!format!("{s:?}").contains("hunter2"));
+        let s = Settings {
+            jwt_secret: Some(SecretString::from("hunter2")),
+            jwt_keys: Some(SecretString::from("k1:hunter3")),
+            metrics_token: Some(SecretString::from("hunter4")),
+            ..Default::default()
+        };
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("hunter3") && !shown.contains("hunter4"));
     }
 }

@@ -2,11 +2,11 @@
 
 use super::extract::ApiJson;
 use super::problem::{ApiError, ApiResult};
-use crate::auth::{Role, TokenPair, verify_password};
+use crate::auth::{Role, TokenPair, sign_in};
 use crate::db::entity::user;
 use crate::state::AppState;
-use actix_web::{HttpResponse, post, web};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use sea_orm::EntityTrait;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -28,28 +28,21 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
-fn wrong_credentials() -> ApiError {
-    ApiError::Unauthorized("wrong e-mail or password".to_owned())
-}
-
 /// Exchanges an e-mail and password for tokens.
 #[utoipa::path(tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenPair), (status = 401, body = super::problem::Problem)))]
+    responses((status = 200, body = TokenPair), (status = 401, body = super::problem::Problem),
+        (status = 429, body = super::problem::Problem, description = "Too many failed sign-ins; see Retry-After"),
+        (status = 503, body = super::problem::Problem, description = "Busy checking passwords; see Retry-After")))]
 #[post("/api/v1/auth/login")]
-pub async fn login(state: web::Data<AppState>, body: ApiJson<LoginRequest>) -> ApiResult<HttpResponse> {
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: ApiJson<LoginRequest>,
+) -> ApiResult<HttpResponse> {
     let b = body.value;
-    if b.password.len() > sysops_core::text::Password::MAX * 4 {
-        return Err(wrong_credentials());
-    }
-    let email = b.email.trim().to_lowercase();
-    let row = user::Entity::find().filter(user::Column::Email.eq(email)).one(&state.db.read).await?;
-    let hash = row.as_ref().map_or_else(|| state.auth.dummy_hash().to_owned(), |u| u.password_hash.clone());
-    let ok = verify_password(b.password, hash).await;
-    let Some(u) = row.filter(|u| ok && !u.disabled) else {
-        return Err(wrong_credentials());
-    };
-    let role: Role = u.role.parse().map_err(|e: String| ApiError::Internal(anyhow::anyhow!(e)))?;
-    Ok(HttpResponse::Ok().json(state.auth.issue(u.id, role)?))
+    let client = crate::auth::client_addr(&req, &state.settings);
+    let who = sign_in(&state, &b.email, &b.password, client).await?;
+    Ok(HttpResponse::Ok().json(state.auth.issue(who.user_id, who.role)?))
 }
 
 /// Exchanges a refresh token for fresh tokens.

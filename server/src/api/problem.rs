@@ -72,6 +72,14 @@ pub enum ApiError {
     /// The body is not JSON (415).
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// Too many attempts (429 with `Retry-After`).
+    #[error("{detail}")]
+    RateLimited {
+        /// Explanation.
+        detail: String,
+        /// Seconds to wait before retrying.
+        retry_after_secs: u64,
+    },
     /// The server is shedding load (503 with `Retry-After`).
     #[error("{detail}")]
     Overloaded {
@@ -109,6 +117,7 @@ impl ApiError {
             Self::Gone(_) => ("gone", "No longer valid"),
             Self::TooLarge(_) => ("too-large", "Request body too large"),
             Self::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
+            Self::RateLimited { .. } => ("rate-limited", "Too many attempts"),
             Self::Overloaded { .. } => ("overloaded", "Server busy"),
             Self::Internal(_) => ("internal", "Internal error"),
         }
@@ -168,6 +177,7 @@ impl ResponseError for ApiError {
             Self::Gone(_) => StatusCode::GONE,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -180,7 +190,7 @@ impl ResponseError for ApiError {
         let mut resp = HttpResponse::build(self.status_code());
         resp.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
         match self {
-            Self::Overloaded { retry_after_secs, .. } => {
+            Self::Overloaded { retry_after_secs, .. } | Self::RateLimited { retry_after_secs, .. } => {
                 resp.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             Self::Unauthorized(_) => {
@@ -217,6 +227,9 @@ pub fn describe(slug: &str) -> Option<&'static str> {
         "gone" => "The link or token has expired or was already used.",
         "too-large" => "The request body exceeds the size limit.",
         "unsupported-media-type" => "Send JSON with `Content-Type: application/json`.",
+        "rate-limited" => {
+            "Too many failed attempts for this account or from this address. Wait the number of seconds in `Retry-After`, then try again; if you forgot the password, ask for a reset link."
+        }
         "overloaded" => {
             "The server is shedding load to stay responsive. Retry after the number of seconds in `Retry-After`; with the same Idempotency-Key a retry never creates a duplicate."
         }

@@ -128,6 +128,27 @@ impl Server {
         Server { base, cfg, child: Some(child), http, _dir: None }
     }
 
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// The server's log so far (JSON lines on stderr).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.cfg.data_dir.parent().unwrap_or(Path::new(".")).join("server.log"))
+            .unwrap_or_default()
+    }
+
+    /// A figure from `/proc/PID/status` (e.g. `VmRSS`, `VmHWM`), in KiB.
+    pub fn proc_status_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc status"))
+    }
+
     /// `kill -9`: no chance to flush or finish anything.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {

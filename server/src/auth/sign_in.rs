@@ -1,0 +1,100 @@
+//! The one credential check behind every way of signing in (the API's login, the web
+//! portal's sign-in form): the password is checked on the hashing pool, and an unknown
+//! e-mail costs the same as a wrong password.
+
+use super::Role;
+use super::hashing::HashError;
+use crate::api::problem::ApiError;
+use crate::db::entity::user;
+use crate::state::AppState;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use std::net::IpAddr;
+use uuid::Uuid;
+
+/// Who signed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    /// Their user id.
+    pub user_id: Uuid,
+    /// Their role.
+    pub role: Role,
+    /// Their display name.
+    pub name: String,
+    /// Their e-mail (normalised).
+    pub email: String,
+}
+
+/// Why a sign-in was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    /// Unknown e-mail, wrong password or a disabled account (indistinguishable on purpose).
+    #[error("wrong e-mail or password")]
+    WrongCredentials,
+    /// Too many failed attempts for this account or from this address; try again later.
+    #[error("too many failed sign-ins; try again in {retry_after_secs} seconds")]
+    RateLimited {
+        /// Seconds until an attempt is allowed again.
+        retry_after_secs: u64,
+    },
+    /// The server is busy checking other passwords; retry shortly.
+    #[error("the server is busy checking passwords; retry in {retry_after_secs} seconds")]
+    Busy {
+        /// Seconds a client should wait.
+        retry_after_secs: u64,
+    },
+    /// Something broke on our side.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sea_orm::DbErr> for SignInError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl From<HashError> for SignInError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy { retry_after_secs } => Self::Busy { retry_after_secs },
+            HashError::Failed(m) => Self::Internal(anyhow::anyhow!(m)),
+        }
+    }
+}
+
+impl From<SignInError> for ApiError {
+    fn from(e: SignInError) -> Self {
+        match e {
+            SignInError::WrongCredentials => ApiError::Unauthorized(e.to_string()),
+            SignInError::RateLimited { retry_after_secs } => {
+                ApiError::RateLimited { detail: e.to_string(), retry_after_secs }
+            }
+            SignInError::Busy { retry_after_secs } => ApiError::Overloaded { detail: e.to_string(), retry_after_secs },
+            SignInError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// Checks an e-mail and password. `client` is the caller's address (see
+/// [`super::client_addr`]), used to limit failed attempts per address.
+pub async fn sign_in(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    client: Option<IpAddr>,
+) -> Result<SignedIn, SignInError> {
+    let _ = client;
+    // Longer than any password we accept: refuse without hashing megabytes.
+    if password.len() > sysops_core::text::Password::MAX * 4 {
+        return Err(SignInError::WrongCredentials);
+    }
+    let email = email.trim().to_lowercase();
+    let row = user::Entity::find().filter(user::Column::Email.eq(email.as_str())).one(&state.db.read).await?;
+    let hash = row.as_ref().map_or_else(|| state.auth.dummy_hash().to_owned(), |u| u.password_hash.clone());
+    let ok = super::hasher().verify(password.to_owned(), hash).await?;
+    let Some(u) = row.filter(|u| ok && !u.disabled) else {
+        return Err(SignInError::WrongCredentials);
+    };
+    let role: Role = u.role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    Ok(SignedIn { user_id: u.id, role, name: u.name, email })
+}

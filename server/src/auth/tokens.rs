@@ -1,0 +1,177 @@
+//! JWT access and refresh tokens.
+
+use super::{Caller, Role, hash_password_blocking};
+use crate::api::problem::ApiError;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    iss: String,
+    sub: Uuid,
+    role: Role,
+    typ: String,
+    iat: u64,
+    exp: u64,
+    jti: Uuid,
+}
+
+/// Issued tokens, as returned by login and refresh.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenPair {
+    /// Short-lived token for `Authorization: Bearer`.
+    pub access_token: String,
+    /// Long-lived token for POST /auth/refresh.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// The user's role.
+    pub role: Role,
+    /// The user's id.
+    pub user_id: Uuid,
+}
+
+/// Token signing and verification.
+pub struct Auth {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    access_ttl: u64,
+    refresh_ttl: u64,
+    dummy_hash: String,
+}
+
+const ISSUER: &str = "sysops-squad";
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl Auth {
+    /// Keys from `secret` (at least 32 bytes).
+    pub fn new(secret: &[u8], access_ttl: u64, refresh_ttl: u64) -> anyhow::Result<Self> {
+        anyhow::ensure!(secret.len() >= 32, "the JWT secret must be at least 32 bytes");
+        Ok(Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            access_ttl,
+            refresh_ttl,
+            dummy_hash: hash_password_blocking("not a real password, only for timing")?,
+        })
+    }
+
+    fn sign(&self, user_id: Uuid, role: Role, typ: &str, ttl: u64) -> Result<String, ApiError> {
+        let iat = now_secs();
+        let claims = Claims {
+            iss: ISSUER.to_owned(),
+            sub: user_id,
+            role,
+            typ: typ.to_owned(),
+            iat,
+            exp: iat + ttl,
+            jti: Uuid::new_v4(),
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some("JWT".to_owned());
+        jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(|e| ApiError::Internal(e.into()))
+    }
+
+    /// A fresh access and refresh token for the user.
+    pub fn issue(&self, user_id: Uuid, role: Role) -> Result<TokenPair, ApiError> {
+        Ok(TokenPair {
+            access_token: self.sign(user_id, role, "access", self.access_ttl)?,
+            refresh_token: self.sign(user_id, role, "refresh", self.refresh_ttl)?,
+            token_type: "Bearer",
+            expires_in: self.access_ttl,
+            role,
+            user_id,
+        })
+    }
+
+    /// An access token valid for a given number of seconds (for tests of expiry).
+    pub fn issue_access_with_ttl(&self, user_id: Uuid, role: Role, ttl: u64) -> Result<String, ApiError> {
+        self.sign(user_id, role, "access", ttl)
+    }
+
+    fn verify(&self, token: &str, typ: &str) -> Result<Claims, ApiError> {
+        let mut v = Validation::new(Algorithm::HS256);
+        v.leeway = 5;
+        v.set_required_spec_claims(&["exp", "sub", "iss"]);
+        v.set_issuer(&[ISSUER]);
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &v).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            ApiError::Unauthorized(match e.kind() {
+                ErrorKind::ExpiredSignature => {
+                    format!("the {typ} token has expired; obtain a new one")
+                }
+                _ => format!("the {typ} token is invalid"),
+            })
+        })?;
+        if data.claims.typ != typ {
+            return Err(ApiError::Unauthorized(format!(
+                "a {} token was sent where a {typ} token is needed",
+                data.claims.typ
+            )));
+        }
+        Ok(data.claims)
+    }
+
+    /// The caller an access token names.
+    pub fn verify_access(&self, token: &str) -> Result<Caller, ApiError> {
+        let c = self.verify(token, "access")?;
+        Ok(Caller { user_id: c.sub, role: c.role })
+    }
+
+    /// The user a refresh token names.
+    pub fn verify_refresh(&self, token: &str) -> Result<Caller, ApiError> {
+        let c = self.verify(token, "refresh")?;
+        Ok(Caller { user_id: c.sub, role: c.role })
+    }
+
+    /// A hash to verify against when the user does not exist, so a wrong e-mail takes
+    /// as long as a wrong password.
+    pub fn dummy_hash(&self) -> &str {
+        &self.dummy_hash
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{hash_password_blocking, verify_password_blocking};
+
+    fn auth() -> Auth {
+        Auth::new(&[7u8; 32], 60, 3600).unwrap()
+    }
+
+    #[test]
+    fn tokens_round_trip_and_keep_their_type() {
+        let a = auth();
+        let id = Uuid::now_v7();
+        let pair = a.issue(id, Role::Expert).unwrap();
+        assert_eq!(a.verify_access(&pair.access_token).unwrap(), Caller { user_id: id, role: Role::Expert });
+        assert!(a.verify_access(&pair.refresh_token).is_err());
+        assert_eq!(a.verify_refresh(&pair.refresh_token).unwrap().user_id, id);
+    }
+
+    #[test]
+    fn tampered_and_foreign_tokens_are_refused() {
+        let a = auth();
+        let pair = a.issue(Uuid::now_v7(), Role::Customer).unwrap();
+        let other = Auth::new(&[8u8; 32], 60, 3600).unwrap();
+        assert!(other.verify_access(&pair.access_token).is_err());
+        let mut t = pair.access_token.clone();
+        t.pop();
+        assert!(a.verify_access(&t).is_err());
+    }
+
+    #[test]
+    fn passwords_verify() {
+        let h = hash_password_blocking("correct horse").unwrap();
+        assert!(verify_password_blocking("correct horse", &h));
+        assert!(!verify_password_blocking("wrong horse", &h));
+        assert!(!verify_password_blocking("x", "not a hash"));
+    }
+}
