@@ -128,7 +128,14 @@ impl Application {
             },
             &metrics,
         )?;
-        let mut background = vec![worker.spawn(shutdown.clone())];
+        let mut background = vec![
+            worker.spawn(shutdown.clone()),
+            crate::auth::throttle::spawn_pruner(
+                db.clone(),
+                crate::auth::throttle::Limits::from_settings(&settings),
+                shutdown.clone(),
+            ),
+        ];
         tracing::info!(
             port,
             node,

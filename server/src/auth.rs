@@ -4,6 +4,7 @@
 
 pub mod hashing;
 pub mod sign_in;
+pub mod throttle;
 pub mod tokens;
 
 pub use sign_in::{SignInError, SignedIn, sign_in};

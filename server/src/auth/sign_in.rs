@@ -4,6 +4,7 @@
 
 use super::Role;
 use super::hashing::HashError;
+use super::throttle::{self, Limits, Subject};
 use crate::api::problem::ApiError;
 use crate::db::entity::user;
 use crate::state::AppState;
@@ -83,18 +84,30 @@ pub async fn sign_in(
     password: &str,
     client: Option<IpAddr>,
 ) -> Result<SignedIn, SignInError> {
-    let _ = client;
-    // Longer than any password we accept: refuse without hashing megabytes.
-    if password.len() > sysops_core::text::Password::MAX * 4 {
-        return Err(SignInError::WrongCredentials);
-    }
     let email = email.trim().to_lowercase();
-    let row = user::Entity::find().filter(user::Column::Email.eq(email.as_str())).one(&state.db.read).await?;
-    let hash = row.as_ref().map_or_else(|| state.auth.dummy_hash().to_owned(), |u| u.password_hash.clone());
-    let ok = super::hasher().verify(password.to_owned(), hash).await?;
-    let Some(u) = row.filter(|u| ok && !u.disabled) else {
+    let subject = Subject::new(&email, client);
+    let wait = std::time::Duration::from_millis(state.settings.password_hash_wait_ms);
+    let Some(_turn) = throttle::turn(&subject, wait).await else {
+        return Err(SignInError::Busy { retry_after_secs: wait.as_secs().max(1) });
+    };
+    if let Err(retry_after_secs) = throttle::check(&state.db, Limits::from_settings(&state.settings), &subject).await? {
+        tracing::info!(retry_after_secs, "sign-in refused: too many failures for the account or address");
+        return Err(SignInError::RateLimited { retry_after_secs });
+    }
+    // Longer than any password we accept: refuse without hashing megabytes.
+    let ok = if password.len() > sysops_core::text::Password::MAX * 4 {
+        None
+    } else {
+        let row = user::Entity::find().filter(user::Column::Email.eq(email.as_str())).one(&state.db.read).await?;
+        let hash = row.as_ref().map_or_else(|| state.auth.dummy_hash().to_owned(), |u| u.password_hash.clone());
+        let ok = super::hasher().verify(password.to_owned(), hash).await?;
+        row.filter(|u| ok && !u.disabled)
+    };
+    let Some(u) = ok else {
+        throttle::record_failure(&state.db, &subject).await?;
         return Err(SignInError::WrongCredentials);
     };
     let role: Role = u.role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    throttle::clear_account(&state.db, &subject).await?;
     Ok(SignedIn { user_id: u.id, role, name: u.name, email })
 }
