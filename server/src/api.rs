@@ -32,7 +32,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "Sysops Squad API", description = "Trouble tickets, experts in the field, and the knowledge base. Errors are RFC 9457 problem details."),
     paths(
-        auth_routes::login, auth_routes::refresh,
+        auth_routes::login, auth_routes::refresh, auth_routes::logout, auth_routes::logout_all,
         customers::register, customers::me, customers::subscribe, customers::subscriptions,
         users::create, plans::list, plans::create,
         experts::create, experts::list, experts::get_one, experts::update,
@@ -69,6 +69,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::not_found("resource").into()))
     .service(auth_routes::login)
     .service(auth_routes::refresh)
+    .service(auth_routes::logout)
+    .service(auth_routes::logout_all)
     .service(customers::register)
     .service(customers::me)
     .service(customers::subscribe)

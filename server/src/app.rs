@@ -130,7 +130,7 @@ impl Application {
         )?;
         let mut background = vec![
             worker.spawn(shutdown.clone()),
-            crate::auth::throttle::spawn_pruner(
+            crate::auth::spawn_housekeeping(
                 db.clone(),
                 crate::auth::throttle::Limits::from_settings(&settings),
                 shutdown.clone(),

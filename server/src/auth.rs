@@ -3,6 +3,7 @@
 //! signed with keys that outlive the process.
 
 pub mod hashing;
+pub mod sessions;
 pub mod sign_in;
 pub mod throttle;
 pub mod tokens;
@@ -132,4 +133,28 @@ pub fn client_addr(req: &actix_web::HttpRequest, settings: &crate::config::Setti
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     Some(forwarded.into_iter().rev().find(|a| !trusted.contains(a)).unwrap_or(peer))
+}
+
+/// Every minute until `stop`: forgets sign-in failures older than the window and
+/// refresh-token families that expired a day ago.
+pub fn spawn_housekeeping(
+    db: crate::db::Db,
+    limits: throttle::Limits,
+    stop: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+            }
+            let r = async {
+                throttle::prune(&db, limits).await?;
+                sessions::prune(&db, 24 * 3600 * 1000).await
+            };
+            if let Err(e) = r.await {
+                tracing::warn!(error = %e, "auth housekeeping failed; retrying in a minute");
+            }
+        }
+    })
 }

@@ -1,10 +1,12 @@
-//! Login and token refresh.
+//! Login, token refresh (rotating), and sign-out.
 
 use super::extract::ApiJson;
 use super::problem::{ApiError, ApiResult};
-use crate::auth::{Role, TokenPair, sign_in};
+use crate::auth::sessions::{self, Rotation, Session};
+use crate::auth::{Caller, Role, TokenPair, sign_in};
 use crate::db::entity::user;
 use crate::state::AppState;
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use sea_orm::EntityTrait;
 use serde::Deserialize;
@@ -28,6 +30,14 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
+/// A token response: never stored by a cache or a browser's history.
+fn tokens(pair: &TokenPair) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(pair)
+}
+
 /// Exchanges an e-mail and password for tokens.
 #[utoipa::path(tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenPair), (status = 401, body = super::problem::Problem),
@@ -42,19 +52,64 @@ pub async fn login(
     let b = body.value;
     let client = crate::auth::client_addr(&req, &state.settings);
     let who = sign_in(&state, &b.email, &b.password, client).await?;
-    Ok(HttpResponse::Ok().json(state.auth.issue(who.user_id, who.role)?))
+    let session = sessions::start(&state.db, who.user_id, state.auth.refresh_ttl()).await?;
+    Ok(tokens(&state.auth.issue(who.user_id, who.role, session)?))
 }
 
-/// Exchanges a refresh token for fresh tokens.
+fn signed_out() -> ApiError {
+    ApiError::Unauthorized(
+        "this refresh token is no longer valid (signed out, or already used); sign in again".to_owned(),
+    )
+}
+
+/// Exchanges a refresh token for fresh tokens. Each refresh token works once: the answer
+/// carries its successor, and presenting a used one again signs that session out.
 #[utoipa::path(tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = TokenPair), (status = 401, body = super::problem::Problem)))]
 #[post("/api/v1/auth/refresh")]
 pub async fn refresh(state: web::Data<AppState>, body: ApiJson<RefreshRequest>) -> ApiResult<HttpResponse> {
-    let caller = state.auth.verify_refresh(body.value.refresh_token.trim())?;
-    let u = user::Entity::find_by_id(caller.user_id).one(&state.db.read).await?;
+    let token = state.auth.verify_refresh(body.value.refresh_token.trim())?;
+    let ttl = state.auth.refresh_ttl();
+    let presented = match token.family {
+        Some(family) => Session { family, jti: token.jti },
+        None => sessions::adopt_legacy(&state.db, token.caller.user_id, token.jti, ttl).await?,
+    };
+    let next = match sessions::rotate(&state.db, presented, ttl).await? {
+        Rotation::Rotated(next) => next,
+        Rotation::Reused | Rotation::Revoked => return Err(signed_out()),
+    };
+    let u = user::Entity::find_by_id(token.caller.user_id).one(&state.db.write).await?;
     let Some(u) = u.filter(|u| !u.disabled) else {
         return Err(ApiError::Unauthorized("the account no longer exists or is disabled".to_owned()));
     };
     let role: Role = u.role.parse().map_err(|e: String| ApiError::Internal(anyhow::anyhow!(e)))?;
-    Ok(HttpResponse::Ok().json(state.auth.issue(u.id, role)?))
+    Ok(tokens(&state.auth.issue(u.id, role, next)?))
+}
+
+/// Signs one session out: its refresh token (and every later one of the same sign-in)
+/// stops working. Signing out an already signed-out or expired session is a no-op.
+#[utoipa::path(tag = "auth", request_body = RefreshRequest,
+    responses((status = 204, description = "Signed out"), (status = 401, body = super::problem::Problem)))]
+#[post("/api/v1/auth/logout")]
+pub async fn logout(state: web::Data<AppState>, body: ApiJson<RefreshRequest>) -> ApiResult<HttpResponse> {
+    let token = state.auth.verify_refresh_for_logout(body.value.refresh_token.trim())?;
+    let family = match token.family {
+        Some(f) => f,
+        None => {
+            sessions::adopt_legacy(&state.db, token.caller.user_id, token.jti, state.auth.refresh_ttl()).await?.family
+        }
+    };
+    sessions::revoke(&state.db, family, sessions::reason::LOGOUT).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Signs the caller out everywhere: every refresh token of every session stops working.
+#[utoipa::path(tag = "auth",
+    responses((status = 204, description = "Signed out everywhere"), (status = 401, body = super::problem::Problem)),
+    security(("bearer" = [])))]
+#[post("/api/v1/auth/logout-all")]
+pub async fn logout_all(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
+    let n = sessions::revoke_all(&state.db.write, caller.user_id, sessions::reason::LOGOUT_ALL).await?;
+    tracing::info!(user_id = %caller.user_id, sessions = n, "signed out everywhere");
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -158,20 +158,10 @@ pub async fn clear_account(db: &Db, subject: &Subject) -> Result<(), sea_orm::Db
     Ok(())
 }
 
-/// Deletes failures older than the window, every minute, until `stop`.
-pub fn spawn_pruner(db: Db, limits: Limits, stop: tokio_util::sync::CancellationToken) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(Duration::from_secs(60)) => {}
-            }
-            let old = now_ms() - limits.window_ms;
-            if let Err(e) = f::Entity::delete_many().filter(f::Column::AtMs.lt(old)).exec(&db.write).await {
-                tracing::warn!(error = %e, "could not prune old sign-in failures");
-            }
-        }
-    })
+/// Deletes failures older than the window.
+pub async fn prune(db: &Db, limits: Limits) -> Result<(), sea_orm::DbErr> {
+    f::Entity::delete_many().filter(f::Column::AtMs.lt(now_ms() - limits.window_ms)).exec(&db.write).await?;
+    Ok(())
 }
 
 #[cfg(test)]

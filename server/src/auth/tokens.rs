@@ -1,5 +1,6 @@
 //! JWT access and refresh tokens.
 
+use super::sessions::Session;
 use super::{Caller, Role, hash_password_blocking};
 use crate::api::problem::ApiError;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -15,6 +16,24 @@ struct Claims {
     iat: u64,
     exp: u64,
     jti: Uuid,
+    /// The refresh-token family (refresh tokens issued since families exist).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fam: Option<Uuid>,
+}
+
+/// What a valid refresh token says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshToken {
+    /// Whose it is.
+    pub caller: Caller,
+    /// Its family, or `None` for a token issued before families existed.
+    pub family: Option<Uuid>,
+    /// Its id.
+    pub jti: Uuid,
+}
+
+fn refresh_of(c: Claims) -> RefreshToken {
+    RefreshToken { caller: Caller { user_id: c.sub, role: c.role }, family: c.fam, jti: c.jti }
 }
 
 /// Issued tokens, as returned by login and refresh.
@@ -62,7 +81,14 @@ impl Auth {
         })
     }
 
-    fn sign(&self, user_id: Uuid, role: Role, typ: &str, ttl: u64) -> Result<String, ApiError> {
+    fn sign(
+        &self,
+        user_id: Uuid,
+        role: Role,
+        typ: &str,
+        ttl: u64,
+        session: Option<Session>,
+    ) -> Result<String, ApiError> {
         let iat = now_secs();
         let claims = Claims {
             iss: ISSUER.to_owned(),
@@ -71,18 +97,24 @@ impl Auth {
             typ: typ.to_owned(),
             iat,
             exp: iat + ttl,
-            jti: Uuid::new_v4(),
+            jti: session.map_or_else(Uuid::new_v4, |s| s.jti),
+            fam: session.map(|s| s.family),
         };
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some("JWT".to_owned());
         jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(|e| ApiError::Internal(e.into()))
     }
 
-    /// A fresh access and refresh token for the user.
-    pub fn issue(&self, user_id: Uuid, role: Role) -> Result<TokenPair, ApiError> {
+    /// Seconds a refresh token lives.
+    pub fn refresh_ttl(&self) -> u64 {
+        self.refresh_ttl
+    }
+
+    /// A fresh access token, and `session`'s refresh token, for the user.
+    pub fn issue(&self, user_id: Uuid, role: Role, session: Session) -> Result<TokenPair, ApiError> {
         Ok(TokenPair {
-            access_token: self.sign(user_id, role, "access", self.access_ttl)?,
-            refresh_token: self.sign(user_id, role, "refresh", self.refresh_ttl)?,
+            access_token: self.sign(user_id, role, "access", self.access_ttl, None)?,
+            refresh_token: self.sign(user_id, role, "refresh", self.refresh_ttl, Some(session))?,
             token_type: "Bearer",
             expires_in: self.access_ttl,
             role,
@@ -92,11 +124,16 @@ impl Auth {
 
     /// An access token valid for a given number of seconds (for tests of expiry).
     pub fn issue_access_with_ttl(&self, user_id: Uuid, role: Role, ttl: u64) -> Result<String, ApiError> {
-        self.sign(user_id, role, "access", ttl)
+        self.sign(user_id, role, "access", ttl, None)
     }
 
     fn verify(&self, token: &str, typ: &str) -> Result<Claims, ApiError> {
+        self.verify_with(token, typ, true)
+    }
+
+    fn verify_with(&self, token: &str, typ: &str, check_expiry: bool) -> Result<Claims, ApiError> {
         let mut v = Validation::new(Algorithm::HS256);
+        v.validate_exp = check_expiry;
         v.leeway = 5;
         v.set_required_spec_claims(&["exp", "sub", "iss"]);
         v.set_issuer(&[ISSUER]);
@@ -124,10 +161,14 @@ impl Auth {
         Ok(Caller { user_id: c.sub, role: c.role })
     }
 
-    /// The user a refresh token names.
-    pub fn verify_refresh(&self, token: &str) -> Result<Caller, ApiError> {
-        let c = self.verify(token, "refresh")?;
-        Ok(Caller { user_id: c.sub, role: c.role })
+    /// What a refresh token says.
+    pub fn verify_refresh(&self, token: &str) -> Result<RefreshToken, ApiError> {
+        Ok(refresh_of(self.verify(token, "refresh")?))
+    }
+
+    /// What a refresh token says, even when it has expired (to sign it out).
+    pub fn verify_refresh_for_logout(&self, token: &str) -> Result<RefreshToken, ApiError> {
+        Ok(refresh_of(self.verify_with(token, "refresh", false)?))
     }
 
     /// A hash to verify against when the user does not exist, so a wrong e-mail takes
@@ -150,16 +191,19 @@ mod tests {
     fn tokens_round_trip_and_keep_their_type() {
         let a = auth();
         let id = Uuid::now_v7();
-        let pair = a.issue(id, Role::Expert).unwrap();
+        let session = Session { family: Uuid::now_v7(), jti: Uuid::new_v4() };
+        let pair = a.issue(id, Role::Expert, session).unwrap();
         assert_eq!(a.verify_access(&pair.access_token).unwrap(), Caller { user_id: id, role: Role::Expert });
         assert!(a.verify_access(&pair.refresh_token).is_err());
-        assert_eq!(a.verify_refresh(&pair.refresh_token).unwrap().user_id, id);
+        let r = a.verify_refresh(&pair.refresh_token).unwrap();
+        assert_eq!((r.caller.user_id, r.family, r.jti), (id, Some(session.family), session.jti));
     }
 
     #[test]
     fn tampered_and_foreign_tokens_are_refused() {
         let a = auth();
-        let pair = a.issue(Uuid::now_v7(), Role::Customer).unwrap();
+        let pair =
+            a.issue(Uuid::now_v7(), Role::Customer, Session { family: Uuid::now_v7(), jti: Uuid::new_v4() }).unwrap();
         let other = Auth::new(&[8u8; 32], 60, 3600).unwrap();
         assert!(other.verify_access(&pair.access_token).is_err());
         let mut t = pair.access_token.clone();

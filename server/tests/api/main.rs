@@ -15,4 +15,5 @@ mod providers;
 mod story;
 mod surveys;
 mod sync;
+mod tokens;
 mod workflow;
