@@ -34,7 +34,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         auth_routes::login, auth_routes::refresh, auth_routes::logout, auth_routes::logout_all,
         customers::register, customers::me, customers::subscribe, customers::subscriptions,
-        users::create, plans::list, plans::create,
+        users::create, users::get_one, users::update, plans::list, plans::create,
         experts::create, experts::list, experts::get_one, experts::update,
         tickets::create, tickets::list, tickets::get_one, tickets::events,
         kb::search, kb::get_one, kb::create, devices::register,
@@ -76,6 +76,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(customers::subscribe)
     .service(customers::subscriptions)
     .service(users::create)
+    .service(users::get_one)
+    .service(users::update)
     .service(plans::list)
     .service(plans::create)
     .service(experts::create)

@@ -5,7 +5,7 @@
 use crate::api;
 use crate::auth::Auth;
 use crate::config::Settings;
-use crate::db::{Db, setting_or_init};
+use crate::db::Db;
 use crate::dispatch::Dispatcher;
 use crate::idempotency::InFlight;
 use crate::metrics::{self, Metrics};
@@ -18,8 +18,6 @@ use crate::tickets::intake::{Intake, Writer};
 use crate::workflow::survey::SurveyKeys;
 use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
-use rand::RngCore;
-use secrecy::ExposeSecret;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,22 +42,18 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db = Db::connect(&settings).await?;
         db.migrate().await?;
-        let secret = match &settings.jwt_secret {
-            Some(s) => s.expose_secret().as_bytes().to_vec(),
-            None => setting_or_init(&db, "jwt_secret", || {
-                let mut b = [0u8; 32];
-                rand::rng().fill_bytes(&mut b);
-                hex::encode(b)
-            })
-            .await?
-            .into_bytes(),
-        };
+        let keys = crate::auth::keys::load(&settings, &db, settings.refresh_token_ttl_secs).await?;
         let hash_threads = match settings.password_hash_threads {
             0 => crate::auth::hashing::Hasher::default_threads(),
             n => n,
         };
         crate::auth::configure_hashing(hash_threads, Duration::from_millis(settings.password_hash_wait_ms));
-        let auth = Auth::new(&secret, settings.access_token_ttl_secs, settings.refresh_token_ttl_secs)?;
+        let auth = Auth::new(
+            &keys,
+            settings.access_token_ttl_secs,
+            settings.refresh_token_ttl_secs,
+            Duration::from_secs(settings.auth_cache_secs),
+        )?;
         if settings.demo {
             crate::demo::seed(&db).await?;
         }
@@ -153,11 +147,15 @@ impl Application {
             intake,
             inflight: Arc::new(InFlight::default()),
             notifier,
-            surveys: SurveyKeys::derive(&secret),
+            surveys: SurveyKeys::derive(keys.link_secret()),
             public_base,
             sync: sync.clone(),
         });
         background.push(crate::workflow::jobs::spawn(state.clone(), shutdown.clone()));
+        if let (true, Some(url)) = (state.settings.uses_postgres(), state.settings.database_url.clone()) {
+            // Ends with the process (it holds only a listening connection).
+            tokio::spawn(crate::auth::status::run_listener(state.clone(), url));
+        }
         sync_rt.spawn(crate::sync::projection::run(state.clone(), sync.clone(), sync_inputs.synced));
         let server = HttpServer::new(move || {
             App::new()

@@ -2,9 +2,12 @@
 //! ([`sign_in`]), password hashing on a bounded pool, and JWT access and refresh tokens
 //! signed with keys that outlive the process.
 
+pub mod accounts;
 pub mod hashing;
+pub mod keys;
 pub mod sessions;
 pub mod sign_in;
+pub mod status;
 pub mod throttle;
 pub mod tokens;
 

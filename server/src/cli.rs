@@ -1,4 +1,4 @@
-//! The operator's command line: `serve`, `migrate`, `create-admin`.
+//! The operator's command line: `serve`, `migrate`, `create-admin`, `rotate-jwt-key`.
 
 use crate::app::Application;
 use crate::auth::{Role, hash_password_blocking};
@@ -38,6 +38,9 @@ pub enum Command {
     },
     /// Applies pending migrations and exits.
     Migrate,
+    /// Puts a new JWT signing key first in the key file (restart to use it); keys retired
+    /// for longer than a refresh token lives are dropped.
+    RotateJwtKey,
     /// Creates an administrator account (or resets its password).
     CreateAdmin {
         /// E-mail (the login).
@@ -76,6 +79,20 @@ pub async fn run() -> anyhow::Result<()> {
             db.migrate().await?;
             println!("migrations applied ({})", db.backend_name());
             db.close().await;
+            Ok(())
+        }
+        Command::RotateJwtKey => {
+            anyhow::ensure!(
+                settings.jwt_keys.is_none() && settings.jwt_secret.is_none(),
+                "JWT keys are configured (SYSOPS_JWT_KEYS / SYSOPS_JWT_SECRET): rotate them there"
+            );
+            let path = crate::auth::keys::key_file_path(&settings);
+            let retire = settings.refresh_token_ttl_secs + settings.access_token_ttl_secs;
+            let (kid, dropped) = crate::auth::keys::rotate(&path, retire)?;
+            println!("new signing key {kid} in {}; restart every node that reads this file", path.display());
+            if !dropped.is_empty() {
+                println!("dropped retired keys: {}", dropped.join(", "));
+            }
             Ok(())
         }
         Command::CreateAdmin { email, password, name } => {

@@ -10,7 +10,7 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use futures::future::{LocalBoxFuture, Ready, ready};
+use futures::future::{LocalBoxFuture, ready};
 use serde::de::DeserializeOwned;
 
 /// A JSON body, strictly parsed, with its raw bytes (for idempotency fingerprints).
@@ -153,22 +153,24 @@ fn join(base: &str, name: &str) -> String {
 
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(caller_of(req))
+        let req = req.clone();
+        Box::pin(async move { caller_of(&req).await })
     }
 }
 
-/// The authenticated caller of `req`, or a 401 saying why not.
-pub fn caller_of(req: &HttpRequest) -> Result<Caller, ApiError> {
+/// The authenticated caller of `req` (a valid token of a user who still exists, is
+/// enabled and has that role), or a 401 saying why not.
+pub async fn caller_of(req: &HttpRequest) -> Result<Caller, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
     let token = bearer(req).ok_or_else(|| {
         ApiError::Unauthorized("missing bearer token: send Authorization: Bearer <access token>".to_owned())
     })?;
-    state.auth.verify_access(&token)
+    state.auth.authenticate(&state.db, &token).await
 }
 
 /// The bearer token of the `Authorization` header, if any.

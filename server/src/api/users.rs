@@ -1,17 +1,19 @@
-//! Staff accounts, created by an administrator.
+//! Staff accounts, created by an administrator; any account disabled or re-enabled.
 
 use super::create::{created, scope_of};
 use super::customers::insert_user;
 use super::extract::ApiJson;
-use super::problem::ApiResult;
+use super::problem::{ApiError, ApiResult};
 use super::views::UserView;
+use crate::auth::accounts::{self, AccountError};
 use crate::auth::{Caller, Role, hash_password};
 use crate::db::entity::user;
 use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use chrono::Utc;
 use sea_orm::ActiveValue::Set;
+use sea_orm::EntityTrait;
 use serde::Deserialize;
 use sysops_core::text::{Email, Name, Password};
 use sysops_core::{FieldError, ValidationErrors};
@@ -84,4 +86,54 @@ pub async fn create(
         })
     })
     .await
+}
+
+/// Changes to a user's standing.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    /// `true` disables the account at once (sign-in refused, every token stops working on
+    /// every node, an expert goes off duty); `false` enables it again.
+    pub disabled: bool,
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::NotFound => ApiError::not_found("user"),
+            AccountError::Refused(m) => ApiError::Unprocessable(m),
+            AccountError::WrongPassword => ApiError::field("password", "is not your current password"),
+            AccountError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// A user account (admins).
+#[utoipa::path(tag = "users", responses((status = 200, body = UserView), (status = 403, body = super::problem::Problem),
+    (status = 404, body = super::problem::Problem)), security(("bearer" = [])))]
+#[get("/api/v1/users/{id}")]
+pub async fn get_one(state: web::Data<AppState>, caller: Caller, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    caller.require(&[Role::Admin], "reading user accounts")?;
+    let u = user::Entity::find_by_id(id.into_inner())
+        .one(&state.db.read)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(HttpResponse::Ok().json(UserView::from(&u)))
+}
+
+/// Disables or re-enables any account (admins).
+#[utoipa::path(tag = "users", request_body = UserPatch,
+    responses((status = 200, body = UserView), (status = 403, body = super::problem::Problem),
+        (status = 404, body = super::problem::Problem), (status = 422, body = super::problem::Problem)),
+    security(("bearer" = [])))]
+#[patch("/api/v1/users/{id}")]
+pub async fn update(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    body: ApiJson<UserPatch>,
+) -> ApiResult<HttpResponse> {
+    caller.require(&[Role::Admin], "disabling or enabling accounts")?;
+    let u = accounts::set_disabled(&state, caller, id.into_inner(), body.value.disabled).await?;
+    Ok(HttpResponse::Ok().json(UserView::from(&u)))
 }

@@ -39,11 +39,20 @@ pub struct UserView {
     pub role: String,
     /// Created.
     pub created_at: DateTime<Utc>,
+    /// Disabled by an administrator (or closed): cannot sign in, tokens refused.
+    pub disabled: bool,
 }
 
 impl From<&user::Model> for UserView {
     fn from(u: &user::Model) -> Self {
-        Self { id: u.id, name: u.name.clone(), email: u.email.clone(), role: u.role.clone(), created_at: u.created_at }
+        Self {
+            id: u.id,
+            name: u.name.clone(),
+            email: u.email.clone(),
+            role: u.role.clone(),
+            created_at: u.created_at,
+            disabled: u.disabled,
+        }
     }
 }
 

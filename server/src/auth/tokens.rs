@@ -1,10 +1,14 @@
 //! JWT access and refresh tokens.
 
+use super::keys::{Key, KeyRing};
 use super::sessions::Session;
+use super::status::StatusCache;
 use super::{Caller, Role, hash_password_blocking};
 use crate::api::problem::ApiError;
+use crate::db::Db;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 use uuid::Uuid;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -53,13 +57,15 @@ pub struct TokenPair {
     pub user_id: Uuid,
 }
 
-/// Token signing and verification.
+/// Token signing and verification, and the per-node cache of who may still sign in.
 pub struct Auth {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    signer: (String, EncodingKey),
+    verifiers: Vec<(String, DecodingKey)>,
     access_ttl: u64,
     refresh_ttl: u64,
     dummy_hash: String,
+    /// Users' current status (exists, enabled, role), cached briefly.
+    pub users: StatusCache,
 }
 
 const ISSUER: &str = "sysops-squad";
@@ -69,16 +75,25 @@ fn now_secs() -> u64 {
 }
 
 impl Auth {
-    /// Keys from `secret` (at least 32 bytes).
-    pub fn new(secret: &[u8], access_ttl: u64, refresh_ttl: u64) -> anyhow::Result<Self> {
-        anyhow::ensure!(secret.len() >= 32, "the JWT secret must be at least 32 bytes");
+    /// Signs with the ring's first key, verifies with all of them; user status is cached
+    /// for `cache_ttl`.
+    pub fn new(ring: &KeyRing, access_ttl: u64, refresh_ttl: u64, cache_ttl: Duration) -> anyhow::Result<Self> {
+        let signer = ring.signer();
         Ok(Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            signer: (signer.kid.clone(), EncodingKey::from_secret(&signer.secret)),
+            verifiers: ring.keys.iter().map(|k| (k.kid.clone(), DecodingKey::from_secret(&k.secret))).collect(),
             access_ttl,
             refresh_ttl,
             dummy_hash: hash_password_blocking("not a real password, only for timing")?,
+            users: StatusCache::new(cache_ttl),
         })
+    }
+
+    /// One key from `secret` (at least 32 bytes), kid `secret` (tests).
+    pub fn with_secret(secret: &[u8], access_ttl: u64, refresh_ttl: u64) -> anyhow::Result<Self> {
+        let ring = KeyRing { keys: vec![Key { kid: "secret".to_owned(), secret: secret.to_vec() }] };
+        anyhow::ensure!(secret.len() >= 32, "the JWT secret must be at least 32 bytes");
+        Self::new(&ring, access_ttl, refresh_ttl, Duration::from_secs(5))
     }
 
     fn sign(
@@ -102,7 +117,8 @@ impl Auth {
         };
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some("JWT".to_owned());
-        jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(|e| ApiError::Internal(e.into()))
+        header.kid = Some(self.signer.0.clone());
+        jsonwebtoken::encode(&header, &claims, &self.signer.1).map_err(|e| ApiError::Internal(e.into()))
     }
 
     /// Seconds a refresh token lives.
@@ -137,15 +153,29 @@ impl Auth {
         v.leeway = 5;
         v.set_required_spec_claims(&["exp", "sub", "iss"]);
         v.set_issuer(&[ISSUER]);
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &v).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind;
-            ApiError::Unauthorized(match e.kind() {
-                ErrorKind::ExpiredSignature => {
-                    format!("the {typ} token has expired; obtain a new one")
+        let invalid = || ApiError::Unauthorized(format!("the {typ} token is invalid"));
+        let kid = jsonwebtoken::decode_header(token).map_err(|_| invalid())?.kid;
+        // A token names its key; one from before key ids is tried with each key.
+        let mut candidates =
+            self.verifiers.iter().filter(|(k, _)| kid.as_deref().is_none_or(|kid| kid == k)).peekable();
+        let data = loop {
+            let Some((_, key)) = candidates.next() else { return Err(invalid()) };
+            match jsonwebtoken::decode::<Claims>(token, key, &v) {
+                Ok(data) => break data,
+                Err(e) => {
+                    use jsonwebtoken::errors::ErrorKind;
+                    match e.kind() {
+                        ErrorKind::InvalidSignature if candidates.peek().is_some() => continue,
+                        ErrorKind::ExpiredSignature => {
+                            return Err(ApiError::Unauthorized(format!(
+                                "the {typ} token has expired; obtain a new one"
+                            )));
+                        }
+                        _ => return Err(invalid()),
+                    }
                 }
-                _ => format!("the {typ} token is invalid"),
-            })
-        })?;
+            }
+        };
         if data.claims.typ != typ {
             return Err(ApiError::Unauthorized(format!(
                 "a {} token was sent where a {typ} token is needed",
@@ -155,7 +185,21 @@ impl Auth {
         Ok(data.claims)
     }
 
-    /// The caller an access token names.
+    /// The caller an access token names, if they still exist, are enabled and still
+    /// have the role the token says.
+    pub async fn authenticate(&self, db: &Db, token: &str) -> Result<Caller, ApiError> {
+        let caller = self.verify_access(token)?;
+        match self.users.get(db, caller.user_id).await? {
+            Some(s) if s.active && s.role == caller.role => Ok(caller),
+            Some(s) if s.active => Err(ApiError::Unauthorized(
+                "your role has changed since this token was issued; sign in again".to_owned(),
+            )),
+            _ => Err(ApiError::Unauthorized("the account no longer exists or is disabled".to_owned())),
+        }
+    }
+
+    /// The caller an access token names (signature and expiry only; see
+    /// [`Auth::authenticate`]).
     pub fn verify_access(&self, token: &str) -> Result<Caller, ApiError> {
         let c = self.verify(token, "access")?;
         Ok(Caller { user_id: c.sub, role: c.role })
@@ -184,7 +228,7 @@ mod tests {
     use crate::auth::{hash_password_blocking, verify_password_blocking};
 
     fn auth() -> Auth {
-        Auth::new(&[7u8; 32], 60, 3600).unwrap()
+        Auth::with_secret(&[7u8; 32], 60, 3600).unwrap()
     }
 
     #[test]
@@ -204,11 +248,31 @@ mod tests {
         let a = auth();
         let pair =
             a.issue(Uuid::now_v7(), Role::Customer, Session { family: Uuid::now_v7(), jti: Uuid::new_v4() }).unwrap();
-        let other = Auth::new(&[8u8; 32], 60, 3600).unwrap();
+        let other = Auth::with_secret(&[8u8; 32], 60, 3600).unwrap();
         assert!(other.verify_access(&pair.access_token).is_err());
         let mut t = pair.access_token.clone();
         t.pop();
         assert!(a.verify_access(&t).is_err());
+    }
+
+    #[test]
+    fn a_new_key_signs_and_the_old_one_still_verifies() {
+        let key = |kid: &str, b: u8| Key { kid: kid.to_owned(), secret: vec![b; 32] };
+        let before = Auth::new(&KeyRing { keys: vec![key("old", 1)] }, 60, 3600, Duration::from_secs(1)).unwrap();
+        let after =
+            Auth::new(&KeyRing { keys: vec![key("new", 2), key("old", 1)] }, 60, 3600, Duration::from_secs(1)).unwrap();
+        let id = Uuid::now_v7();
+        let old_token = before.issue_access_with_ttl(id, Role::Agent, 60).unwrap();
+        let new_token = after.issue_access_with_ttl(id, Role::Agent, 60).unwrap();
+        assert_eq!(jsonwebtoken::decode_header(&new_token).unwrap().kid.as_deref(), Some("new"));
+        assert!(after.verify_access(&old_token).is_ok());
+        assert!(after.verify_access(&new_token).is_ok());
+        assert!(before.verify_access(&new_token).is_err(), "an unknown kid is refused");
+        // A token from before key ids (no kid) is tried with every key.
+        let claims = serde_json::json!({"iss": ISSUER, "sub": id, "role": "agent", "typ": "access",
+            "iat": now_secs(), "exp": now_secs() + 60, "jti": Uuid::new_v4()});
+        let legacy = jsonwebtoken::encode(&Header::default(), &claims, &EncodingKey::from_secret(&[1; 32])).unwrap();
+        assert!(after.verify_access(&legacy).is_ok());
     }
 
     #[test]

@@ -31,7 +31,7 @@ use sysops_core::sync::ids::{self, DocKind};
 use uuid::Uuid;
 
 /// The caller of a WebSocket upgrade: bearer header or `?access_token=`.
-fn ws_caller(state: &AppState, req: &HttpRequest) -> Result<Caller, ApiError> {
+async fn ws_caller(state: &AppState, req: &HttpRequest) -> Result<Caller, ApiError> {
     let token = bearer(req).or_else(|| {
         web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
             .ok()
@@ -40,7 +40,7 @@ fn ws_caller(state: &AppState, req: &HttpRequest) -> Result<Caller, ApiError> {
     let token = token.ok_or_else(|| {
         ApiError::Unauthorized("send the access token as Authorization: Bearer or ?access_token=".to_owned())
     })?;
-    state.auth.verify_access(&token)
+    state.auth.authenticate(&state.db, &token).await
 }
 
 /// The expert's root document.
@@ -72,7 +72,7 @@ pub async fn root(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpR
         (status = 403, body = crate::api::problem::Problem)))]
 #[get("/api/v1/sync")]
 pub async fn socket(state: web::Data<AppState>, req: HttpRequest, body: web::Payload) -> ApiResult<HttpResponse> {
-    let caller = ws_caller(&state, &req)?;
+    let caller = ws_caller(&state, &req).await?;
     caller.require(&[Role::Expert], "syncing documents")?;
     let (resp, session, stream) =
         actix_ws::handle(&req, body).map_err(|e| ApiError::BadRequest(format!("not a WebSocket upgrade: {e}")))?;

@@ -2,6 +2,7 @@
 //! fresh database (SQLite, and a real PostgreSQL the harness starts itself), driven over
 //! real HTTP.
 
+mod accounts;
 mod auth_limits;
 mod authorization;
 mod bad_input;
