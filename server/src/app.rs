@@ -163,7 +163,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(max_body))
                 .wrap(ErrorHandlers::new().default_handler(api::ensure_problem))
                 .wrap(from_fn(metrics::track))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<crate::telemetry::requests::RequestSpans>::new())
                 .wrap(from_fn(api::refuse_upgrades))
                 .configure(api::routes)
                 .default_service(web::to(api::not_found))

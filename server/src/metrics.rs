@@ -85,13 +85,13 @@ pub async fn track(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let start = std::time::Instant::now();
     let metrics = req.app_data::<web::Data<crate::state::AppState>>().map(|s| s.metrics.clone());
-    let method = req.method().to_string();
+    let method = crate::telemetry::requests::method_label(req.method());
     let res = next.call(req).await?;
     if let Some(m) = metrics {
         let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
         let status = res.status().as_u16().to_string();
-        m.http_requests.with_label_values(&[&route, &method, &status]).inc();
-        m.http_latency.with_label_values(&[&route, &method]).observe(start.elapsed().as_secs_f64());
+        m.http_requests.with_label_values(&[&route, method, &status]).inc();
+        m.http_latency.with_label_values(&[&route, method]).observe(start.elapsed().as_secs_f64());
     }
     Ok(res)
 }

@@ -1,6 +1,8 @@
 //! Structured logs: JSON lines by default (one per event, with the request id from the
 //! request span), human-readable with `log_format = "pretty"`.
 
+pub mod requests;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 

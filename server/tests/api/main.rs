@@ -11,6 +11,7 @@ mod crash;
 mod device;
 mod helpers;
 mod load;
+mod logs;
 mod outbox;
 mod providers;
 mod story;
