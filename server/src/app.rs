@@ -55,6 +55,7 @@ impl Application {
             Duration::from_secs(settings.auth_cache_secs),
         )?;
         if settings.demo {
+            ensure_loopback(&settings.bind)?;
             crate::demo::seed(&db).await?;
         }
         let listener = TcpListener::bind(&settings.bind)?;
@@ -219,6 +220,19 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Demo mode prints logins and shows every message (addresses, survey links) on
+/// `/dev/outbox`: it is for a laptop, so it listens on loopback only.
+fn ensure_loopback(bind: &str) -> anyhow::Result<()> {
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<std::net::SocketAddr> = bind.to_socket_addrs().map(Iterator::collect).unwrap_or_default();
+    anyhow::ensure!(
+        !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback()),
+        "--demo listens on loopback only (it shows demo logins and every outgoing message on /dev/outbox), but \
+         --bind is {bind:?}; use --bind 127.0.0.1:PORT, or run without --demo"
+    );
+    Ok(())
 }
 
 /// SIGINT or SIGTERM.

@@ -70,6 +70,10 @@ pub async fn run() -> anyhow::Result<()> {
             let host = settings.bind.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
             if settings.demo {
                 crate::demo::print_logins();
+                println!(
+                    "demo mode: listening on loopback only; every message the server sends is shown at http://{host}:{}/dev/outbox",
+                    app.port()
+                );
             }
             println!("listening on http://{host}:{}", app.port());
             app.run_until_stopped().await

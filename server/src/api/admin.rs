@@ -8,7 +8,7 @@ use crate::db::entity::{alert, outbox_message};
 use crate::notify::outbox;
 use crate::state::AppState;
 use actix_web::web::Query;
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
@@ -210,8 +210,9 @@ pub async fn conflicts(state: web::Data<AppState>, caller: Caller) -> ApiResult<
 
 /// Every message that would have gone out, for a person trying the demo (demo mode only).
 #[get("/dev/outbox")]
-pub async fn dev_outbox(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    if !state.settings.demo {
+pub async fn dev_outbox(state: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
+    // Only in demo mode, and only to this machine.
+    if !state.settings.demo || !req.peer_addr().is_some_and(|a| a.ip().is_loopback()) {
         return Err(ApiError::not_found("page"));
     }
     let rows =

@@ -2,7 +2,8 @@
 
 use super::problem::{ApiError, describe};
 use crate::state::AppState;
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use secrecy::ExposeSecret;
 
 /// Always 200 while the process serves HTTP.
 #[utoipa::path(tag = "operations", responses((status = 200, description = "Alive")))]
@@ -22,11 +23,33 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     }
 }
 
-/// Prometheus text exposition.
-#[utoipa::path(tag = "operations", responses((status = 200, description = "Prometheus metrics", content_type = "text/plain")))]
+/// Prometheus text exposition. Open unless `SYSOPS_METRICS_TOKEN` is set; then the
+/// scraper sends it as `Authorization: Bearer <token>`.
+#[utoipa::path(tag = "operations", responses((status = 200, description = "Prometheus metrics", content_type = "text/plain"),
+    (status = 401, body = super::problem::Problem, description = "A metrics token is configured and was not sent")))]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
+pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if let Some(want) = &state.settings.metrics_token {
+        let sent = super::extract::bearer(&req).unwrap_or_default();
+        if !same(sent.as_bytes(), want.expose_secret().as_bytes()) {
+            return Err(ApiError::Unauthorized(
+                "metrics are protected: send the configured metrics token as Authorization: Bearer <token>".to_owned(),
+            ));
+        }
+    }
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render()))
+}
+
+/// Compares secrets in time independent of where they differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    use hmac::Mac;
+    // Equal-length MACs of both compared by `verify_slice` (constant time).
+    let mac = |x: &[u8]| {
+        let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"sysops metrics token").expect("any key length");
+        m.update(x);
+        m
+    };
+    mac(a).verify_slice(&mac(b).finalize().into_bytes()).is_ok()
 }
 
 /// What a problem type means.

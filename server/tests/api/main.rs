@@ -9,6 +9,7 @@ mod bad_input;
 mod cli;
 mod crash;
 mod device;
+mod edges;
 mod helpers;
 mod load;
 mod logs;
