@@ -5,6 +5,7 @@ pub mod auth_routes;
 pub mod create;
 pub mod customers;
 pub mod devices;
+pub mod edge;
 pub mod experts;
 pub mod extract;
 pub mod health;
@@ -22,7 +23,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::ServiceResponse;
 use actix_web::http::header;
 use actix_web::middleware::ErrorHandlerResponse;
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use problem::ApiError;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -116,9 +117,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()));
 }
 
-/// Unknown routes: 404 as a problem.
+/// Unknown routes: 404 as a problem; a real route with a method it does not take: 405.
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
-    ApiError::NotFound(format!("no route {} {}", req.method(), req.path())).error_response()
+    edge::not_found(req).await
 }
 
 /// Turns any error response that is not already a problem (a 405 from routing, an

@@ -60,6 +60,9 @@ pub enum ApiError {
     /// Nothing there, or not the caller's to see (404).
     #[error("{0}")]
     NotFound(String),
+    /// A real route that does not take this method (405; the edge adds `Allow`).
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// The request conflicts with the current state (409).
     #[error("{0}")]
     Conflict(String),
@@ -113,6 +116,7 @@ impl ApiError {
             Self::Unauthorized(_) => ("unauthorized", "Authentication required"),
             Self::Forbidden(_) => ("forbidden", "Not allowed for this role"),
             Self::NotFound(_) => ("not-found", "Not found"),
+            Self::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
             Self::Conflict(_) => ("conflict", "Conflict"),
             Self::Gone(_) => ("gone", "No longer valid"),
             Self::TooLarge(_) => ("too-large", "Request body too large"),
@@ -173,6 +177,7 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Gone(_) => StatusCode::GONE,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -221,6 +226,9 @@ pub fn describe(slug: &str) -> Option<&'static str> {
         }
         "forbidden" => "Your role may not perform this action.",
         "not-found" => "The resource does not exist, or it is not yours to see.",
+        "method-not-allowed" => {
+            "This route does not take that HTTP method; the `Allow` header lists the ones it takes."
+        }
         "conflict" => {
             "The request conflicts with the current state (a duplicate, an action already taken, or an identical request still in flight)."
         }
