@@ -34,6 +34,7 @@ use utoipa::{Modify, OpenApi};
     info(title = "Sysops Squad API", description = "Trouble tickets, experts in the field, and the knowledge base. Errors are RFC 9457 problem details."),
     paths(
         auth_routes::login, auth_routes::refresh, auth_routes::logout, auth_routes::logout_all,
+        auth_routes::password_reset, auth_routes::password_reset_confirm,
         customers::register, customers::me, customers::subscribe, customers::subscriptions,
         users::create, users::get_one, users::update, plans::list, plans::create,
         experts::create, experts::list, experts::get_one, experts::update,
@@ -72,6 +73,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(auth_routes::refresh)
     .service(auth_routes::logout)
     .service(auth_routes::logout_all)
+    .service(auth_routes::password_reset)
+    .service(auth_routes::password_reset_confirm)
     .service(customers::register)
     .service(customers::me)
     .service(customers::subscribe)

@@ -47,6 +47,7 @@ impl Application {
             0 => crate::auth::hashing::Hasher::default_threads(),
             n => n,
         };
+        crate::auth::passwords::warm();
         crate::auth::configure_hashing(hash_threads, Duration::from_millis(settings.password_hash_wait_ms));
         let auth = Auth::new(
             &keys,

@@ -5,6 +5,8 @@
 pub mod accounts;
 pub mod hashing;
 pub mod keys;
+pub mod passwords;
+pub mod reset;
 pub mod sessions;
 pub mod sign_in;
 pub mod status;
@@ -138,8 +140,8 @@ pub fn client_addr(req: &actix_web::HttpRequest, settings: &crate::config::Setti
     Some(forwarded.into_iter().rev().find(|a| !trusted.contains(a)).unwrap_or(peer))
 }
 
-/// Every minute until `stop`: forgets sign-in failures older than the window and
-/// refresh-token families that expired a day ago.
+/// Every minute until `stop`: forgets sign-in failures older than the window, and
+/// refresh-token families and reset links that expired a day ago.
 pub fn spawn_housekeeping(
     db: crate::db::Db,
     limits: throttle::Limits,
@@ -153,6 +155,7 @@ pub fn spawn_housekeeping(
             }
             let r = async {
                 throttle::prune(&db, limits).await?;
+                reset::prune(&db).await?;
                 sessions::prune(&db, 24 * 3600 * 1000).await
             };
             if let Err(e) = r.await {

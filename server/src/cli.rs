@@ -102,7 +102,7 @@ pub async fn run() -> anyhow::Result<()> {
         Command::CreateAdmin { email, password, name } => {
             let email =
                 sysops_core::text::Email::parse(&email).map_err(|e| anyhow::anyhow!("--email {}", e.message))?;
-            let password = sysops_core::text::Password::parse(&password)
+            let password = crate::auth::passwords::parse(&password, &[email.as_str(), name.as_str()])
                 .map_err(|e| anyhow::anyhow!("--password {}", e.message))?;
             let name = sysops_core::text::Name::parse(&name).map_err(|e| anyhow::anyhow!("--name {}", e.message))?;
             let db = Db::connect(&settings).await?;

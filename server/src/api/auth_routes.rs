@@ -1,7 +1,8 @@
-//! Login, token refresh (rotating), and sign-out.
+//! Login, token refresh (rotating), sign-out, and password reset by e-mail.
 
 use super::extract::ApiJson;
 use super::problem::{ApiError, ApiResult};
+use crate::auth::reset::{self, ResetError};
 use crate::auth::sessions::{self, Rotation, Session};
 use crate::auth::{Caller, Role, TokenPair, sign_in};
 use crate::db::entity::user;
@@ -111,5 +112,63 @@ pub async fn logout(state: web::Data<AppState>, body: ApiJson<RefreshRequest>) -
 pub async fn logout_all(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
     let n = sessions::revoke_all(&state.db.write, caller.user_id, sessions::reason::LOGOUT_ALL).await?;
     tracing::info!(user_id = %caller.user_id, sessions = n, "signed out everywhere");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Asks for a password-reset link.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    /// The account's e-mail.
+    pub email: String,
+}
+
+/// Sets a new password with the token of a reset link.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetConfirm {
+    /// The `token` of the link in the e-mail.
+    pub token: String,
+    /// The new password (same rules as at registration).
+    pub new_password: String,
+}
+
+impl From<ResetError> for ApiError {
+    fn from(e: ResetError) -> Self {
+        match e {
+            ResetError::LinkInvalid => ApiError::Gone(e.to_string()),
+            ResetError::WeakPassword(f) => ApiError::Validation(f.under("new_password").into()),
+            ResetError::Busy { retry_after_secs } => ApiError::Overloaded { detail: e.to_string(), retry_after_secs },
+            ResetError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// E-mails a single-use link to reset the password (valid for 30 minutes by default).
+/// The answer is the same whether or not the address has an account.
+#[utoipa::path(tag = "auth", request_body = ResetRequest,
+    responses((status = 202, description = "If the address has an account, a link is on its way"),
+        (status = 422, body = super::problem::Problem)))]
+#[post("/api/v1/auth/password-reset")]
+pub async fn password_reset(state: web::Data<AppState>, body: ApiJson<ResetRequest>) -> ApiResult<HttpResponse> {
+    sysops_core::text::Email::parse(&body.value.email).map_err(|e| e.under("email"))?;
+    reset::request(&state, &body.value.email).await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({
+        "detail": "if this address has an account, a link to reset its password is on its way"
+    })))
+}
+
+/// Sets a new password with a reset link's token. Every session of the account is signed
+/// out; sign in with the new password.
+#[utoipa::path(tag = "auth", request_body = ResetConfirm,
+    responses((status = 204, description = "Password changed"),
+        (status = 410, body = super::problem::Problem, description = "The link expired or was already used"),
+        (status = 422, body = super::problem::Problem, description = "The new password is not acceptable")))]
+#[post("/api/v1/auth/password-reset/confirm")]
+pub async fn password_reset_confirm(
+    state: web::Data<AppState>,
+    body: ApiJson<ResetConfirm>,
+) -> ApiResult<HttpResponse> {
+    reset::confirm(&state, &body.value.token, &body.value.new_password).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -17,7 +17,7 @@ use sysops_core::ValidationErrors;
 use sysops_core::customer::NotifyBy;
 use sysops_core::geo::GeoPoint;
 use sysops_core::plan::SubscriptionStatus;
-use sysops_core::text::{Address, Email, Name, Password, Phone, Product};
+use sysops_core::text::{Address, Email, Name, Phone, Product};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -29,7 +29,8 @@ pub struct NewCustomer {
     pub name: String,
     /// E-mail (the login).
     pub email: String,
-    /// Password, 8 to 128 characters.
+    /// Password, 8 to 128 characters, not one of the most common passwords (nor one with
+    /// look-alike substitutions or added digits), nor the e-mail or name.
     pub password: String,
     /// Phone in international form (+14155550123).
     pub phone: String,
@@ -64,7 +65,7 @@ pub async fn register(
     let mut v = ValidationErrors::new();
     let name = v.check("name", Name::parse(&b.name));
     let email = v.check("email", Email::parse(&b.email));
-    let password = v.check("password", Password::parse(&b.password));
+    let password = v.check("password", crate::auth::passwords::parse(&b.password, &[&b.email, &b.name]));
     let phone = v.check("phone", Phone::parse(&b.phone));
     let notify_by = v.check("notify_by", b.notify_by.parse::<NotifyBy>());
     let address = v.check("address", Address::parse(&b.address));

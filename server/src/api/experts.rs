@@ -16,7 +16,7 @@ use serde::Deserialize;
 use sysops_core::category::CategorySet;
 use sysops_core::expert::{DEFAULT_CAPACITY, MAX_CAPACITY};
 use sysops_core::geo::ServiceArea;
-use sysops_core::text::{Email, Locale, Name, Password, Phone};
+use sysops_core::text::{Email, Locale, Name, Phone};
 use sysops_core::{FieldError, ValidationErrors};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -29,7 +29,8 @@ pub struct NewExpert {
     pub name: String,
     /// E-mail (the login).
     pub email: String,
-    /// Password, 8 to 128 characters.
+    /// Password, 8 to 128 characters, not one of the most common passwords (nor one with
+    /// look-alike substitutions or added digits), nor the e-mail or name.
     pub password: String,
     /// Phone in international form.
     pub phone: String,
@@ -101,7 +102,7 @@ pub async fn create(
     let mut v = ValidationErrors::new();
     let name = v.check("name", Name::parse(&b.name));
     let email = v.check("email", Email::parse(&b.email));
-    let password = v.check("password", Password::parse(&b.password));
+    let password = v.check("password", crate::auth::passwords::parse(&b.password, &[&b.email, &b.name]));
     let phone = v.check("phone", Phone::parse(&b.phone));
     let skills = v.check("skills", CategorySet::parse_non_empty(&b.skills));
     let area = parse_area(&mut v, &b.service_area);

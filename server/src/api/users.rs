@@ -15,7 +15,7 @@ use chrono::Utc;
 use sea_orm::ActiveValue::Set;
 use sea_orm::EntityTrait;
 use serde::Deserialize;
-use sysops_core::text::{Email, Name, Password};
+use sysops_core::text::{Email, Name};
 use sysops_core::{FieldError, ValidationErrors};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -28,7 +28,8 @@ pub struct NewUser {
     pub name: String,
     /// E-mail (the login).
     pub email: String,
-    /// Password, 8 to 128 characters.
+    /// Password, 8 to 128 characters, not one of the most common passwords (nor one with
+    /// look-alike substitutions or added digits), nor the e-mail or name.
     pub password: String,
     /// `agent`, `manager` or `admin`.
     pub role: String,
@@ -53,7 +54,7 @@ pub async fn create(
     let mut v = ValidationErrors::new();
     let name = v.check("name", Name::parse(&b.name));
     let email = v.check("email", Email::parse(&b.email));
-    let password = v.check("password", Password::parse(&b.password));
+    let password = v.check("password", crate::auth::passwords::parse(&b.password, &[&b.email, &b.name]));
     let role = v.check(
         "role",
         match b.role.as_str() {

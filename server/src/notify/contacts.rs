@@ -239,6 +239,11 @@ impl<'a> Mail<'a> {
         }
     }
 
+    /// E-mails a user about their account (a password-reset link), whatever their role.
+    pub fn account_email(&mut self, user: Uuid, email: &str, template: &str, locale: &str, ctx: &Value) {
+        self.push_row(Channel::Email, email, user, template, locale, ctx, None);
+    }
+
     /// E-mails every manager an alert.
     pub fn managers(&mut self, contacts: &Contacts, ctx: &Value, ticket: Option<Uuid>) {
         for (id, name, email) in &contacts.managers {

@@ -14,6 +14,7 @@ mod helpers;
 mod load;
 mod logs;
 mod outbox;
+mod passwords;
 mod providers;
 mod story;
 mod surveys;
