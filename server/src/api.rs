@@ -11,6 +11,7 @@ pub mod extract;
 pub mod health;
 pub mod kb;
 pub mod plans;
+pub mod privacy;
 pub mod problem;
 pub mod surveys;
 pub mod tickets;
@@ -36,6 +37,7 @@ use utoipa::{Modify, OpenApi};
         auth_routes::login, auth_routes::refresh, auth_routes::logout, auth_routes::logout_all,
         auth_routes::password_reset, auth_routes::password_reset_confirm,
         customers::register, customers::me, customers::subscribe, customers::subscriptions,
+        privacy::export_mine, privacy::export_one, privacy::close_mine, privacy::erase_one,
         users::create, users::get_one, users::update, plans::list, plans::create,
         experts::create, experts::list, experts::get_one, experts::update,
         tickets::create, tickets::list, tickets::get_one, tickets::events,
@@ -79,6 +81,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(customers::me)
     .service(customers::subscribe)
     .service(customers::subscriptions)
+    .service(privacy::export_mine)
+    .service(privacy::close_mine)
+    .service(privacy::export_one)
+    .service(privacy::erase_one)
     .service(users::create)
     .service(users::get_one)
     .service(users::update)

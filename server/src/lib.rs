@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod kb;
 pub mod metrics;
 pub mod notify;
+pub mod privacy;
 pub mod state;
 pub mod sync;
 pub mod telemetry;

@@ -15,6 +15,7 @@ mod load;
 mod logs;
 mod outbox;
 mod passwords;
+mod privacy;
 mod providers;
 mod story;
 mod surveys;
