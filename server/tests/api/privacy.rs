@@ -72,7 +72,7 @@ async fn a_customer_exports_their_data_and_closing_the_account_erases_it_keeping
     assert_eq!(st, StatusCode::UNAUTHORIZED);
 
     // The tickets stay for reports, without anything that says who or where exactly.
-    let (st, list) = s.get(&format!("/api/v1/tickets?limit=200"), Some(&w.admin)).await;
+    let (st, list) = s.get("/api/v1/tickets?limit=200", Some(&w.admin)).await;
     assert_eq!(st, StatusCode::OK);
     let mine: Vec<&Value> = list["items"]
         .as_array()
