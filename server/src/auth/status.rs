@@ -33,12 +33,19 @@ const MAX_ENTRIES: usize = 100_000;
 pub struct StatusCache {
     ttl: Duration,
     entries: Mutex<HashMap<Uuid, (Instant, Option<UserStatus>)>>,
+    changes: tokio::sync::broadcast::Sender<Uuid>,
 }
 
 impl StatusCache {
     /// Entries live `ttl`.
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: Mutex::new(HashMap::new()) }
+        Self { ttl, entries: Mutex::new(HashMap::new()), changes: tokio::sync::broadcast::channel(256).0 }
+    }
+
+    /// Users whose account changed, here or on another node (`Uuid::nil()`: anyone may
+    /// have). A long-lived session (a sync WebSocket) re-checks its user's status on each.
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<Uuid> {
+        self.changes.subscribe()
     }
 
     fn cached(&self, id: Uuid) -> Option<Option<UserStatus>> {
@@ -64,11 +71,13 @@ impl StatusCache {
     /// Forgets one user (their account changed).
     pub fn forget(&self, id: Uuid) {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        let _ = self.changes.send(id);
     }
 
     /// Forgets everyone (notifications may have been missed).
     pub fn clear(&self) {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let _ = self.changes.send(Uuid::nil());
     }
 }
 
