@@ -164,3 +164,27 @@ pub fn spawn_housekeeping(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn the_client_is_the_peer_unless_the_peer_is_a_trusted_proxy() {
+        let settings = |trusted: Option<&str>| crate::config::Settings {
+            trusted_proxies: trusted.map(str::to_owned),
+            ..Default::default()
+        };
+        let req = TestRequest::default()
+            .peer_addr("10.0.0.5:4000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "1.2.3.4, 203.0.113.9"))
+            .to_http_request();
+        // Untrusted peer: its X-Forwarded-For is ignored (anyone can send one).
+        assert_eq!(client_addr(&req, &settings(None)), Some("10.0.0.5".parse().unwrap()));
+        // Trusted proxy: the nearest address it was given.
+        assert_eq!(client_addr(&req, &settings(Some("10.0.0.5"))), Some("203.0.113.9".parse().unwrap()));
+        // A chain of trusted proxies is skipped.
+        assert_eq!(client_addr(&req, &settings(Some("10.0.0.5, 203.0.113.9"))), Some("1.2.3.4".parse().unwrap()));
+    }
+}
