@@ -8,6 +8,7 @@ pub mod devices;
 pub mod experts;
 pub mod extract;
 pub mod health;
+pub mod idempotency;
 pub mod kb;
 pub mod plans;
 pub mod problem;

@@ -15,7 +15,8 @@ use crate::notify::templates::Templates;
 use crate::notify::worker::{Worker, WorkerConfig};
 use crate::state::AppState;
 use crate::tickets::intake::{Intake, Writer};
-use crate::workflow::survey::SurveyKeys;
+use crate::tickets::survey::SurveyKeys;
+use crate::tickets::{Rules, Tickets};
 use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use rand::RngCore;
@@ -124,32 +125,39 @@ impl Application {
             &metrics,
         )?;
         let mut background = vec![worker.spawn(shutdown.clone())];
-        tracing::info!(
-            port,
-            node,
-            database = db.backend_name(),
-            experts = dispatcher.pool.lock().await.len(),
-            "server built"
-        );
+        let experts = dispatcher.pool().len();
+        tracing::info!(port, node, database = db.backend_name(), experts, "server built");
         let max_body = settings.max_body_bytes;
+        let inflight = Arc::new(InFlight::default());
+        let tickets = Arc::new(Tickets::new(
+            db.clone(),
+            dispatcher.clone(),
+            notifier.clone(),
+            sync_handle.clone(),
+            SurveyKeys::derive(&secret),
+            Rules::from_settings(&settings),
+            intake,
+            inflight.clone(),
+        ));
+        background.push(crate::tickets::jobs::spawn(tickets.clone(), shutdown.clone()));
+        sync_rt.spawn(crate::sync::projection::run(tickets.clone(), sync.clone(), sync_inputs.synced));
+        let metrics_data = web::Data::from(metrics.clone());
         let state = web::Data::new(AppState {
             settings,
             db: db.clone(),
             auth,
             metrics,
+            tickets,
             dispatcher,
-            intake,
-            inflight: Arc::new(InFlight::default()),
+            inflight,
             notifier,
-            surveys: SurveyKeys::derive(&secret),
             public_base,
             sync: sync.clone(),
         });
-        background.push(crate::workflow::jobs::spawn(state.clone(), shutdown.clone()));
-        sync_rt.spawn(crate::sync::projection::run(state.clone(), sync.clone(), sync_inputs.synced));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(metrics_data.clone())
                 .app_data(web::PayloadConfig::new(max_body))
                 .wrap(ErrorHandlers::new().default_handler(api::ensure_problem))
                 .wrap(from_fn(metrics::track))

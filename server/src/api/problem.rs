@@ -150,6 +150,24 @@ impl From<FieldError> for ApiError {
     }
 }
 
+/// The one mapping from the ticket service's errors to problems.
+impl From<crate::tickets::TicketError> for ApiError {
+    fn from(e: crate::tickets::TicketError) -> Self {
+        use crate::tickets::TicketError as T;
+        match e {
+            T::NotFound(m) => Self::NotFound(m),
+            T::Invalid(v) => Self::Validation(v),
+            T::Refused(m) | T::InFlight(m) => Self::Conflict(m),
+            T::Expired(m) => Self::Gone(m),
+            T::Damaged(m) => Self::BadRequest(m),
+            T::KeyReused(m) => Self::Unprocessable(m),
+            T::Overloaded { detail, retry_after_secs } => Self::Overloaded { detail, retry_after_secs },
+            T::Storage(e) => Self::Internal(e.into()),
+            T::Internal(e) => Self::Internal(e),
+        }
+    }
+}
+
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
         Self::Internal(e.into())

@@ -3,11 +3,11 @@
 use super::create::{created, scope_of};
 use super::customers::insert_user;
 use super::extract::ApiJson;
+use super::idempotency::IdempotencyKey;
 use super::problem::ApiResult;
 use super::views::UserView;
 use crate::auth::{Caller, Role, hash_password};
 use crate::db::entity::user;
-use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::Utc;
