@@ -37,12 +37,16 @@ pub struct Application {
     background: Vec<tokio::task::JoinHandle<()>>,
     shutdown: CancellationToken,
     db: Db,
+    /// SQLite: the data directory's serving lock, held until the server stops.
+    _lock: Option<std::fs::File>,
 }
 
 impl Application {
     /// Connects, migrates, loads the dispatcher, starts the background tasks and binds
     /// the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let lock =
+            if settings.uses_postgres() { None } else { Some(crate::backup::lock_data_dir(&settings.data_dir)?) };
         let db = Db::connect(&settings).await?;
         db.migrate().await?;
         let secret = match &settings.jwt_secret {
@@ -172,7 +176,7 @@ impl Application {
         // actix waits for connections to end.
         .disable_signals()
         .run();
-        Ok(Self { port, sync, sync_rt, server, writer, background, shutdown, db })
+        Ok(Self { port, sync, sync_rt, server, writer, background, shutdown, db, _lock: lock })
     }
 
     /// The bound port.

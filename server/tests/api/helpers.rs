@@ -44,6 +44,11 @@ fn bin() -> &'static str {
 }
 
 impl Config {
+    /// Runs a subcommand with this configuration.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.command(args).output().expect("run cli")
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin());
         c.args(args).arg("--data-dir").arg(&self.data_dir);

@@ -3,6 +3,7 @@
 //! real HTTP.
 
 mod authorization;
+mod backup;
 mod bad_input;
 mod cli;
 mod crash;
