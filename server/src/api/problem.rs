@@ -162,7 +162,7 @@ impl From<crate::tickets::TicketError> for ApiError {
             T::Damaged(m) => Self::BadRequest(m),
             T::KeyReused(m) => Self::Unprocessable(m),
             T::Overloaded { detail, retry_after_secs } => Self::Overloaded { detail, retry_after_secs },
-            T::Storage(e) => Self::Internal(e.into()),
+            T::Storage(e) => e.into(),
             T::Internal(e) => Self::Internal(e),
         }
     }
@@ -170,6 +170,15 @@ impl From<crate::tickets::TicketError> for ApiError {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
+        if crate::db::is_unavailable(&e) {
+            tracing::warn!(error = %e, "database unavailable; answering 503");
+            return Self::Overloaded {
+                detail: "the database is briefly unavailable; nothing was changed by this request. Retry shortly \
+                         (with the same Idempotency-Key, if you sent one)"
+                    .to_owned(),
+                retry_after_secs: 1,
+            };
+        }
         Self::Internal(e.into())
     }
 }

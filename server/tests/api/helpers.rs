@@ -133,6 +133,14 @@ impl Server {
         Server { base, cfg, child: Some(child), http, _dir: None }
     }
 
+    /// A server this test did not start (e.g. a load balancer in front of several):
+    /// requests only; it cannot be stopped or restarted from here.
+    #[allow(dead_code)] // used by tests/cluster.rs, which includes this file
+    pub fn remote(base: &str, cfg: Config) -> Server {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
+        Server { base: base.trim_end_matches('/').to_owned(), cfg, child: None, http, _dir: None }
+    }
+
     /// `kill -9`: no chance to flush or finish anything.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
