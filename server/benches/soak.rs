@@ -155,7 +155,7 @@ async fn main() {
                 let key = format!("soak-{w}-{i}");
                 let body = json!({"subscription_id": sub, "category": "television", "title": format!("Soak {key}"),
                                   "description": "A long-running test ticket."});
-                for _ in 0..if i % 10 == 0 { 2 } else { 1 } {
+                for _ in 0..if i.is_multiple_of(10) { 2 } else { 1 } {
                     let r = s
                         .http
                         .post(format!("{}/api/v1/tickets", s.base))
