@@ -9,6 +9,7 @@ pub mod edge;
 pub mod experts;
 pub mod extract;
 pub mod health;
+pub mod idempotency;
 pub mod kb;
 pub mod plans;
 pub mod privacy;

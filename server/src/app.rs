@@ -15,7 +15,8 @@ use crate::notify::templates::Templates;
 use crate::notify::worker::{Worker, WorkerConfig};
 use crate::state::AppState;
 use crate::tickets::intake::{Intake, Writer};
-use crate::workflow::survey::SurveyKeys;
+use crate::tickets::survey::SurveyKeys;
+use crate::tickets::{Rules, Tickets};
 use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use std::net::TcpListener;
@@ -34,12 +35,16 @@ pub struct Application {
     background: Vec<tokio::task::JoinHandle<()>>,
     shutdown: CancellationToken,
     db: Db,
+    /// SQLite: the data directory's serving lock, held until the server stops.
+    _lock: Option<std::fs::File>,
 }
 
 impl Application {
     /// Connects, migrates, loads the dispatcher, starts the background tasks and binds
     /// the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let lock =
+            if settings.uses_postgres() { None } else { Some(crate::backup::lock_data_dir(&settings.data_dir)?) };
         let db = Db::connect(&settings).await?;
         db.migrate().await?;
         let keys = crate::auth::keys::load(&settings, &db, settings.refresh_token_ttl_secs).await?;
@@ -132,36 +137,43 @@ impl Application {
                 shutdown.clone(),
             ),
         ];
-        tracing::info!(
-            port,
-            node,
-            database = db.backend_name(),
-            experts = dispatcher.pool.lock().await.len(),
-            "server built"
-        );
+        let experts = dispatcher.pool().len();
+        tracing::info!(port, node, database = db.backend_name(), experts, "server built");
         let max_body = settings.max_body_bytes;
+        let inflight = Arc::new(InFlight::default());
+        let tickets = Arc::new(Tickets::new(
+            db.clone(),
+            dispatcher.clone(),
+            notifier.clone(),
+            sync_handle.clone(),
+            SurveyKeys::derive(keys.link_secret()),
+            Rules::from_settings(&settings),
+            intake,
+            inflight.clone(),
+        ));
+        background.push(crate::tickets::jobs::spawn(tickets.clone(), shutdown.clone()));
+        sync_rt.spawn(crate::sync::projection::run(tickets.clone(), sync.clone(), sync_inputs.synced));
+        let metrics_data = web::Data::from(metrics.clone());
         let state = web::Data::new(AppState {
             settings,
             db: db.clone(),
             auth,
             metrics,
+            tickets,
             dispatcher,
-            intake,
-            inflight: Arc::new(InFlight::default()),
+            inflight,
             notifier,
-            surveys: SurveyKeys::derive(keys.link_secret()),
             public_base,
             sync: sync.clone(),
         });
-        background.push(crate::workflow::jobs::spawn(state.clone(), shutdown.clone()));
         if let (true, Some(url)) = (state.settings.uses_postgres(), state.settings.database_url.clone()) {
             // Ends with the process (it holds only a listening connection).
             tokio::spawn(crate::auth::status::run_listener(state.clone(), url));
         }
-        sync_rt.spawn(crate::sync::projection::run(state.clone(), sync.clone(), sync_inputs.synced));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(metrics_data.clone())
                 .app_data(web::PayloadConfig::new(max_body))
                 .wrap(from_fn(api::edge::head_as_get))
                 .wrap(ErrorHandlers::new().default_handler(api::ensure_problem))
@@ -178,7 +190,7 @@ impl Application {
         // actix waits for connections to end.
         .disable_signals()
         .run();
-        Ok(Self { port, sync, sync_rt, server, writer, background, shutdown, db })
+        Ok(Self { port, sync, sync_rt, server, writer, background, shutdown, db, _lock: lock })
     }
 
     /// The bound port.

@@ -1,4 +1,5 @@
-//! The operator's command line: `serve`, `migrate`, `create-admin`, `rotate-jwt-key`.
+//! The operator's command line: `serve`, `migrate`, `create-admin`, `rotate-jwt-key`,
+//! `backup`, `restore`.
 
 use crate::app::Application;
 use crate::auth::{Role, hash_password_blocking};
@@ -53,6 +54,23 @@ pub enum Command {
         #[arg(long, default_value = "Administrator")]
         name: String,
     },
+    /// Writes a consistent backup of the database and the data directory's keys to FILE,
+    /// while the server keeps serving.
+    Backup {
+        /// Where to write the backup (a .tar.gz file).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restores a backup written by `backup` into the configured database (stop the
+    /// servers first).
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        /// Replace a database that already holds data (SQLite keeps the old file beside).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// Runs the command line.
@@ -77,6 +95,34 @@ pub async fn run() -> anyhow::Result<()> {
             }
             println!("listening on http://{host}:{}", app.port());
             app.run_until_stopped().await
+        }
+        Command::Backup { to } => {
+            let m = crate::backup::backup(&settings, &to).await?;
+            let size = std::fs::metadata(&to).map(|m| m.len()).unwrap_or(0);
+            println!(
+                "backup written to {} ({}, {} tickets, {} data-directory files, {:.1} MB)",
+                to.display(),
+                m.backend,
+                m.tickets,
+                m.files.len(),
+                size as f64 / 1e6
+            );
+            Ok(())
+        }
+        Command::Restore { from, force } => {
+            let m = crate::backup::restore(&settings, &from, force).await?;
+            println!(
+                "restored the {} backup of {} ({} tickets) into {}; migrations run when the server starts",
+                m.backend,
+                m.created_at.to_rfc3339(),
+                m.tickets,
+                if settings.uses_postgres() {
+                    "the configured PostgreSQL database".to_owned()
+                } else {
+                    settings.data_dir.display().to_string()
+                }
+            );
+            Ok(())
         }
         Command::Migrate => {
             let db = Db::connect(&settings).await?;

@@ -1,41 +1,26 @@
 //! The dispatcher: the in-memory expert pool the assignment runs on, loaded from the
 //! database at start and kept in step by every write that changes an expert or their
 //! load.
+//!
+//! The pool sits behind a plain (blocking) mutex that is held only for in-memory
+//! decisions, never across I/O: a `std::sync::MutexGuard` cannot live across an
+//! `.await` in the server's `Send` futures, so the compiler enforces the rule written in
+//! `docs/adr/0008-dispatcher-lock.md`.
 
 use crate::db::Db;
 use crate::db::entity::{expert, ticket};
-use anyhow::Context;
+use crate::repo::experts::candidate;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use std::collections::HashMap;
-use sysops_core::assignment::{Candidate, ExpertPool};
-use sysops_core::category::{Category, CategorySet};
-use sysops_core::geo::{GeoPoint, ServiceArea};
+use std::sync::{Mutex, MutexGuard};
+use sysops_core::assignment::ExpertPool;
 use sysops_core::ids::ExpertId;
 use sysops_core::ticket::TicketStatus;
-use tokio::sync::Mutex;
 use uuid::Uuid;
 
-/// The pool behind a lock; writers that assign hold it for their whole transaction.
+/// The pool behind a short-held lock.
 pub struct Dispatcher {
-    /// The pool.
-    pub pool: Mutex<ExpertPool>,
-}
-
-/// Builds a candidate from a stored expert row.
-pub fn candidate(row: &expert::Model, active_tickets: u32) -> anyhow::Result<Candidate> {
-    let skills: Vec<String> = serde_json::from_value(row.skills.clone()).context("skills column")?;
-    let skills: CategorySet = skills.iter().filter_map(|s| s.parse::<Category>().ok()).collect();
-    let center = GeoPoint::new(row.area_lat, row.area_lon).map_err(|e| anyhow::anyhow!("area centre: {e}"))?;
-    Ok(Candidate {
-        id: ExpertId::from_uuid(row.user_id),
-        skills,
-        area: ServiceArea::new(center, row.area_radius_km).map_err(|e| anyhow::anyhow!("area: {e}"))?,
-        location: GeoPoint::new(row.lat, row.lon).map_err(|e| anyhow::anyhow!("location: {e}"))?,
-        on_duty: row.on_duty,
-        active_tickets,
-        capacity: u32::try_from(row.capacity).unwrap_or(0),
-        last_assigned_at: row.last_assigned_at,
-    })
+    pool: Mutex<ExpertPool>,
 }
 
 /// Active tickets (assigned or accepted) per expert.
@@ -70,6 +55,19 @@ impl Dispatcher {
         Ok(Self { pool: Mutex::new(ExpertPool::from_candidates(candidates)) })
     }
 
+    /// The pool, for an in-memory decision. Never hold the guard across I/O (the
+    /// compiler refuses to keep it across an `.await` in a `Send` future).
+    pub fn pool(&self) -> MutexGuard<'_, ExpertPool> {
+        // A panic while the lock was held cannot leave the pool half-changed in a way
+        // that matters more than losing dispatch altogether: keep going.
+        self.pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Tickets an expert holds now, as the pool knows it.
+    pub fn active_tickets(&self, id: Uuid) -> u32 {
+        self.pool().get(ExpertId::from_uuid(id)).map_or(0, |c| c.active_tickets)
+    }
+
     /// Re-reads one expert (after an admin or the expert changed their profile).
     pub async fn refresh_expert(&self, db: &Db, id: Uuid) -> anyhow::Result<()> {
         let row = expert::Entity::find_by_id(id).one(&db.write).await?;
@@ -83,9 +81,10 @@ impl Dispatcher {
                 .count(&db.write)
                 .await?
         };
-        let mut pool = self.pool.lock().await;
-        match row {
-            Some(row) => pool.upsert(candidate(&row, u32::try_from(active).unwrap_or(u32::MAX))?),
+        let c = row.map(|row| candidate(&row, u32::try_from(active).unwrap_or(u32::MAX))).transpose()?;
+        let mut pool = self.pool();
+        match c {
+            Some(c) => pool.upsert(c),
             None => {
                 pool.remove(ExpertId::from_uuid(id));
             }

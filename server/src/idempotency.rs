@@ -1,48 +1,17 @@
-//! Idempotency keys for creating POSTs. The same key with the same body replays the
-//! first response; with a different body it is refused (422); while the first request
-//! is still running, 409. The response is stored in the same transaction as the effect,
-//! so a crash either loses both or keeps both: a retry after a crash never duplicates.
+//! Idempotency keys for creating requests. The same key with the same request replays
+//! the first answer; with a different request it is refused; while the first is still
+//! running, it is refused as in flight. The answer is stored in the same transaction as
+//! the effect, so a crash either loses both or keeps both: a retry after a crash never
+//! duplicates. Front ends bring the key and a fingerprint of the request; the HTTP side
+//! (the header, replaying a response) is `api::idempotency`.
 
-use crate::api::problem::ApiError;
 use crate::db::entity::idempotency_key as idem;
 use crate::db::is_unique_violation;
-use actix_web::dev::Payload;
-use actix_web::http::StatusCode;
-use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use chrono::Utc;
-use futures::future::{Ready, ready};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-
-/// The `Idempotency-Key` header, if sent.
-pub struct IdempotencyKey(pub Option<String>);
-
-/// Longest key accepted.
-const MAX_KEY_LEN: usize = 255;
-
-impl FromRequest for IdempotencyKey {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(v) = req.headers().get("idempotency-key") else {
-            return ready(Ok(Self(None)));
-        };
-        let ok = v
-            .to_str()
-            .ok()
-            .map(str::trim)
-            .filter(|s| !s.is_empty() && s.len() <= MAX_KEY_LEN && s.chars().all(|c| c.is_ascii_graphic()));
-        ready(match ok {
-            Some(k) => Ok(Self(Some(k.to_owned()))),
-            None => Err(ApiError::BadRequest(format!(
-                "Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters (a UUID is ideal)"
-            ))),
-        })
-    }
-}
 
 /// Keys being processed on this node.
 #[derive(Default)]
@@ -64,30 +33,49 @@ impl Drop for Claim {
     }
 }
 
+/// An answer stored for a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The status of the first answer (HTTP status code).
+    pub status: u16,
+    /// Its body (JSON).
+    pub body: String,
+}
+
 /// What to do with a request that carries a key.
 pub enum Begin {
-    /// The first response, to send again.
-    Replay(HttpResponse),
-    /// Go ahead; store the response with [`Claim::store`].
+    /// The first answer, to give again.
+    Replay(Stored),
+    /// Go ahead; store the answer with [`Claim::store`] or [`Claim::row`].
     Fresh(Claim),
 }
 
-fn fingerprint(req: &HttpRequest, body: &[u8]) -> String {
+/// Why a key cannot be used now.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Used before with a different request.
+    #[error("this Idempotency-Key was already used with a different request body; use a new key for a new request")]
+    Reused,
+    /// The first request with this key is still running.
+    #[error("a request with this Idempotency-Key is still being processed; retry shortly")]
+    InFlight,
+    /// The first request finished on another node while this one ran.
+    #[error("a request with this Idempotency-Key was completed concurrently; retry to get its response")]
+    Raced,
+    /// The lookup failed.
+    #[error(transparent)]
+    Storage(#[from] DbErr),
+}
+
+/// The fingerprint of a request: what it asks (method and path) and its body.
+pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
     let mut h = Sha256::new();
-    h.update(req.method().as_str().as_bytes());
+    h.update(method.as_bytes());
     h.update(b" ");
-    h.update(req.path().as_bytes());
+    h.update(path.as_bytes());
     h.update(b"\n");
     h.update(body);
     hex::encode(h.finalize())
-}
-
-/// Replays a stored response.
-pub fn replay(row: &idem::Model) -> HttpResponse {
-    HttpResponse::build(StatusCode::from_u16(u16::try_from(row.status_code).unwrap_or(500)).unwrap_or(StatusCode::OK))
-        .content_type("application/json")
-        .insert_header(("Idempotent-Replayed", "true"))
-        .body(row.response_body.clone())
 }
 
 /// Looks the key up: replay, refuse, or claim it.
@@ -96,11 +84,10 @@ pub async fn begin(
     inflight: &Arc<InFlight>,
     scope: &str,
     key: &str,
-    req: &HttpRequest,
-    body: &[u8],
-) -> Result<Begin, ApiError> {
+    fingerprint: String,
+) -> Result<Begin, KeyError> {
     let row = idem::Entity::find_by_id((scope.to_owned(), key.to_owned())).one(db).await?;
-    begin_with(row.as_ref(), inflight, scope, key, req, body)
+    begin_with(row.as_ref(), inflight, scope, key, fingerprint)
 }
 
 /// Like [`begin`], with the stored row (if any) already looked up by the caller.
@@ -109,55 +96,51 @@ pub fn begin_with(
     inflight: &Arc<InFlight>,
     scope: &str,
     key: &str,
-    req: &HttpRequest,
-    body: &[u8],
-) -> Result<Begin, ApiError> {
-    let hash = fingerprint(req, body);
+    fingerprint: String,
+) -> Result<Begin, KeyError> {
     if let Some(row) = stored {
-        return existing(row, &hash).map(Begin::Replay);
+        return existing(row, &fingerprint).map(Begin::Replay);
     }
-    let mut set = inflight.0.lock().map_err(|_| ApiError::Internal(anyhow::anyhow!("idempotency lock poisoned")))?;
+    let mut set = inflight.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if !set.insert((scope.to_owned(), key.to_owned())) {
-        return Err(in_flight());
+        return Err(KeyError::InFlight);
     }
-    Ok(Begin::Fresh(Claim { scope: scope.to_owned(), key: key.to_owned(), hash, inflight: inflight.clone() }))
+    Ok(Begin::Fresh(Claim {
+        scope: scope.to_owned(),
+        key: key.to_owned(),
+        hash: fingerprint,
+        inflight: inflight.clone(),
+    }))
 }
 
-fn in_flight() -> ApiError {
-    ApiError::Conflict("a request with this Idempotency-Key is still being processed; retry shortly".to_owned())
-}
-
-/// The answer for a key already stored: the replay, or 422 if the body differs.
-pub fn existing(row: &idem::Model, hash: &str) -> Result<HttpResponse, ApiError> {
-    if row.request_hash == hash {
-        Ok(replay(row))
+/// The answer for a key already stored, or [`KeyError::Reused`] if the request differs.
+pub fn existing(row: &idem::Model, fingerprint: &str) -> Result<Stored, KeyError> {
+    if row.request_hash == fingerprint {
+        Ok(Stored { status: u16::try_from(row.status_code).unwrap_or(500), body: row.response_body.clone() })
     } else {
-        Err(ApiError::Unprocessable(
-            "this Idempotency-Key was already used with a different request body; use a new key for a new request"
-                .to_owned(),
-        ))
+        Err(KeyError::Reused)
     }
 }
 
 impl Claim {
     /// The row that records `status` and `body` for this key.
-    pub fn row(&self, status: StatusCode, body: &str) -> idem::ActiveModel {
+    pub fn row(&self, status: u16, body: &str) -> idem::ActiveModel {
         idem::ActiveModel {
             scope: Set(self.scope.clone()),
             key: Set(self.key.clone()),
             request_hash: Set(self.hash.clone()),
-            status_code: Set(i32::from(status.as_u16())),
+            status_code: Set(i32::from(status)),
             response_body: Set(body.to_owned()),
             created_at: Set(Utc::now()),
         }
     }
 
-    /// Stores the response inside the caller's transaction. A unique violation means
-    /// another node finished the same key first: the caller rolls back and gets 409.
-    pub async fn store(&self, txn: &impl ConnectionTrait, status: StatusCode, body: &str) -> Result<(), ApiError> {
+    /// Stores the answer inside the caller's transaction. A unique violation means
+    /// another node finished the same key first: the caller rolls back.
+    pub async fn store(&self, txn: &impl ConnectionTrait, status: u16, body: &str) -> Result<(), KeyError> {
         match idem::Entity::insert(self.row(status, body)).exec_without_returning(txn).await {
             Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(in_flight()),
+            Err(e) if is_unique_violation(&e) => Err(KeyError::InFlight),
             Err(e) => Err(e.into()),
         }
     }

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -17,8 +18,8 @@ pub mod kb;
 pub mod metrics;
 pub mod notify;
 pub mod privacy;
+pub mod repo;
 pub mod state;
 pub mod sync;
 pub mod telemetry;
 pub mod tickets;
-pub mod workflow;

@@ -78,13 +78,14 @@ impl Metrics {
     }
 }
 
-/// Middleware recording every request's route, status and latency.
+/// Middleware recording every request's route, status and latency (the metrics are
+/// registered as `web::Data<Metrics>` app data).
 pub async fn track(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let start = std::time::Instant::now();
-    let metrics = req.app_data::<web::Data<crate::state::AppState>>().map(|s| s.metrics.clone());
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let method = crate::telemetry::requests::method_label(req.method());
     let res = next.call(req).await?;
     if let Some(m) = metrics {

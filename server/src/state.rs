@@ -1,4 +1,4 @@
-//! What every handler shares.
+//! What every handler shares: the services, and the few settings the edges read.
 
 use crate::auth::Auth;
 use crate::config::Settings;
@@ -7,8 +7,7 @@ use crate::dispatch::Dispatcher;
 use crate::idempotency::InFlight;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
-use crate::tickets::intake::Intake;
-use crate::workflow::survey::SurveyKeys;
+use crate::tickets::Tickets;
 use std::sync::Arc;
 
 /// The application state.
@@ -21,16 +20,14 @@ pub struct AppState {
     pub auth: Auth,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// The expert pool.
+    /// The ticket service (intake, lifecycle, surveys).
+    pub tickets: Arc<Tickets>,
+    /// The expert pool (profile changes refresh it).
     pub dispatcher: Arc<Dispatcher>,
-    /// Ticket intake (group commit).
-    pub intake: Intake,
     /// Idempotency keys in flight on this node.
     pub inflight: Arc<InFlight>,
     /// Templates and the outbox worker's wake-up.
     pub notifier: Arc<Notifier>,
-    /// Survey link signing.
-    pub surveys: SurveyKeys,
     /// Base of links in messages (`SYSOPS_PUBLIC_URL`, or this server's address).
     pub public_base: String,
     /// Device sync.

@@ -114,10 +114,29 @@ impl ExpertPool {
         }
     }
 
+    /// Undoes [`record_assignment`](Self::record_assignment) of `at` (its transaction did
+    /// not commit): one ticket fewer, and the fairness stamp back to `previous` unless a
+    /// later assignment has replaced it since.
+    pub fn undo_assignment(&mut self, id: ExpertId, at: DateTime<Utc>, previous: Option<DateTime<Utc>>) {
+        if let Some(c) = self.experts.get_mut(&id) {
+            c.active_tickets = c.active_tickets.saturating_sub(1);
+            if c.last_assigned_at == Some(at) {
+                c.last_assigned_at = previous;
+            }
+        }
+    }
+
     /// Records that `id` no longer holds one ticket.
     pub fn release(&mut self, id: ExpertId) {
         if let Some(c) = self.experts.get_mut(&id) {
             c.active_tickets = c.active_tickets.saturating_sub(1);
+        }
+    }
+
+    /// Undoes [`release`](Self::release) (its transaction did not commit).
+    pub fn undo_release(&mut self, id: ExpertId) {
+        if let Some(c) = self.experts.get_mut(&id) {
+            c.active_tickets += 1;
         }
     }
 

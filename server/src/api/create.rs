@@ -1,8 +1,9 @@
 //! The shape every creating POST shares: honour `Idempotency-Key`, run the effect in
 //! one write transaction, store the response with it, answer 201.
 
+use super::idempotency::{self, IdempotencyKey};
 use super::problem::{ApiError, ApiResult};
-use crate::idempotency::{self, Begin, IdempotencyKey};
+use crate::idempotency::Begin;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
@@ -26,7 +27,7 @@ where
 {
     let claim = match key.0 {
         Some(k) => match idempotency::begin(&state.db.read, &state.inflight, scope, &k, req, raw_body).await? {
-            Begin::Replay(r) => return Ok(r),
+            Begin::Replay(r) => return Ok(idempotency::replay(&r)),
             Begin::Fresh(c) => Some(c),
         },
         None => None,
@@ -35,7 +36,7 @@ where
     let value = work(&txn).await?;
     let body = serde_json::to_string(&value).map_err(|e| ApiError::Internal(e.into()))?;
     if let Some(c) = &claim {
-        c.store(&txn, StatusCode::CREATED, &body).await?;
+        c.store(&txn, StatusCode::CREATED.as_u16(), &body).await?;
     }
     txn.commit().await?;
     Ok(HttpResponse::Created().content_type("application/json").body(body))

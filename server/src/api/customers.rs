@@ -2,12 +2,12 @@
 
 use super::create::{created, scope_of};
 use super::extract::ApiJson;
+use super::idempotency::IdempotencyKey;
 use super::problem::{ApiError, ApiResult};
 use super::views::{CustomerView, Location, Page, SubscriptionView};
 use crate::auth::{Caller, Role, hash_password};
 use crate::db::entity::{customer, plan, subscription, user};
 use crate::db::is_unique_violation;
-use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::Utc;

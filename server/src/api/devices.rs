@@ -2,10 +2,10 @@
 
 use super::create::{created, scope_of};
 use super::extract::ApiJson;
+use super::idempotency::IdempotencyKey;
 use super::problem::{ApiError, ApiResult};
 use crate::auth::{Caller, Role};
 use crate::db::entity::device;
-use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::{DateTime, Utc};

@@ -3,11 +3,11 @@
 use super::create::{created, scope_of};
 use super::customers::{insert_user, parse_location};
 use super::extract::ApiJson;
+use super::idempotency::IdempotencyKey;
 use super::problem::{ApiError, ApiResult};
 use super::views::{AreaBody, ExpertView, Location, Page};
 use crate::auth::{Caller, Role, hash_password};
 use crate::db::entity::{expert, user};
-use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use chrono::Utc;
@@ -179,13 +179,7 @@ async fn load(c: &impl ConnectionTrait, id: Uuid) -> ApiResult<(user::Model, exp
 }
 
 async fn view(state: &AppState, u: &user::Model, e: &expert::Model) -> ExpertView {
-    let active = state
-        .dispatcher
-        .pool
-        .lock()
-        .await
-        .get(sysops_core::ids::ExpertId::from_uuid(e.user_id))
-        .map_or(0, |c| c.active_tickets);
+    let active = state.dispatcher.active_tickets(e.user_id);
     ExpertView::new(u, e, active)
 }
 

@@ -2,11 +2,11 @@
 
 use super::create::{created, scope_of};
 use super::extract::ApiJson;
+use super::idempotency::IdempotencyKey;
 use super::problem::{ApiError, ApiResult};
 use super::views::{ArticleHit, ArticleView, Page};
 use crate::auth::{Caller, Role};
 use crate::db::entity::kb_article;
-use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
 use actix_web::web::Query;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};

@@ -2,11 +2,11 @@
 
 use super::create::{created, scope_of};
 use super::extract::ApiJson;
+use super::idempotency::IdempotencyKey;
 use super::problem::ApiResult;
 use super::views::{Page, PlanView};
 use crate::auth::{Caller, Role};
 use crate::db::entity::plan;
-use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::Utc;

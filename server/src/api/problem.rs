@@ -163,8 +163,35 @@ impl From<FieldError> for ApiError {
     }
 }
 
+/// The one mapping from the ticket service's errors to problems.
+impl From<crate::tickets::TicketError> for ApiError {
+    fn from(e: crate::tickets::TicketError) -> Self {
+        use crate::tickets::TicketError as T;
+        match e {
+            T::NotFound(m) => Self::NotFound(m),
+            T::Invalid(v) => Self::Validation(v),
+            T::Refused(m) | T::InFlight(m) => Self::Conflict(m),
+            T::Expired(m) => Self::Gone(m),
+            T::Damaged(m) => Self::BadRequest(m),
+            T::KeyReused(m) => Self::Unprocessable(m),
+            T::Overloaded { detail, retry_after_secs } => Self::Overloaded { detail, retry_after_secs },
+            T::Storage(e) => e.into(),
+            T::Internal(e) => Self::Internal(e),
+        }
+    }
+}
+
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
+        if crate::db::is_unavailable(&e) {
+            tracing::warn!(error = %e, "database unavailable; answering 503");
+            return Self::Overloaded {
+                detail: "the database is briefly unavailable; nothing was changed by this request. Retry shortly \
+                         (with the same Idempotency-Key, if you sent one)"
+                    .to_owned(),
+                retry_after_secs: 1,
+            };
+        }
         Self::Internal(e.into())
     }
 }

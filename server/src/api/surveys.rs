@@ -4,7 +4,6 @@
 use super::extract::ApiJson;
 use super::problem::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::workflow::ops;
 use actix_web::{HttpResponse, ResponseError, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -49,7 +48,7 @@ pub async fn submit(
     token: web::Path<String>,
     body: ApiJson<SurveyBody>,
 ) -> ApiResult<HttpResponse> {
-    let s = ops::submit_survey(&state, &token, body.value.rating, &body.value.comment).await?;
+    let s = state.tickets.answer_survey(&token, body.value.rating, &body.value.comment).await?;
     Ok(HttpResponse::Created().json(SurveyView {
         id: s.id,
         ticket_id: s.ticket_id,
@@ -82,8 +81,8 @@ fn error_page(e: &ApiError) -> HttpResponse {
 /// The survey form.
 #[get("/survey/{token}")]
 pub async fn form(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
-    if let Err(e) = state.surveys.verify(&token) {
-        return error_page(&e);
+    if let Err(e) = state.tickets.surveys.verify(&token) {
+        return error_page(&e.into());
     }
     let stars: String = (1..=5)
         .rev()
@@ -122,10 +121,10 @@ pub async fn form_submit(
     answer: web::Form<SurveyForm>,
 ) -> HttpResponse {
     let rating = answer.rating.as_deref().and_then(|r| r.parse::<i64>().ok()).unwrap_or(0);
-    match ops::submit_survey(&state, &token, rating, &answer.comment).await {
+    match state.tickets.answer_survey(&token, rating, &answer.comment).await {
         Ok(_) => HttpResponse::Created()
             .content_type("text/html; charset=utf-8")
             .body(page("Thank you", "<p>Your answer has been recorded. Thank you for helping us improve.</p>")),
-        Err(e) => error_page(&e),
+        Err(e) => error_page(&e.into()),
     }
 }

@@ -2,24 +2,18 @@
 //! an expert the tickets assigned to them, staff every ticket; anything else is 404.
 
 use super::extract::ApiJson;
+use super::idempotency::{self, IdempotencyKey};
 use super::problem::{ApiError, ApiResult};
 use super::views::{Location, Page, TicketEventView, TicketView};
 use crate::auth::{Caller, Role};
-use crate::db::entity::{assignment, plan, subscription, ticket, ticket_event};
-use crate::idempotency::{self, Begin, IdempotencyKey};
+use crate::db::entity::{ticket, ticket_event};
+use crate::repo::tickets as rows;
 use crate::state::AppState;
-use crate::tickets::intake::NewTicket;
+use crate::tickets::{Created, Keyed, Submitted, TicketRequest};
 use actix_web::web::Query;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
-use std::collections::HashMap;
-use sysops_core::ValidationErrors;
-use sysops_core::category::{Category, CategorySet};
-use sysops_core::ids::TicketId;
-use sysops_core::money::{Currency, Money};
-use sysops_core::plan::{Plan, Subscription, check_coverage};
-use sysops_core::text::{Address, Description, Name, Product, Title};
 use sysops_core::ticket::TicketStatus;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -44,6 +38,12 @@ pub struct NewTicketBody {
     pub customer_id: Option<Uuid>,
 }
 
+/// The stored answer of a created ticket: 201 and its view.
+fn created_answer(c: &Created) -> (u16, String) {
+    let body = serde_json::to_string(&TicketView::new(&c.ticket, c.assignment.as_ref())).unwrap_or_default();
+    (201, body)
+}
+
 /// Raises a ticket and assigns the best-fit expert in the same transaction.
 #[utoipa::path(tag = "tickets", request_body = NewTicketBody,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key returns the same ticket")),
@@ -60,192 +60,35 @@ pub async fn create(
     body: ApiJson<NewTicketBody>,
 ) -> ApiResult<HttpResponse> {
     caller.require(&[Role::Customer, Role::Agent], "raising tickets")?;
-    let b = &body.value;
-    let mut v = ValidationErrors::new();
-    let category = v.check("category", b.category.parse::<Category>());
-    let title = v.check("title", Title::parse(&b.title));
-    let description = v.check("description", Description::parse(&b.description));
-    let location = b.location.as_ref().and_then(|l| super::customers::parse_location(&mut v, "location", l));
-    let parsed_address = b.address.as_deref().and_then(|a| v.check("address", Address::parse(a)));
-    let customer_id = match (caller.role, b.customer_id) {
-        (Role::Customer, None) => Some(caller.user_id),
-        (Role::Customer, Some(id)) if id == caller.user_id => Some(id),
-        (Role::Customer, Some(_)) => {
-            v.push("customer_id", "customers raise tickets for themselves; leave customer_id out");
-            None
+    let b = body.value;
+    let request = TicketRequest {
+        subscription_id: b.subscription_id,
+        category: b.category,
+        title: b.title,
+        description: b.description,
+        location: b.location.map(|l| (l.lat, l.lon)),
+        address: b.address,
+        customer_id: b.customer_id,
+    };
+    let keyed = key.0.map(|key| Keyed {
+        scope: caller.user_id.to_string(),
+        key,
+        fingerprint: idempotency::fingerprint(&req, &body.raw),
+        answer: created_answer,
+    });
+    match state.tickets.submit(caller, request, keyed).await? {
+        Submitted::Replayed(r) => Ok(idempotency::replay(&r)),
+        Submitted::Created(c) => {
+            let (_, body) = created_answer(&c);
+            Ok(HttpResponse::Created().content_type("application/json").body(body))
         }
-        (_, Some(id)) => Some(id),
-        (_, None) => {
-            v.push("customer_id", "agents must name the customer the ticket is for");
-            None
-        }
-    };
-    v.finish()?;
-    let (Some(category), Some(title), Some(description), Some(customer_id)) =
-        (category, title, description, customer_id)
-    else {
-        unreachable!("validated above")
-    };
-    // One round trip for everything intake needs to know: a stored idempotent response,
-    // the subscription with its plan, and the customer's address.
-    let scope = caller.user_id.to_string();
-    let ctx = IntakeContext::load(&state.db, &scope, key.0.as_deref(), b.subscription_id, customer_id).await?;
-    let claim = match key.0.as_deref() {
-        Some(k) => match idempotency::begin_with(ctx.stored().as_ref(), &state.inflight, &scope, k, &req, &body.raw)? {
-            Begin::Replay(r) => return Ok(r),
-            Begin::Fresh(c) => Some(c),
-        },
-        None => None,
-    };
-    let (Some(address), Some(lat), Some(lon)) = (ctx.address.clone(), ctx.lat, ctx.lon) else {
-        return Err(if caller.role == Role::Agent {
-            ApiError::field("customer_id", "no such customer")
-        } else {
-            ApiError::not_found("customer")
-        });
-    };
-    let (sub, p) = ctx
-        .subscription_and_plan()
-        .filter(|(s, _)| s.customer_id == customer_id)
-        .ok_or_else(|| ApiError::field("subscription_id", "no such subscription for this customer"))?;
-    check_coverage(&domain_subscription(&sub)?, &domain_plan(&p)?, category).map_err(|e| {
-        let field = if matches!(e, sysops_core::plan::CoverageError::NotCovered { .. }) {
-            "category"
-        } else {
-            "subscription_id"
-        };
-        ApiError::field(field, e.to_string())
-    })?;
-    let location = match location {
-        Some(l) => l,
-        None => sysops_core::geo::GeoPoint::new(lat, lon).map_err(|e| ApiError::Internal(e.into()))?,
-    };
-    let new = NewTicket {
-        id: TicketId::new(),
-        customer_id,
-        subscription_id: sub.id,
-        category,
-        title,
-        description,
-        address: parsed_address.map_or(address, |a| a.into_inner()),
-        location,
-        created_by: caller,
-    };
-    let body = state.intake.submit(new, claim).await?;
-    Ok(HttpResponse::Created().content_type("application/json").body(body))
-}
-
-/// What ticket intake reads, in one query.
-#[derive(Debug, sea_orm::FromQueryResult)]
-struct IntakeContext {
-    i_scope: Option<String>,
-    i_key: Option<String>,
-    i_request_hash: Option<String>,
-    i_status_code: Option<i32>,
-    i_response_body: Option<String>,
-    i_created_at: Option<chrono::DateTime<chrono::Utc>>,
-    s_id: Option<Uuid>,
-    s_customer_id: Option<Uuid>,
-    s_plan_id: Option<Uuid>,
-    s_product: Option<String>,
-    s_status: Option<String>,
-    s_started_at: Option<chrono::DateTime<chrono::Utc>>,
-    p_name: Option<String>,
-    p_categories: Option<serde_json::Value>,
-    p_monthly_price_cents: Option<i64>,
-    p_currency: Option<String>,
-    p_active: Option<bool>,
-    p_created_at: Option<chrono::DateTime<chrono::Utc>>,
-    address: Option<String>,
-    lat: Option<f64>,
-    lon: Option<f64>,
-}
-
-impl IntakeContext {
-    async fn load(
-        db: &crate::db::Db,
-        scope: &str,
-        key: Option<&str>,
-        subscription_id: Uuid,
-        customer_id: Uuid,
-    ) -> Result<Self, sea_orm::DbErr> {
-        use sea_orm::FromQueryResult;
-        let sql = "SELECT i.scope AS i_scope, i.key AS i_key, i.request_hash AS i_request_hash, \
-                   i.status_code AS i_status_code, i.response_body AS i_response_body, i.created_at AS i_created_at, \
-                   s.id AS s_id, s.customer_id AS s_customer_id, s.plan_id AS s_plan_id, s.product AS s_product, \
-                   s.status AS s_status, s.started_at AS s_started_at, p.name AS p_name, p.categories AS p_categories, \
-                   p.monthly_price_cents AS p_monthly_price_cents, p.currency AS p_currency, p.active AS p_active, \
-                   p.created_at AS p_created_at, c.address AS address, c.lat AS lat, c.lon AS lon \
-                   FROM (SELECT 1 AS one) x \
-                   LEFT JOIN idempotency_keys i ON i.scope = $1 AND i.key = $2 \
-                   LEFT JOIN subscriptions s ON s.id = $3 \
-                   LEFT JOIN plans p ON p.id = s.plan_id \
-                   LEFT JOIN customers c ON c.user_id = $4";
-        let stmt = sea_orm::Statement::from_sql_and_values(
-            db.backend(),
-            sql,
-            [scope.into(), key.unwrap_or("").into(), subscription_id.into(), customer_id.into()],
-        );
-        let row = sea_orm::ConnectionTrait::query_one_raw(&db.read, stmt)
-            .await?
-            .ok_or_else(|| sea_orm::DbErr::RecordNotFound("intake context".to_owned()))?;
-        Self::from_query_result(&row, "")
-    }
-
-    fn stored(&self) -> Option<crate::db::entity::idempotency_key::Model> {
-        Some(crate::db::entity::idempotency_key::Model {
-            scope: self.i_scope.clone()?,
-            key: self.i_key.clone()?,
-            request_hash: self.i_request_hash.clone()?,
-            status_code: self.i_status_code?,
-            response_body: self.i_response_body.clone()?,
-            created_at: self.i_created_at?,
-        })
-    }
-
-    fn subscription_and_plan(&self) -> Option<(subscription::Model, plan::Model)> {
-        let s = subscription::Model {
-            id: self.s_id?,
-            customer_id: self.s_customer_id?,
-            plan_id: self.s_plan_id?,
-            product: self.s_product.clone()?,
-            status: self.s_status.clone()?,
-            started_at: self.s_started_at?,
-            cancelled_at: None,
-        };
-        let p = plan::Model {
-            id: s.plan_id,
-            name: self.p_name.clone()?,
-            categories: self.p_categories.clone()?,
-            monthly_price_cents: self.p_monthly_price_cents?,
-            currency: self.p_currency.clone()?,
-            active: self.p_active?,
-            created_at: self.p_created_at?,
-        };
-        Some((s, p))
     }
 }
 
-fn domain_plan(p: &plan::Model) -> ApiResult<Plan> {
-    let cats: Vec<String> = serde_json::from_value(p.categories.clone()).map_err(anyhow::Error::from)?;
-    let currency = Currency::parse(&p.currency).map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
-    Ok(Plan {
-        id: p.id.into(),
-        name: Name::parse(&p.name).map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?,
-        categories: cats.iter().filter_map(|c| c.parse().ok()).collect::<CategorySet>(),
-        monthly_price: Money::new(p.monthly_price_cents, currency),
-    })
-}
-
-fn domain_subscription(s: &subscription::Model) -> ApiResult<Subscription> {
-    Ok(Subscription {
-        id: s.id.into(),
-        customer_id: s.customer_id.into(),
-        plan_id: s.plan_id.into(),
-        product: Product::parse(&s.product).map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?,
-        status: s.status.parse().map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?,
-        started_at: s.started_at,
-    })
+/// A ticket's view with its current assignment.
+pub async fn view(c: &impl ConnectionTrait, t: &ticket::Model) -> ApiResult<TicketView> {
+    let a = rows::current_assignment(c, t.id).await?;
+    Ok(TicketView::new(t, a.as_ref()))
 }
 
 /// The tickets `caller` may see.
@@ -270,7 +113,7 @@ pub async fn visible(c: &impl ConnectionTrait, caller: &Caller, id: Uuid) -> Api
 #[get("/api/v1/tickets/{id}")]
 pub async fn get_one(state: web::Data<AppState>, caller: Caller, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     let t = visible(&state.db.read, &caller, id.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(crate::tickets::store::view(&state.db.read, &t).await?))
+    Ok(HttpResponse::Ok().json(view(&state.db.read, &t).await?))
 }
 
 /// List filters.
@@ -316,15 +159,7 @@ pub async fn list(state: web::Data<AppState>, caller: Caller, q: Query<ListQuery
     let rows = query.order_by_desc(ticket::Column::Id).limit(limit + 1).all(db).await?;
     let more = rows.len() as u64 > limit;
     let rows: Vec<ticket::Model> = rows.into_iter().take(limit as usize).collect();
-    let ids: Vec<Uuid> = rows.iter().map(|t| t.id).collect();
-    let assignments: HashMap<Uuid, assignment::Model> = assignment::Entity::find()
-        .filter(assignment::Column::TicketId.is_in(ids))
-        .filter(assignment::Column::EndedAt.is_null())
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|a| (a.ticket_id, a))
-        .collect();
+    let assignments = rows::current_assignments(db, rows.iter().map(|t| t.id).collect()).await?;
     let next_cursor = if more { rows.last().map(|t| t.id.to_string()) } else { None };
     let items = rows.iter().map(|t| TicketView::new(t, assignments.get(&t.id))).collect();
     Ok(HttpResponse::Ok().json(Page { items, next_cursor }))

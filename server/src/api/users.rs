@@ -3,12 +3,12 @@
 use super::create::{created, scope_of};
 use super::customers::insert_user;
 use super::extract::ApiJson;
+use super::idempotency::IdempotencyKey;
 use super::problem::{ApiError, ApiResult};
 use super::views::UserView;
 use crate::auth::accounts::{self, AccountError};
 use crate::auth::{Caller, Role, hash_password};
 use crate::db::entity::user;
-use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use chrono::Utc;

@@ -5,8 +5,7 @@ use super::problem::ApiResult;
 use super::views::TicketView;
 use crate::auth::{Caller, Role};
 use crate::state::AppState;
-use crate::tickets::store::{self, Actor};
-use crate::workflow::ops::{self, Op};
+use crate::tickets::{Actor, Op};
 use actix_web::{HttpResponse, post, web};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -14,7 +13,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 async fn respond(state: &AppState, row: crate::db::entity::ticket::Model) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(store::view(&state.db.write, &row).await?))
+    Ok(HttpResponse::Ok().json(super::tickets::view(&state.db.write, &row).await?))
 }
 
 /// The assigned expert accepts the ticket.
@@ -23,7 +22,7 @@ async fn respond(state: &AppState, row: crate::db::entity::ticket::Model) -> Api
 #[post("/api/v1/tickets/{id}/accept")]
 pub async fn accept(state: web::Data<AppState>, caller: Caller, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     caller.require(&[Role::Expert], "accepting tickets")?;
-    let row = ops::run(&state, Actor::User(caller), id.into_inner(), Op::Accept).await?;
+    let row = state.tickets.run(Actor::User(caller), id.into_inner(), Op::Accept).await?;
     respond(&state, row).await
 }
 
@@ -49,7 +48,7 @@ pub async fn decline(
 ) -> ApiResult<HttpResponse> {
     caller.require(&[Role::Expert], "declining tickets")?;
     let reason = body.0.and_then(|b| b.reason);
-    let row = ops::run(&state, Actor::User(caller), id.into_inner(), Op::Decline { reason }).await?;
+    let row = state.tickets.run(Actor::User(caller), id.into_inner(), Op::Decline { reason }).await?;
     respond(&state, row).await
 }
 
@@ -77,7 +76,7 @@ pub async fn complete(
     caller.require(&[Role::Expert], "completing tickets")?;
     let b = body.value;
     let op = Op::Complete { resolution: b.resolution, completed_at: b.completed_at };
-    let row = ops::run(&state, Actor::User(caller), id.into_inner(), op).await?;
+    let row = state.tickets.run(Actor::User(caller), id.into_inner(), op).await?;
     respond(&state, row).await
 }
 
@@ -102,7 +101,7 @@ pub async fn cancel(
 ) -> ApiResult<HttpResponse> {
     caller.require(&[Role::Customer, Role::Agent, Role::Admin], "cancelling tickets")?;
     let reason = body.0.and_then(|b| b.reason);
-    let row = ops::run(&state, Actor::User(caller), id.into_inner(), Op::Cancel { reason }).await?;
+    let row = state.tickets.run(Actor::User(caller), id.into_inner(), Op::Cancel { reason }).await?;
     respond(&state, row).await
 }
 
@@ -131,6 +130,6 @@ pub async fn note(
     if text.as_str().is_empty() {
         return Err(super::problem::ApiError::field("text", "must not be empty"));
     }
-    let row = ops::run(&state, Actor::User(caller), id.into_inner(), Op::Note { text: text.into_inner() }).await?;
+    let row = state.tickets.run(Actor::User(caller), id.into_inner(), Op::Note { text: text.into_inner() }).await?;
     respond(&state, row).await
 }

@@ -2,11 +2,12 @@
 //! loaded once per transaction or intake batch with a few `IN (…)` queries; building
 //! the messages from them is pure, so a batch of tickets costs no extra round trips.
 
-use super::outbox::status;
+use super::outbox::Outgoing;
 use super::{Channel, Notifier};
 use crate::db::entity::{customer, device, expert, outbox_message, user};
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -152,6 +153,20 @@ pub struct Mail<'a> {
     pub rows: Vec<outbox_message::ActiveModel>,
 }
 
+/// A template context as the renderer takes it, with the recipient's name added under
+/// `key` (`expert`, `customer`, `manager`).
+fn with_person(ctx: &impl Serialize, key: &str, name: &str) -> Value {
+    let mut v = serde_json::to_value(ctx).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "template context did not serialize");
+        Value::Null
+    });
+    if !v.is_object() {
+        v = Value::Object(serde_json::Map::new());
+    }
+    v[key] = serde_json::json!({"name": name});
+    v
+}
+
 impl<'a> Mail<'a> {
     /// An empty set of messages.
     pub fn new(notifier: &'a Notifier, now: DateTime<Utc>) -> Self {
@@ -170,26 +185,16 @@ impl<'a> Mail<'a> {
         ticket: Option<Uuid>,
     ) {
         let r = self.notifier.render(template, ch, locale, ctx);
-        self.rows.push(outbox_message::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            channel: Set(ch.as_str().to_owned()),
-            recipient: Set(recipient.to_owned()),
-            recipient_user_id: Set(Some(user)),
-            template: Set(template.to_owned()),
-            subject: Set(r.subject),
-            body: Set(r.body),
-            payload: Set(serde_json::json!({})),
-            ticket_id: Set(ticket),
-            status: Set(status::PENDING.to_owned()),
-            attempts: Set(0),
-            next_attempt_at_ms: Set(self.now.timestamp_millis()),
-            claimed_by: Set(None),
-            claimed_until_ms: Set(None),
-            last_error: Set(None),
-            provider_ref: Set(None),
-            created_at: Set(self.now),
-            sent_at: Set(None),
-        });
+        let m = Outgoing {
+            channel: ch,
+            recipient: recipient.to_owned(),
+            recipient_user_id: Some(user),
+            template: template.to_owned(),
+            subject: r.subject,
+            body: r.body,
+            ticket_id: ticket,
+        };
+        self.rows.push(m.row(self.now));
     }
 
     /// Tells an expert: a push to each device, and a text message if `sms`.
@@ -198,7 +203,7 @@ impl<'a> Mail<'a> {
         contacts: &Contacts,
         id: Uuid,
         template: &str,
-        ctx: &Value,
+        ctx: &impl Serialize,
         ticket: Option<Uuid>,
         sms: bool,
     ) {
@@ -206,8 +211,7 @@ impl<'a> Mail<'a> {
             tracing::error!(expert = %id, template, "no contact details for the expert; message not queued");
             return;
         };
-        let mut ctx = ctx.clone();
-        ctx["expert"] = serde_json::json!({"name": e.name});
+        let ctx = with_person(ctx, "expert", &e.name);
         for t in &e.tokens {
             self.push_row(Channel::Push, t, id, template, &e.locale, &ctx, ticket);
         }
@@ -222,7 +226,7 @@ impl<'a> Mail<'a> {
         contacts: &Contacts,
         id: Uuid,
         template: &str,
-        ctx: &Value,
+        ctx: &impl Serialize,
         ticket: Option<Uuid>,
         email_only: bool,
     ) {
@@ -230,8 +234,7 @@ impl<'a> Mail<'a> {
             tracing::error!(customer = %id, template, "no contact details for the customer; message not queued");
             return;
         };
-        let mut ctx = ctx.clone();
-        ctx["customer"] = serde_json::json!({"name": cu.name});
+        let ctx = with_person(ctx, "customer", &cu.name);
         if email_only || cu.notify_by == "email" {
             self.push_row(Channel::Email, &cu.email, id, template, &cu.locale, &ctx, ticket);
         } else {
@@ -245,10 +248,9 @@ impl<'a> Mail<'a> {
     }
 
     /// E-mails every manager an alert.
-    pub fn managers(&mut self, contacts: &Contacts, ctx: &Value, ticket: Option<Uuid>) {
+    pub fn managers(&mut self, contacts: &Contacts, ctx: &impl Serialize, ticket: Option<Uuid>) {
         for (id, name, email) in &contacts.managers {
-            let mut ctx = ctx.clone();
-            ctx["manager"] = serde_json::json!({"name": name});
+            let ctx = with_person(ctx, "manager", name);
             self.push_row(Channel::Email, email, *id, "manager_alert", "en", &ctx, ticket);
         }
     }

@@ -6,7 +6,7 @@
 use super::Channel;
 use crate::db::Db;
 use crate::db::entity::outbox_message;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult, Statement};
 use uuid::Uuid;
 
@@ -45,32 +45,39 @@ fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
-/// Inserts `m` (inside the caller's transaction); returns its id, which is also the
-/// stable id receivers can de-duplicate by.
+impl Outgoing {
+    /// The outbox row of this message, due at `now`: the one place outbox rows are built.
+    /// Its id is also the stable id receivers can de-duplicate by.
+    pub fn row(self, now: DateTime<Utc>) -> outbox_message::ActiveModel {
+        outbox_message::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            channel: Set(self.channel.as_str().to_owned()),
+            recipient: Set(self.recipient),
+            recipient_user_id: Set(self.recipient_user_id),
+            template: Set(self.template),
+            subject: Set(self.subject),
+            body: Set(self.body),
+            payload: Set(serde_json::json!({})),
+            ticket_id: Set(self.ticket_id),
+            status: Set(status::PENDING.to_owned()),
+            attempts: Set(0),
+            next_attempt_at_ms: Set(now.timestamp_millis()),
+            claimed_by: Set(None),
+            claimed_until_ms: Set(None),
+            last_error: Set(None),
+            provider_ref: Set(None),
+            created_at: Set(now),
+            sent_at: Set(None),
+        }
+    }
+}
+
+/// Queues `m` inside the caller's transaction (a single message; writers of several use
+/// `contacts::Mail`, which batches). Returns its id.
 pub async fn enqueue(c: &impl ConnectionTrait, m: Outgoing) -> Result<Uuid, DbErr> {
-    let id = Uuid::now_v7();
-    outbox_message::Entity::insert(outbox_message::ActiveModel {
-        id: Set(id),
-        channel: Set(m.channel.as_str().to_owned()),
-        recipient: Set(m.recipient),
-        recipient_user_id: Set(m.recipient_user_id),
-        template: Set(m.template),
-        subject: Set(m.subject),
-        body: Set(m.body),
-        payload: Set(serde_json::json!({})),
-        ticket_id: Set(m.ticket_id),
-        status: Set(status::PENDING.to_owned()),
-        attempts: Set(0),
-        next_attempt_at_ms: Set(now_ms()),
-        claimed_by: Set(None),
-        claimed_until_ms: Set(None),
-        last_error: Set(None),
-        provider_ref: Set(None),
-        created_at: Set(Utc::now()),
-        sent_at: Set(None),
-    })
-    .exec_without_returning(c)
-    .await?;
+    let row = m.row(Utc::now());
+    let id = row.id.clone().unwrap();
+    outbox_message::Entity::insert(row).exec_without_returning(c).await?;
     Ok(id)
 }
 

@@ -51,6 +51,11 @@ impl SyncHandle {
     pub fn article(&self, id: Uuid) {
         let _ = self.0.send(Intent::Article(id));
     }
+
+    /// Sends `intent` (again).
+    pub fn send(&self, intent: Intent) {
+        let _ = self.0.send(intent);
+    }
 }
 
 /// Watches the repository: which documents are open here, and which just received a

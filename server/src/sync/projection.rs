@@ -9,12 +9,10 @@
 use super::acl::Entry;
 use super::hub::SyncHub;
 use super::reconcile;
-use crate::api::problem::ApiError;
 use crate::auth::{Caller, Role};
 use crate::db::entity::{alert, expert, kb_article, sync_conflict, sync_projection, ticket};
-use crate::state::AppState;
-use crate::tickets::store::Actor;
-use crate::workflow::ops::{self, Op};
+use crate::tickets::effects::Effects;
+use crate::tickets::{Actor, Op, TicketError, Tickets};
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, sea_query::OnConflict};
 use serde_json::json;
@@ -28,7 +26,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 /// Projects documents as devices change them, until the channel closes.
-pub async fn run(state: actix_web::web::Data<AppState>, hub: Arc<SyncHub>, mut rx: mpsc::UnboundedReceiver<Uuid>) {
+pub async fn run(state: Arc<Tickets>, hub: Arc<SyncHub>, mut rx: mpsc::UnboundedReceiver<Uuid>) {
     // The heads each document was last projected at: a sync message that brought nothing
     // new (a device fetching, or announcing what it has on reconnect) projects nothing.
     // Projection is idempotent, so forgetting this (a restart) only costs time.
@@ -76,7 +74,7 @@ pub async fn run(state: actix_web::web::Data<AppState>, hub: Arc<SyncHub>, mut r
 }
 
 /// Projects one document (idempotent: what was applied before is not applied again).
-pub async fn project(state: &AppState, hub: &SyncHub, doc: Uuid) -> anyhow::Result<()> {
+pub async fn project(state: &Tickets, hub: &SyncHub, doc: Uuid) -> anyhow::Result<()> {
     let Some(entry) = hub.acl.get(doc) else { return Ok(()) };
     let Some(owner) = entry.owner else { return Ok(()) };
     let Some(h) = hub.find(doc).await? else { return Ok(()) };
@@ -97,7 +95,7 @@ pub async fn project(state: &AppState, hub: &SyncHub, doc: Uuid) -> anyhow::Resu
     }
 }
 
-async fn load_projection(state: &AppState, doc: Uuid) -> anyhow::Result<WorkProjection> {
+async fn load_projection(state: &Tickets, doc: Uuid) -> anyhow::Result<WorkProjection> {
     Ok(sync_projection::Entity::find_by_id(doc)
         .one(&state.db.write)
         .await?
@@ -105,7 +103,7 @@ async fn load_projection(state: &AppState, doc: Uuid) -> anyhow::Result<WorkProj
         .unwrap_or_default())
 }
 
-async fn save_projection(state: &AppState, doc: Uuid, p: &WorkProjection) -> anyhow::Result<()> {
+async fn save_projection(state: &Tickets, doc: Uuid, p: &WorkProjection) -> anyhow::Result<()> {
     sync_projection::Entity::insert(sync_projection::ActiveModel {
         doc_id: Set(doc),
         state: Set(serde_json::to_value(p)?),
@@ -126,7 +124,7 @@ fn device_time(at: &str) -> Option<DateTime<Utc>> {
 }
 
 async fn project_work(
-    state: &AppState,
+    state: &Tickets,
     hub: &SyncHub,
     doc: Uuid,
     expert: Uuid,
@@ -138,13 +136,13 @@ async fn project_work(
     let actor = Actor::User(Caller { user_id: expert, role: Role::Expert });
     for action in plan(&work, &done) {
         let outcome = match &action {
-            WorkAction::Accept { .. } => ops::run(state, actor, ticket_id, Op::Accept).await.map(|_| ()),
+            WorkAction::Accept { .. } => state.run(actor, ticket_id, Op::Accept).await.map(|_| ()),
             WorkAction::Decline { reason, .. } => {
-                ops::run(state, actor, ticket_id, Op::Decline { reason: Some(reason.clone()) }).await.map(|_| ())
+                state.run(actor, ticket_id, Op::Decline { reason: Some(reason.clone()) }).await.map(|_| ())
             }
             WorkAction::Complete { at, resolution } => {
                 let op = Op::Complete { resolution: resolution.clone(), completed_at: device_time(at) };
-                ops::run(state, actor, ticket_id, op).await.map(|_| ())
+                state.run(actor, ticket_id, op).await.map(|_| ())
             }
             WorkAction::EnRoute { at } => record(state, actor, ticket_id, "en_route", json!({"device_at": at})).await,
             WorkAction::Arrived { at } => record(state, actor, ticket_id, "arrived", json!({"device_at": at})).await,
@@ -167,7 +165,7 @@ async fn project_work(
 
 /// Whether a refused action is already reflected in the ticket (the expert accepted or
 /// completed through the REST API too, or from another device): not a conflict.
-async fn already_done(state: &AppState, ticket_id: Uuid, expert: Uuid, action: &WorkAction) -> anyhow::Result<bool> {
+async fn already_done(state: &Tickets, ticket_id: Uuid, expert: Uuid, action: &WorkAction) -> anyhow::Result<bool> {
     let Some(t) = ticket::Entity::find_by_id(ticket_id).one(&state.db.write).await? else { return Ok(false) };
     Ok(match action {
         WorkAction::Accept { .. } => {
@@ -179,13 +177,13 @@ async fn already_done(state: &AppState, ticket_id: Uuid, expert: Uuid, action: &
 }
 
 async fn record(
-    state: &AppState,
+    state: &Tickets,
     actor: Actor,
     ticket_id: Uuid,
     kind: &str,
     detail: serde_json::Value,
-) -> Result<(), ApiError> {
-    let mut fx = crate::workflow::effects::Effects::new(&state.notifier, Utc::now().trunc_subsecs(6));
+) -> Result<(), TicketError> {
+    let mut fx = Effects::new(&state.notifier, Utc::now().trunc_subsecs(6));
     fx.event(ticket_id, kind, actor, detail);
     let txn = state.db.begin_write().await?;
     fx.write(&txn).await?;
@@ -193,9 +191,9 @@ async fn record(
     Ok(())
 }
 
-async fn set_expert_notes(state: &AppState, ticket_id: Uuid, notes: &str) -> Result<(), ApiError> {
+async fn set_expert_notes(state: &Tickets, ticket_id: Uuid, notes: &str) -> Result<(), TicketError> {
     let Some(t) = ticket::Entity::find_by_id(ticket_id).one(&state.db.write).await? else {
-        return Err(ApiError::not_found("ticket"));
+        return Err(TicketError::not_found("ticket"));
     };
     let mut am: ticket::ActiveModel = t.into();
     am.expert_notes = Set(notes.to_owned());
@@ -206,13 +204,13 @@ async fn set_expert_notes(state: &AppState, ticket_id: Uuid, notes: &str) -> Res
 /// Records what could not be applied: for managers (a conflict and an alert) and for the
 /// device (a notice in the expert's root document).
 async fn conflict(
-    state: &AppState,
+    state: &Tickets,
     hub: &SyncHub,
     doc: Uuid,
     ticket_id: Option<Uuid>,
     expert: Uuid,
     action: &WorkAction,
-    error: &ApiError,
+    error: &TicketError,
 ) -> anyhow::Result<()> {
     let kind = match action {
         WorkAction::Accept { .. } => "accept_refused",
@@ -220,7 +218,7 @@ async fn conflict(
         WorkAction::Complete { .. } => "completion_refused",
         _ => "change_refused",
     };
-    let message = format!("{kind}: {}", error.problem().detail);
+    let message = format!("{kind}: {}", error.detail());
     let now = Utc::now();
     let inserted = sync_conflict::Entity::insert(sync_conflict::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -255,7 +253,7 @@ async fn conflict(
     reconcile::notice(hub, expert, doc, message).await
 }
 
-async fn project_status(state: &AppState, expert_id: Uuid, status: StatusDoc) -> anyhow::Result<()> {
+async fn project_status(state: &Tickets, expert_id: Uuid, status: StatusDoc) -> anyhow::Result<()> {
     let Some(e) = expert::Entity::find_by_id(expert_id).one(&state.db.write).await? else { return Ok(()) };
     let mut am: expert::ActiveModel = e.clone().into();
     let mut changed = false;
@@ -279,13 +277,7 @@ async fn project_status(state: &AppState, expert_id: Uuid, status: StatusDoc) ->
     Ok(())
 }
 
-async fn project_draft(
-    state: &AppState,
-    hub: &SyncHub,
-    doc: Uuid,
-    author: Uuid,
-    draft: DraftDoc,
-) -> anyhow::Result<()> {
+async fn project_draft(state: &Tickets, hub: &SyncHub, doc: Uuid, author: Uuid, draft: DraftDoc) -> anyhow::Result<()> {
     let title = sysops_core::text::Title::parse(&draft.title);
     let body =
         sysops_core::text::ArticleBody::parse(if draft.body.trim().is_empty() { "(empty)" } else { &draft.body });
@@ -326,7 +318,7 @@ async fn project_draft(
         Some(a) => {
             if a.title != title.as_str() || a.body != body.as_str() {
                 let err =
-                    ApiError::Conflict(format!("the article is already {}; later edits are not applied", a.status));
+                    TicketError::Refused(format!("the article is already {}; later edits are not applied", a.status));
                 let action = WorkAction::Notes(String::new());
                 conflict(state, hub, doc, None, author, &action, &err).await?;
             }

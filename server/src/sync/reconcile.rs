@@ -7,7 +7,7 @@ use super::acl::Entry;
 use super::hub::{Intent, SyncHub};
 use crate::db::entity::{customer, kb_article, ticket, user};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use sysops_core::sync::docs::{
@@ -18,11 +18,20 @@ use sysops_core::ticket::TicketStatus;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-/// Drains intents (several at a time, each once) until the channel closes.
+/// Most attempts at one intent before it is left for the next pass (a restart, or the
+/// next change to the same ticket or expert). Backoff doubles from one second, so the
+/// attempts span about eight minutes: a database restart or failover is ridden out.
+const MAX_ATTEMPTS: u32 = 10;
+
+/// Drains intents (several at a time, each once) until the channel closes. An intent
+/// that fails (the database went away mid-way) is sent again after a backoff instead of
+/// being dropped: otherwise an expert's root would stay stale until something else
+/// changed it.
 pub async fn run(hub: Arc<SyncHub>, mut rx: mpsc::UnboundedReceiver<Intent>) {
     if let Err(e) = kb_shards(&hub).await {
         tracing::error!(error = %format!("{e:#}"), "cannot prepare the knowledge-base documents");
     }
+    let mut attempts: HashMap<Intent, u32> = HashMap::new();
     while let Some(first) = rx.recv().await {
         // Let a burst (an intake batch) collect, then handle each intent once: the
         // tickets' new documents together, then each expert concerned once.
@@ -40,20 +49,52 @@ pub async fn run(hub: Arc<SyncHub>, mut rx: mpsc::UnboundedReceiver<Intent>) {
                 Intent::Article(id) => articles.push(id),
             }
         }
-        if !tickets.is_empty()
-            && let Err(e) = ticket_batch(&hub, &tickets, &mut experts).await
-        {
-            tracing::error!(tickets = tickets.len(), error = %format!("{e:#}"), "ticket documents not updated");
+        let mut failed: Vec<(Intent, String)> = Vec::new();
+        if !tickets.is_empty() {
+            match ticket_batch(&hub, &tickets, &mut experts).await {
+                Ok(bad) => failed.extend(bad.into_iter().map(|(id, e)| (Intent::Ticket(id), e))),
+                Err(e) => {
+                    let e = format!("{e:#}");
+                    failed.extend(tickets.iter().map(|id| (Intent::Ticket(*id), e.clone())));
+                }
+            }
         }
         for id in experts {
             if let Err(e) = expert_docs(&hub, id).await {
-                tracing::error!(expert = %id, error = %format!("{e:#}"), "expert documents not updated");
+                failed.push((Intent::Expert(id), format!("{e:#}")));
             }
         }
         for id in articles {
             if let Err(e) = article(&hub, id).await {
-                tracing::error!(article = %id, error = %format!("{e:#}"), "article not updated in its KB shard");
+                failed.push((Intent::Article(id), format!("{e:#}")));
             }
+        }
+        for intent in seen {
+            if !failed.iter().any(|(i, _)| *i == intent) {
+                attempts.remove(&intent);
+            }
+        }
+        for (intent, error) in failed {
+            let n = attempts.entry(intent.clone()).or_insert(0);
+            *n += 1;
+            if *n >= MAX_ATTEMPTS {
+                tracing::error!(?intent, attempts = *n, error, "document not updated; left for the next pass");
+                attempts.remove(&intent);
+                continue;
+            }
+            let wait = Duration::from_secs(1 << (*n - 1).min(8));
+            tracing::warn!(
+                ?intent,
+                attempt = *n,
+                retry_in_secs = wait.as_secs(),
+                error,
+                "document not updated; retrying"
+            );
+            let handle = hub.handle.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                handle.send(intent);
+            });
         }
     }
 }
@@ -102,8 +143,8 @@ type Init = Box<dyn FnOnce(&mut automerge::transaction::Transaction<'_>) -> Resu
 /// Rewrites several tickets' documents, creating the new ones together (one group
 /// commit of snapshots, one registration transaction: an intake batch would otherwise
 /// cost a commit per document). Adds the experts they concern to `experts`, once each,
-/// for the caller to rewrite.
-async fn ticket_batch(hub: &SyncHub, ids: &[Uuid], experts: &mut Vec<Uuid>) -> anyhow::Result<()> {
+/// for the caller to rewrite. Returns the tickets whose document could not be written.
+async fn ticket_batch(hub: &SyncHub, ids: &[Uuid], experts: &mut Vec<Uuid>) -> anyhow::Result<Vec<(Uuid, String)>> {
     let mut rows = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
         rows.extend(
@@ -120,9 +161,10 @@ async fn ticket_batch(hub: &SyncHub, ids: &[Uuid], experts: &mut Vec<Uuid>) -> a
         }
     }
     hub.ensure_many(new_docs).await?;
+    let mut failed = Vec::new();
     for t in &rows {
         if let Err(e) = write_ticket(hub, t).await {
-            tracing::error!(ticket = %t.id, error = %format!("{e:#}"), "ticket document not updated");
+            failed.push((t.id, format!("{e:#}")));
             continue;
         }
         for e in experts_of(t) {
@@ -131,7 +173,7 @@ async fn ticket_batch(hub: &SyncHub, ids: &[Uuid], experts: &mut Vec<Uuid>) -> a
             }
         }
     }
-    Ok(())
+    Ok(failed)
 }
 
 /// A ticket document's first change: only what never changes, so it is the same on

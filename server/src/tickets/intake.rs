@@ -2,65 +2,36 @@
 //! every ticket waiting (up to a batch limit) and writes them in one transaction: the
 //! tickets, their assignments, audit events, alerts, queued notifications and
 //! idempotency records, one multi-row statement per table and one fsync for the batch.
-//! The 201 goes out only after the commit. If a batch fails, each ticket in it is
+//! The answer goes out only after the commit. If a batch fails, each ticket in it is
 //! retried alone, so one bad ticket cannot fail its neighbours.
 //!
-//! A bounded admission gate sheds load with 503 instead of letting the queue, and the
-//! latency, grow without limit.
+//! A bounded admission gate sheds load (`TicketError::Overloaded`) instead of letting
+//! the queue, and the latency, grow without limit.
 
-use crate::api::problem::ApiError;
-use crate::api::views::{AssignmentView, TicketView};
-use crate::auth::Caller;
+use super::effects::Effects;
+use super::error::TicketError;
+use super::place::{self, Placed, Round};
+use super::pooltx::PoolTx;
+use super::{Actor, Created, NewTicket, Recorded};
 use crate::db::entity::{idempotency_key, ticket};
 use crate::db::{Db, is_unique_violation};
 use crate::dispatch::Dispatcher;
-use crate::idempotency::Claim;
+use crate::idempotency::KeyError;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::notify::contacts::Contacts;
-use crate::tickets::store::Actor;
-use crate::workflow::effects::Effects;
-use crate::workflow::place::{self, Placed, Round};
-use crate::workflow::pooltx::PoolTx;
-use actix_web::http::StatusCode;
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::EntityTrait;
 use std::sync::Arc;
 use std::time::Duration;
-use sysops_core::category::Category;
-use sysops_core::geo::GeoPoint;
-use sysops_core::ids::TicketId;
-use sysops_core::text::{Description, Title};
 use sysops_core::ticket::Ticket;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
-/// A validated ticket, ready to be written.
-pub struct NewTicket {
-    /// Its id.
-    pub id: TicketId,
-    /// The customer.
-    pub customer_id: Uuid,
-    /// The subscription.
-    pub subscription_id: Uuid,
-    /// Category (covered by the plan).
-    pub category: Category,
-    /// Title.
-    pub title: Title,
-    /// Description.
-    pub description: Description,
-    /// Address of the work.
-    pub address: String,
-    /// Location of the work.
-    pub location: GeoPoint,
-    /// Who entered it.
-    pub created_by: Caller,
-}
-
 struct Job {
     ticket: NewTicket,
-    claim: Option<Claim>,
-    reply: oneshot::Sender<Result<String, ApiError>>,
+    recorded: Option<Recorded>,
+    reply: oneshot::Sender<Result<Created, TicketError>>,
 }
 
 /// What the writer needs.
@@ -79,7 +50,7 @@ pub struct Writer {
     pub sync: crate::sync::SyncHandle,
 }
 
-/// The handle handlers submit through.
+/// The queue submissions go through.
 #[derive(Clone)]
 pub struct Intake {
     tx: mpsc::Sender<Job>,
@@ -97,13 +68,13 @@ impl Intake {
         (Self { tx, admission: Arc::new(Semaphore::new(max_inflight)), wait, metrics }, handle)
     }
 
-    /// Writes `ticket` (and its idempotency record) durably and returns the 201 body.
-    pub async fn submit(&self, ticket: NewTicket, claim: Option<Claim>) -> Result<String, ApiError> {
+    /// Writes `ticket` (and its idempotency record) durably.
+    pub async fn submit(&self, ticket: NewTicket, recorded: Option<Recorded>) -> Result<Created, TicketError> {
         let permit = match tokio::time::timeout(self.wait, self.admission.clone().acquire_owned()).await {
             Ok(Ok(p)) => p,
             _ => {
                 self.metrics.intake_shed.inc();
-                return Err(ApiError::Overloaded {
+                return Err(TicketError::Overloaded {
                     detail: "ticket intake is saturated; nothing was stored. Retry with the same Idempotency-Key"
                         .to_owned(),
                     retry_after_secs: 1,
@@ -112,7 +83,7 @@ impl Intake {
         };
         self.metrics.intake_inflight.inc();
         let (reply, rx) = oneshot::channel();
-        let result = match self.tx.send(Job { ticket, claim, reply }).await {
+        let result = match self.tx.send(Job { ticket, recorded, reply }).await {
             Ok(()) => rx.await.unwrap_or_else(|_| Err(shutting_down())),
             Err(_) => Err(shutting_down()),
         };
@@ -122,8 +93,11 @@ impl Intake {
     }
 }
 
-fn shutting_down() -> ApiError {
-    ApiError::Overloaded { detail: "the server is shutting down; nothing was stored".to_owned(), retry_after_secs: 2 }
+fn shutting_down() -> TicketError {
+    TicketError::Overloaded {
+        detail: "the server is shutting down; nothing was stored".to_owned(),
+        retry_after_secs: 2,
+    }
 }
 
 async fn run(w: Writer, mut rx: mpsc::Receiver<Job>) {
@@ -140,96 +114,99 @@ async fn run(w: Writer, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
+/// Writes `jobs` in one transaction, keeping the pool in step with what commits.
+async fn write_pooled(w: &Writer, jobs: &[Job], now: DateTime<Utc>) -> Result<Vec<Created>, TicketError> {
+    let mut pool = PoolTx::new(&w.dispatcher);
+    let r = write(w, &mut pool, jobs, now).await;
+    match r {
+        Ok(_) => pool.commit(),
+        Err(_) => pool.undo(),
+    }
+    r
+}
+
 async fn write_batch(w: &Writer, batch: Vec<Job>) {
-    let mut guard = w.dispatcher.pool.lock().await;
     let now = Utc::now().trunc_subsecs(6);
-    let outcome = {
-        let mut pool = PoolTx::new(&mut guard);
-        let r = write(w, &mut pool, &batch, now).await;
-        if r.is_err() {
-            pool.rollback();
-        }
-        r
-    };
-    match outcome {
-        Ok(bodies) => {
-            drop(guard);
+    match write_pooled(w, &batch, now).await {
+        Ok(created) => {
             w.notifier.kick();
             for job in &batch {
                 w.sync.ticket(job.ticket.id.as_uuid());
             }
-            for (job, body) in batch.into_iter().zip(bodies) {
+            for (job, c) in batch.into_iter().zip(created) {
                 w.metrics.tickets_created.inc();
-                let _ = job.reply.send(Ok(body));
+                let _ = job.reply.send(Ok(c));
             }
         }
         Err(e) if batch.len() == 1 => {
-            drop(guard);
-            let _ = batch.into_iter().next().map(|j| j.reply.send(Err(e)));
+            if let Some(j) = batch.into_iter().next() {
+                let _ = j.reply.send(Err(e));
+            }
         }
         Err(e) => {
             tracing::warn!(error = %e, n = batch.len(), "intake batch failed; writing its tickets one by one");
             for job in batch {
-                let r = {
-                    let mut pool = PoolTx::new(&mut guard);
-                    let r = write(w, &mut pool, std::slice::from_ref(&job), now).await;
-                    if r.is_err() {
-                        pool.rollback();
-                    }
-                    r
-                };
+                let r = write_pooled(w, std::slice::from_ref(&job), now).await;
                 if r.is_ok() {
                     w.sync.ticket(job.ticket.id.as_uuid());
-                }
-                let _ = job.reply.send(r.map(|mut b| {
                     w.metrics.tickets_created.inc();
-                    b.pop().unwrap_or_default()
-                }));
+                }
+                let r = r.and_then(|mut c| c.pop().ok_or_else(|| TicketError::internal("a write returned no ticket")));
+                let _ = job.reply.send(r);
             }
-            drop(guard);
             w.notifier.kick();
         }
     }
 }
 
-/// Writes `jobs` in one transaction; returns each ticket's 201 body.
-async fn write(w: &Writer, pool: &mut PoolTx<'_>, jobs: &[Job], now: DateTime<Utc>) -> Result<Vec<String>, ApiError> {
+/// The stored row of a new ticket and its placement.
+fn new_row(t: &NewTicket, machine: &Ticket, placed: &Placed, now: DateTime<Utc>) -> ticket::Model {
+    let (expert, reason, at) = match placed {
+        Placed::Assigned(a) => (Some(a.expert_id.as_uuid()), None, Some(now.timestamp_millis())),
+        Placed::Unassignable(u) => (None, Some(u.reason.clone()), None),
+    };
+    ticket::Model {
+        id: t.id.as_uuid(),
+        customer_id: t.customer_id,
+        subscription_id: t.subscription_id,
+        category: t.category.slug().to_owned(),
+        title: t.title.to_string(),
+        description: t.description.to_string(),
+        address: t.address.clone(),
+        lat: t.location.lat(),
+        lon: t.location.lon(),
+        status: machine.status().as_str().to_owned(),
+        assigned_expert_id: expert,
+        excluded_experts: serde_json::json!([]),
+        completed_by: None,
+        resolution: None,
+        completed_at: None,
+        close_reason: None,
+        unassignable_reason: reason,
+        created_by: t.created_by.user_id,
+        created_at: now,
+        updated_at: now,
+        assigned_at_ms: at,
+        accepted_at_ms: None,
+        version: 0,
+        expert_notes: String::new(),
+        dispatcher_notes: String::new(),
+    }
+}
+
+/// Writes `jobs` in one transaction; returns each ticket as created.
+async fn write(
+    w: &Writer,
+    pool: &mut PoolTx<'_>,
+    jobs: &[Job],
+    now: DateTime<Utc>,
+) -> Result<Vec<Created>, TicketError> {
     let mut plans = Vec::with_capacity(jobs.len());
     for job in jobs {
         let t = &job.ticket;
         let mut machine = Ticket::new(t.id);
         let placed = place::choose(pool, &mut machine, t.category, t.location, now)?;
-        let (expert, reason, at) = match &placed {
-            Placed::Assigned(a) => (Some(a.expert_id.as_uuid()), None, Some(now.timestamp_millis())),
-            Placed::Unassignable(u) => (None, Some(u.reason.clone()), None),
-        };
-        let row = ticket::Model {
-            id: t.id.as_uuid(),
-            customer_id: t.customer_id,
-            subscription_id: t.subscription_id,
-            category: t.category.slug().to_owned(),
-            title: t.title.to_string(),
-            description: t.description.to_string(),
-            address: t.address.clone(),
-            lat: t.location.lat(),
-            lon: t.location.lon(),
-            status: machine.status().as_str().to_owned(),
-            assigned_expert_id: expert,
-            excluded_experts: serde_json::json!([]),
-            completed_by: None,
-            resolution: None,
-            completed_at: None,
-            close_reason: None,
-            unassignable_reason: reason,
-            created_by: t.created_by.user_id,
-            created_at: now,
-            updated_at: now,
-            assigned_at_ms: at,
-            accepted_at_ms: None,
-            version: 0,
-            expert_notes: String::new(),
-            dispatcher_notes: String::new(),
-        };
+        let row = new_row(t, &machine, &placed, now);
         plans.push((job, row, placed));
     }
     let experts: Vec<Uuid> = plans.iter().filter_map(|(_, _, p)| p.expert().map(|e| e.as_uuid())).collect();
@@ -244,7 +221,7 @@ async fn write(w: &Writer, pool: &mut PoolTx<'_>, jobs: &[Job], now: DateTime<Ut
     let mut fx = Effects::new(&w.notifier, now);
     let mut rows = Vec::with_capacity(plans.len());
     let mut idem = Vec::new();
-    let mut bodies = Vec::with_capacity(plans.len());
+    let mut created = Vec::with_capacity(plans.len());
     for (job, row, placed) in plans {
         let t = &job.ticket;
         fx.event(
@@ -253,32 +230,22 @@ async fn write(w: &Writer, pool: &mut PoolTx<'_>, jobs: &[Job], now: DateTime<Ut
             Actor::User(t.created_by),
             serde_json::json!({"category": row.category, "title": row.title}),
         );
-        place::effects(&mut fx, &contacts, &row, &placed, Round::First);
-        let assignment = match &placed {
-            Placed::Assigned(a) => Some(AssignmentView::from_decision(a, now)),
-            Placed::Unassignable(_) => None,
-        };
-        let body = serde_json::to_string(&TicketView::with_assignment(&row, assignment))
-            .map_err(|e| ApiError::Internal(e.into()))?;
-        if let Some(claim) = &job.claim {
-            idem.push(claim.row(StatusCode::CREATED, &body));
+        let assignment = place::effects(&mut fx, &contacts, &row, &placed, Round::First);
+        let c = Created { ticket: row, assignment };
+        if let Some(r) = &job.recorded {
+            let (status, body) = (r.answer)(&c);
+            idem.push(r.claim.row(status, &body));
         }
-        bodies.push(body);
-        rows.push(ticket::ActiveModel::from(row));
+        rows.push(ticket::ActiveModel::from(c.ticket.clone()));
+        created.push(c);
     }
     ticket::Entity::insert_many(rows).exec_without_returning(&txn).await?;
     fx.write(&txn).await?;
     if !idem.is_empty()
         && let Err(e) = idempotency_key::Entity::insert_many(idem).exec_without_returning(&txn).await
     {
-        return Err(if is_unique_violation(&e) {
-            ApiError::Conflict(
-                "a request with this Idempotency-Key was completed concurrently; retry to get its response".into(),
-            )
-        } else {
-            e.into()
-        });
+        return Err(if is_unique_violation(&e) { KeyError::Raced.into() } else { e.into() });
     }
     txn.commit().await?;
-    Ok(bodies)
+    Ok(created)
 }

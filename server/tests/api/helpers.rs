@@ -44,6 +44,11 @@ fn bin() -> &'static str {
 }
 
 impl Config {
+    /// Runs a subcommand with this configuration.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.command(args).output().expect("run cli")
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin());
         c.args(args).arg("--data-dir").arg(&self.data_dir);
@@ -129,17 +134,20 @@ impl Server {
     }
 
     /// The server process's id.
+    #[allow(dead_code)] // tests/cluster.rs includes this file
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }
 
     /// The server's log so far (JSON lines on stderr).
+    #[allow(dead_code)]
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.cfg.data_dir.parent().unwrap_or(Path::new(".")).join("server.log"))
             .unwrap_or_default()
     }
 
     /// A figure from `/proc/PID/status` (e.g. `VmRSS`, `VmHWM`), in KiB.
+    #[allow(dead_code)]
     pub fn proc_status_kib(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
         status
@@ -147,6 +155,14 @@ impl Server {
             .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap_or_else(|| panic!("no {field} in /proc status"))
+    }
+
+    /// A server this test did not start (e.g. a load balancer in front of several):
+    /// requests only; it cannot be stopped or restarted from here.
+    #[allow(dead_code)] // used by tests/cluster.rs, which includes this file
+    pub fn remote(base: &str, cfg: Config) -> Server {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
+        Server { base: base.trim_end_matches('/').to_owned(), cfg, child: None, http, _dir: None }
     }
 
     /// `kill -9`: no chance to flush or finish anything.

@@ -5,6 +5,7 @@
 mod accounts;
 mod auth_limits;
 mod authorization;
+mod backup;
 mod bad_input;
 mod cli;
 mod crash;

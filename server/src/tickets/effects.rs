@@ -2,10 +2,10 @@
 //! assignment records, manager alerts, expert fairness stamps and queued messages,
 //! collected in memory and written with one statement per table.
 
+use super::Actor;
 use crate::db::entity::{alert, assignment, expert, ticket_event};
 use crate::notify::Notifier;
 use crate::notify::contacts::Mail;
-use crate::tickets::store::Actor;
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, sea_query::Expr};
 use uuid::Uuid;

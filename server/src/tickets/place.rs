@@ -3,14 +3,15 @@
 //! (the pool decides and the state machine moves) and `effects` (what is written and
 //! who is told).
 
+use super::Actor;
 use super::effects::Effects;
+use super::error::TicketError;
+use super::messages::TicketMessage;
 use super::pooltx::PoolTx;
-use crate::api::problem::ApiError;
 use crate::db::entity::{assignment, ticket};
 use crate::notify::contacts::Contacts;
-use crate::tickets::store::Actor;
 use sea_orm::ActiveValue::Set;
-use serde_json::{Value, json};
+use serde_json::json;
 use sysops_core::assignment::{Assignment, Decision, Request, Unassignable};
 use sysops_core::category::Category;
 use sysops_core::geo::GeoPoint;
@@ -46,10 +47,6 @@ pub enum Round {
     Again,
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::Internal(anyhow::anyhow!("state machine refused a placement: {e}"))
-}
-
 /// Chooses an expert for a ticket waiting for one, moving the state machine and the
 /// pool (never an expert the ticket excludes).
 pub fn choose(
@@ -58,26 +55,19 @@ pub fn choose(
     category: Category,
     location: GeoPoint,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<Placed, ApiError> {
+) -> Result<Placed, TicketError> {
     let exclude = machine.excluded().clone();
-    match pool.pool.choose(&Request { category, location, exclude: &exclude, now }) {
+    let refused = |e| TicketError::internal(format!("state machine refused a placement: {e}"));
+    match pool.choose(&Request { category, location, exclude: &exclude, now }) {
         Decision::Assigned(a) => {
-            machine.apply(TicketEvent::Assign { expert: a.expert_id }).map_err(internal)?;
-            pool.record_assignment(a.expert_id, now);
+            machine.apply(TicketEvent::Assign { expert: a.expert_id }).map_err(refused)?;
             Ok(Placed::Assigned(a))
         }
         Decision::Unassignable(u) => {
-            machine.apply(TicketEvent::NoExpertFits).map_err(internal)?;
+            machine.apply(TicketEvent::NoExpertFits).map_err(refused)?;
             Ok(Placed::Unassignable(u))
         }
     }
-}
-
-/// The template context of a ticket.
-pub fn ticket_ctx(t: &ticket::Model) -> Value {
-    let label = t.category.parse::<Category>().map_or_else(|_| t.category.clone(), |c| c.label().to_owned());
-    json!({"ticket": {"id": t.id, "title": t.title, "category_label": label, "address": t.address,
-                      "description": t.description}})
 }
 
 /// Minutes for an expert at `from` to reach `to`: city driving at 30 km/h plus ten
@@ -104,52 +94,58 @@ pub fn apply_to_row(row: &mut ticket::ActiveModel, placed: &Placed, now_ms: i64)
     }
 }
 
-/// The assignment row of a placement.
-pub fn assignment_row(ticket: Uuid, a: &Assignment, now: chrono::DateTime<chrono::Utc>) -> assignment::ActiveModel {
-    assignment::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        ticket_id: Set(ticket),
-        expert_id: Set(a.expert_id.as_uuid()),
-        score: Set(a.score),
-        reasons: Set(json!(a.reasons)),
-        runners_up: Set(json!(a.runners_up)),
-        assigned_at: Set(now),
-        ended_at: Set(None),
-        end_reason: Set(None),
+/// The assignment record of a placement.
+pub fn assignment_model(ticket: Uuid, a: &Assignment, now: chrono::DateTime<chrono::Utc>) -> assignment::Model {
+    assignment::Model {
+        id: Uuid::now_v7(),
+        ticket_id: ticket,
+        expert_id: a.expert_id.as_uuid(),
+        score: a.score,
+        reasons: json!(a.reasons),
+        runners_up: json!(a.runners_up),
+        assigned_at: now,
+        ended_at: None,
+        end_reason: None,
     }
 }
 
 /// Records a placement and tells everyone concerned: the expert (push and SMS) and the
 /// customer that someone is on the way, or the customer and the managers that nobody
-/// fits.
-pub fn effects(fx: &mut Effects<'_>, contacts: &Contacts, t: &ticket::Model, placed: &Placed, round: Round) {
-    let ctx = ticket_ctx(t);
+/// fits. Returns the assignment record written, if any.
+pub fn effects(
+    fx: &mut Effects<'_>,
+    contacts: &Contacts,
+    t: &ticket::Model,
+    placed: &Placed,
+    round: Round,
+) -> Option<assignment::Model> {
+    let msg = TicketMessage::about(t);
     match placed {
         Placed::Assigned(a) => {
             let expert = a.expert_id.as_uuid();
-            fx.assignment(assignment_row(t.id, a, fx.now), expert);
+            let record = assignment_model(t.id, a, fx.now);
+            fx.assignment(record.clone().into(), expert);
             fx.event(
                 t.id,
                 "assigned",
                 Actor::System,
                 json!({"expert_id": expert, "score": a.score, "reasons": a.reasons, "runners_up": a.runners_up}),
             );
-            fx.mail.expert(contacts, expert, "expert_new_ticket", &ctx, Some(t.id), true);
-            let eta = contacts.experts.get(&expert).map_or(30, |e| eta_minutes(e.location, (t.lat, t.lon)));
-            let mut cctx = ctx.clone();
-            cctx["eta_minutes"] = json!(eta);
-            cctx["expert"] = json!({"name": contacts.experts.get(&expert).map_or("", |e| e.name.as_str())});
+            fx.mail.expert(contacts, expert, "expert_new_ticket", &msg, Some(t.id), true);
+            let who = contacts.experts.get(&expert);
+            let mut to_customer = msg.expert(who.map_or("", |e| e.name.as_str()));
+            to_customer.eta_minutes = Some(who.map_or(30, |e| eta_minutes(e.location, (t.lat, t.lon))));
             let template = if round == Round::First { "customer_expert_assigned" } else { "customer_expert_changed" };
-            fx.mail.customer(contacts, t.customer_id, template, &cctx, Some(t.id), false);
+            fx.mail.customer(contacts, t.customer_id, template, &to_customer, Some(t.id), false);
+            Some(record)
         }
         Placed::Unassignable(u) => {
             fx.event(t.id, "unassignable", Actor::System, json!({"reason": u.reason, "detail": u}));
             let message = format!("Ticket \"{}\" cannot be assigned: {}", t.title, u.reason);
             fx.alert("unassignable", Some(t.id), message.clone(), None);
-            let mut mctx = ctx.clone();
-            mctx["alert"] = json!({"kind_label": "ticket unassignable", "message": message});
-            fx.mail.managers(contacts, &mctx, Some(t.id));
-            fx.mail.customer(contacts, t.customer_id, "customer_unassignable", &ctx, Some(t.id), false);
+            fx.mail.managers(contacts, &msg.clone().alert("ticket unassignable", message), Some(t.id));
+            fx.mail.customer(contacts, t.customer_id, "customer_unassignable", &msg, Some(t.id), false);
+            None
         }
     }
 }
