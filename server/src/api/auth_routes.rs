@@ -139,7 +139,7 @@ impl From<ResetError> for ApiError {
             ResetError::LinkInvalid => ApiError::Gone(e.to_string()),
             ResetError::WeakPassword(f) => ApiError::Validation(f.under("new_password").into()),
             ResetError::Busy { retry_after_secs } => ApiError::Overloaded { detail: e.to_string(), retry_after_secs },
-            ResetError::Internal(e) => ApiError::Internal(e),
+            ResetError::Internal(e) => ApiError::internal(e),
         }
     }
 }

@@ -19,7 +19,7 @@ impl From<PrivacyError> for ApiError {
         match e {
             PrivacyError::NotFound => ApiError::not_found("customer"),
             PrivacyError::OpenTickets(_) => ApiError::Conflict(e.to_string()),
-            PrivacyError::Internal(e) => ApiError::Internal(e),
+            PrivacyError::Internal(e) => ApiError::internal(e),
         }
     }
 }

@@ -181,6 +181,17 @@ impl From<crate::tickets::TicketError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// A service's internal failure: 503 when it is the database being briefly
+    /// unavailable (as for a [`sea_orm::DbErr`] met directly), 500 otherwise.
+    pub fn internal(e: anyhow::Error) -> Self {
+        match e.downcast::<sea_orm::DbErr>() {
+            Ok(db) => db.into(),
+            Err(e) => Self::Internal(e),
+        }
+    }
+}
+
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
         if crate::db::is_unavailable(&e) {
@@ -273,4 +284,17 @@ pub fn describe(slug: &str) -> Option<&'static str> {
         }
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_failure_that_is_the_database_going_away_is_a_503() {
+        let away = anyhow::Error::from(sea_orm::DbErr::Conn(sea_orm::RuntimeErr::Internal("gone".into())));
+        assert_eq!(ApiError::internal(away).status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        let bug = anyhow::anyhow!("a bug");
+        assert_eq!(ApiError::internal(bug).status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
 }

@@ -104,7 +104,7 @@ impl From<AccountError> for ApiError {
             AccountError::NotFound => ApiError::not_found("user"),
             AccountError::Refused(m) => ApiError::Unprocessable(m),
             AccountError::WrongPassword => ApiError::field("password", "is not your current password"),
-            AccountError::Internal(e) => ApiError::Internal(e),
+            AccountError::Internal(e) => ApiError::internal(e),
         }
     }
 }

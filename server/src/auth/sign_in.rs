@@ -71,7 +71,7 @@ impl From<SignInError> for ApiError {
                 ApiError::RateLimited { detail: e.to_string(), retry_after_secs }
             }
             SignInError::Busy { retry_after_secs } => ApiError::Overloaded { detail: e.to_string(), retry_after_secs },
-            SignInError::Internal(e) => ApiError::Internal(e),
+            SignInError::Internal(e) => ApiError::internal(e),
         }
     }
 }
