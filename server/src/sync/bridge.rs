@@ -78,7 +78,8 @@ pub async fn socket(state: web::Data<AppState>, req: HttpRequest, body: web::Pay
         actix_ws::handle(&req, body).map_err(|e| ApiError::BadRequest(format!("not a WebSocket upgrade: {e}")))?;
     let stream =
         stream.max_frame_size(MAX_MESSAGE_BYTES).aggregate_continuations().max_continuation_size(MAX_MESSAGE_BYTES);
-    actix_web::rt::spawn(serve(state.sync.clone(), caller.user_id, session, stream));
+    let standing = Standing { changes: state.auth.users.changes(), state: state.clone(), caller };
+    actix_web::rt::spawn(serve(state.sync.clone(), caller.user_id, session, stream, standing));
     Ok(resp)
 }
 
@@ -124,7 +125,35 @@ enum Verdict {
     Close(CloseCode, String),
 }
 
-async fn serve(hub: Arc<SyncHub>, user: Uuid, mut session: Session, mut stream: actix_ws::AggregatedMessageStream) {
+/// The expert's standing, re-checked whenever an account changes (here or, through
+/// `NOTIFY`, on another node): a disabled or erased expert's open session ends at once.
+struct Standing {
+    state: web::Data<AppState>,
+    caller: Caller,
+    changes: tokio::sync::broadcast::Receiver<Uuid>,
+}
+
+impl Standing {
+    /// Whether the change ends this session (a database hiccup does not).
+    async fn revoked(&self, changed: Result<Uuid, tokio::sync::broadcast::error::RecvError>) -> bool {
+        if matches!(changed, Ok(id) if id != self.caller.user_id && !id.is_nil()) {
+            return false;
+        }
+        match self.state.auth.users.get(&self.state.db, self.caller.user_id).await {
+            Ok(Some(s)) => !(s.active && s.role == self.caller.role),
+            Ok(None) => true,
+            Err(_) => false,
+        }
+    }
+}
+
+async fn serve(
+    hub: Arc<SyncHub>,
+    user: Uuid,
+    mut session: Session,
+    mut stream: actix_ws::AggregatedMessageStream,
+    mut standing: Standing,
+) {
     // The first message must be `join`, naming a peer id of this expert.
     let first = match tokio::time::timeout(Duration::from_secs(30), stream.next()).await {
         Ok(Some(Ok(AggregatedMessage::Binary(b)))) => b,
@@ -177,6 +206,12 @@ async fn serve(hub: Arc<SyncHub>, user: Uuid, mut session: Session, mut stream: 
                     if to_repo.send(Ok(request)).await.is_err() {
                         break;
                     }
+                }
+                continue;
+            }
+            changed = standing.changes.recv() => {
+                if standing.revoked(changed).await {
+                    break Some((CloseCode::Policy, "the account was disabled or changed; sign in again".to_owned()));
                 }
                 continue;
             }

@@ -438,3 +438,29 @@ async fn two_nodes_on_postgres_relay_a_change_to_a_device_within_a_second() {
     assert!(took < Duration::from_secs(1), "the change took {took:?} to reach a device on the other node");
     device.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_experts_open_sync_connection_is_closed_at_once() {
+    let s = Server::spawn(Backend::Sqlite).await;
+    let w = World::new(&s).await;
+    let (mut ws, _, _) = raw(&s, &w.experts[0]).await;
+    let (mut other, _, _) = raw(&s, &w.experts[1]).await;
+    let (st, _) =
+        s.patch(&format!("/api/v1/users/{}", w.experts[0].id), Some(&w.admin), &json!({"disabled": true})).await;
+    assert_eq!(st, StatusCode::OK);
+    let (code, reason) = closed_with(&mut ws).await;
+    assert_eq!(code, 1008, "{reason}");
+    assert!(reason.contains("disabled"), "{reason}");
+    // Another expert's connection stays open: it still answers a ping.
+    other.send(Message::Ping(vec![1, 2, 3].into())).await.unwrap();
+    loop {
+        match other.next().await {
+            Some(Ok(Message::Pong(p))) => {
+                assert_eq!(&p[..], &[1, 2, 3]);
+                break;
+            }
+            Some(Ok(Message::Binary(_))) => continue,
+            other => panic!("the other expert's connection ended: {other:?}"),
+        }
+    }
+}
