@@ -192,6 +192,11 @@ pub async fn erase(state: &AppState, id: Uuid, by: Caller) -> Result<(), Privacy
     password_reset::Entity::delete_many().filter(password_reset::Column::UserId.eq(id)).exec(&txn).await?;
     sessions::revoke_all(&txn, id, sessions::reason::ACCOUNT).await?;
     txn.commit().await?;
+    // The tickets' sync documents are rewritten from the erased rows (their current state;
+    // automerge keeps their history: ADR 13).
+    for t in &tickets {
+        state.sync.handle.ticket(t.id);
+    }
     crate::auth::throttle::clear_account(&state.db, &crate::auth::throttle::Subject::new(&email, None)).await?;
     status::changed(&state.db, &state.auth.users, id).await;
     tracing::info!(customer = %id, by = %by.user_id, "customer's personal data erased; account closed");

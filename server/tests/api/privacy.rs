@@ -120,3 +120,37 @@ async fn an_admin_erases_a_customer_on_request() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_reaches_the_experts_copy_of_the_ticket() {
+    use sysops_core::sync::docs::TicketDoc;
+    let s = Server::spawn(Backend::Sqlite).await;
+    let w = World::new(&s).await;
+    let (id, expert_id) = open_ticket(&s, &w, "Projector hums loudly").await;
+    let expert = w.experts.iter().find(|e| e.id == expert_id).unwrap();
+    let (st, _) = s
+        .post(&format!("/api/v1/tickets/{id}/complete"), Some(&expert.token), &json!({"resolution": "Fan cleaned."}))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let device = crate::device::Device::connect(&s, &expert.email, PASSWORD).await;
+    let (ticket, _) = device.ticket(&id).await;
+    device
+        .wait_for(&ticket, 20, "the customer's name on the device", |d| {
+            TicketDoc::read(d).ok().filter(|t| t.customer_name == "casey").map(|_| ())
+        })
+        .await;
+    let resp = s
+        .req(reqwest::Method::POST, &format!("/api/v1/customers/{}/erase", w.customer.id), Some(&w.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let now = device
+        .wait_for(&ticket, 20, "the erased ticket on the device", |d| {
+            TicketDoc::read(d).ok().filter(|t| t.customer_phone.is_empty())
+        })
+        .await;
+    assert_eq!((now.title.as_str(), now.address.as_str()), ("[erased]", ""));
+    assert_eq!(now.customer_name, "Erased customer");
+    device.stop().await;
+}
