@@ -6,6 +6,8 @@ use crate::ids::CustomerId;
 use crate::text::{Address, Email, Name, Phone};
 use std::str::FromStr;
 
+pub mod search;
+
 /// How a customer wants to be told that an expert is on the way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

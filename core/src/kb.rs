@@ -14,6 +14,8 @@ pub enum ArticleStatus {
     Published,
     /// Withdrawn.
     Archived,
+    /// Turned down in review, with a reason sent to the author.
+    Rejected,
 }
 
 impl ArticleStatus {
@@ -23,6 +25,7 @@ impl ArticleStatus {
             Self::InReview => "in_review",
             Self::Published => "published",
             Self::Archived => "archived",
+            Self::Rejected => "rejected",
         }
     }
 }
@@ -34,6 +37,7 @@ impl FromStr for ArticleStatus {
             "in_review" => Ok(Self::InReview),
             "published" => Ok(Self::Published),
             "archived" => Ok(Self::Archived),
+            "rejected" => Ok(Self::Rejected),
             _ => Err(FieldError::new("", format!("unknown article status {s:?}"))),
         }
     }

@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261126_000001_foundation;
 mod m20261127_000002_workflow;
 mod m20261127_000003_sync;
+mod m20261203_000010_web;
 mod m20261203_000020_auth;
 
 /// Every migration, in order.
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_foundation::Migration),
             Box::new(m20261127_000002_workflow::Migration),
             Box::new(m20261127_000003_sync::Migration),
+            Box::new(m20261203_000010_web::Migration),
             Box::new(m20261203_000020_auth::Migration),
         ]
     }

@@ -39,10 +39,11 @@ use utoipa::{Modify, OpenApi};
         auth_routes::password_reset, auth_routes::password_reset_confirm,
         customers::register, customers::me, customers::subscribe, customers::subscriptions,
         privacy::export_mine, privacy::export_one, privacy::close_mine, privacy::erase_one,
-        users::create, users::get_one, users::update, plans::list, plans::create,
+        customers::update_me, customers::find, customers::get_one,
+        users::create, users::get_one, users::update, plans::list, plans::create, plans::update, plans::retire,
         experts::create, experts::list, experts::get_one, experts::update,
         tickets::create, tickets::list, tickets::get_one, tickets::events,
-        kb::search, kb::get_one, kb::create, devices::register,
+        kb::search, kb::get_one, kb::create, kb::publish, kb::reject, devices::register,
         workflow::accept, workflow::decline, workflow::complete, workflow::cancel, workflow::note, surveys::submit,
         admin::list_outbox, admin::retry, admin::alerts, admin::conflicts,
         crate::sync::bridge::root, crate::sync::bridge::socket,
@@ -80,6 +81,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(auth_routes::password_reset_confirm)
     .service(customers::register)
     .service(customers::me)
+    .service(customers::update_me)
+    .service(customers::find)
+    .service(customers::get_one)
     .service(customers::subscribe)
     .service(customers::subscriptions)
     .service(privacy::export_mine)
@@ -91,6 +95,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(users::update)
     .service(plans::list)
     .service(plans::create)
+    .service(plans::update)
+    .service(plans::retire)
     .service(experts::create)
     .service(experts::list)
     .service(experts::get_one)
@@ -102,6 +108,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(kb::search)
     .service(kb::get_one)
     .service(kb::create)
+    .service(kb::publish)
+    .service(kb::reject)
     .service(devices::register)
     .service(workflow::accept)
     .service(workflow::decline)
@@ -139,7 +147,8 @@ pub fn ensure_problem<B: MessageBody + 'static>(res: ServiceResponse<B>) -> acti
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with(problem::PROBLEM_JSON));
+        .is_some_and(|v| v.starts_with(problem::PROBLEM_JSON) || v.starts_with("text/html"));
+    // Problems, and the web's own error pages, are already in their format.
     if is_problem {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }

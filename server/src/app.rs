@@ -154,6 +154,7 @@ impl Application {
         background.push(crate::tickets::jobs::spawn(tickets.clone(), shutdown.clone()));
         sync_rt.spawn(crate::sync::projection::run(tickets.clone(), sync.clone(), sync_inputs.synced));
         let metrics_data = web::Data::from(metrics.clone());
+        let sessions = crate::web::session::Sessions::load(&settings, &db).await?;
         let state = web::Data::new(AppState {
             settings,
             db: db.clone(),
@@ -182,6 +183,7 @@ impl Application {
                 .wrap(TracingLogger::<crate::telemetry::requests::RequestSpans>::new())
                 .wrap(from_fn(api::refuse_upgrades))
                 .configure(api::routes)
+                .configure(|c| crate::web::configure(c, &sessions))
                 .default_service(web::to(api::not_found))
         })
         .listen(listener)?

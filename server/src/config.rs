@@ -25,6 +25,10 @@ pub struct Settings {
     /// so tokens survive restarts and work on every node.
     #[serde(skip_serializing)]
     pub jwt_secret: Option<SecretString>,
+    /// Key of the web's session cookies (any secret of at least 32 characters), the same
+    /// on every node; when unset, one is generated once and kept in the database.
+    #[serde(skip_serializing)]
+    pub session_key: Option<SecretString>,
     /// Lifetime of access tokens, seconds.
     pub access_token_ttl_secs: u64,
     /// Lifetime of refresh tokens, seconds.
@@ -137,6 +141,7 @@ impl Default for Settings {
             bind: "127.0.0.1:8080".to_owned(),
             public_url: None,
             jwt_secret: None,
+            session_key: None,
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_secs: 30 * 24 * 3600,
             intake_max_inflight: 2048,
@@ -210,6 +215,7 @@ const TEXT_KEYS: &[&str] = &[
     "bind",
     "public_url",
     "jwt_secret",
+    "session_key",
     "log_format",
     "fcm_project_id",
     "fcm_credentials",

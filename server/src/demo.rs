@@ -153,6 +153,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
         })
         .exec_without_returning(&txn)
         .await?;
+        crate::customers::file_terms(&txn, customer_id, "Pat Customer", LOGINS[3].1, "+13125550142").await?;
         subscription::Entity::insert(subscription::ActiveModel {
             id: Set(Uuid::now_v7()),
             customer_id: Set(customer_id),

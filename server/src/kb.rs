@@ -2,6 +2,8 @@
 //! snippet) or PostgreSQL tsvector (ts_rank, ts_headline). Both take the same sanitised
 //! terms, so a query means the same thing on either.
 
+pub mod review;
+
 use crate::db::Db;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
 use uuid::Uuid;

@@ -116,18 +116,14 @@ pub async fn list_outbox(state: web::Data<AppState>, caller: Caller, q: Query<Ou
 pub async fn retry(state: web::Data<AppState>, caller: Caller, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     caller.require(&[Role::Admin], "retrying messages")?;
     let id = id.into_inner();
-    if !outbox::retry_dead(&state.db, id).await? {
+    let Some(m) = outbox::retry_dead(&state.db, id).await? else {
         return match outbox_message::Entity::find_by_id(id).one(&state.db.read).await? {
             None => Err(ApiError::not_found("message")),
             Some(m) => {
                 Err(ApiError::Conflict(format!("the message is {}; only dead messages can be retried", m.status)))
             }
         };
-    }
-    let m = outbox_message::Entity::find_by_id(id)
-        .one(&state.db.write)
-        .await?
-        .ok_or_else(|| ApiError::not_found("message"))?;
+    };
     state.notifier.kick();
     Ok(HttpResponse::Ok().json(OutboxView::from(m)))
 }

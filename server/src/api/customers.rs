@@ -6,19 +6,17 @@ use super::idempotency::IdempotencyKey;
 use super::problem::{ApiError, ApiResult};
 use super::views::{CustomerView, Location, Page, SubscriptionView};
 use crate::auth::{Caller, Role, hash_password};
-use crate::db::entity::{customer, plan, subscription, user};
+use crate::customers::{self, CustomerDetail, CustomerSummary, ProfilePatch};
+use crate::db::entity::{customer, subscription, user};
 use crate::db::is_unique_violation;
 use crate::state::AppState;
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use chrono::Utc;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use actix_web::web::Query;
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
 use sysops_core::ValidationErrors;
-use sysops_core::customer::NotifyBy;
 use sysops_core::geo::GeoPoint;
-use sysops_core::plan::SubscriptionStatus;
-use sysops_core::text::{Address, Email, Name, Phone, Product};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 /// A new customer.
@@ -61,56 +59,11 @@ pub async fn register(
     key: IdempotencyKey,
     body: ApiJson<NewCustomer>,
 ) -> ApiResult<HttpResponse> {
-    let b = &body.value;
-    let mut v = ValidationErrors::new();
-    let name = v.check("name", Name::parse(&b.name));
-    let email = v.check("email", Email::parse(&b.email));
-    let password = v.check("password", crate::auth::passwords::parse(&b.password, &[&b.email, &b.name]));
-    let phone = v.check("phone", Phone::parse(&b.phone));
-    let notify_by = v.check("notify_by", b.notify_by.parse::<NotifyBy>());
-    let address = v.check("address", Address::parse(&b.address));
-    let location = parse_location(&mut v, "location", &b.location);
-    let locale = v.check("locale", sysops_core::text::Locale::parse(b.locale.as_deref().unwrap_or("en-US")));
-    v.finish()?;
-    let (
-        Some(name),
-        Some(email),
-        Some(password),
-        Some(phone),
-        Some(notify_by),
-        Some(address),
-        Some(location),
-        Some(locale),
-    ) = (name, email, password, phone, notify_by, address, location, locale)
-    else {
-        unreachable!("validated above")
-    };
-    let hash = hash_password(password.expose().to_owned()).await?;
+    let valid = customers::validate(&body.value)?;
+    let hash = hash_password(valid.password.expose().to_owned()).await?;
     created(&state, &req, key, &scope_of(None), &body.raw, move |txn| {
         Box::pin(async move {
-            let now = Utc::now();
-            let id = Uuid::now_v7();
-            let u = user::ActiveModel {
-                id: Set(id),
-                email: Set(email.to_string()),
-                password_hash: Set(hash),
-                role: Set(Role::Customer.as_str().to_owned()),
-                name: Set(name.to_string()),
-                created_at: Set(now),
-                disabled: Set(false),
-            };
-            let u = insert_user(txn, u).await?;
-            let c = customer::ActiveModel {
-                user_id: Set(id),
-                phone: Set(phone.to_string()),
-                notify_by: Set(notify_by.as_str().to_owned()),
-                address: Set(address.to_string()),
-                lat: Set(location.lat()),
-                lon: Set(location.lon()),
-                created_at: Set(now),
-                locale: Set(locale.to_string()),
-            };
-            let c = customer::Entity::insert(c).exec_with_returning(txn).await?;
+            let (u, c) = customers::insert(txn, valid, hash).await?;
             Ok(CustomerView::new(&u, &c))
         })
     })
@@ -171,33 +124,10 @@ pub async fn subscribe(
     body: ApiJson<NewSubscription>,
 ) -> ApiResult<HttpResponse> {
     caller.require(&[Role::Customer], "subscribing")?;
-    let product = Product::parse(&body.value.product).map_err(|e| e.under("product"))?;
-    let plan_id = body.value.plan_id;
-    let p = plan::Entity::find_by_id(plan_id).one(&state.db.read).await?;
-    if !p.is_some_and(|p| p.active) {
-        return Err(ApiError::field("plan_id", "no such plan in the catalogue"));
-    }
+    let valid = customers::validate_subscription(&state.db, body.value.plan_id, &body.value.product).await?;
     let customer_id = caller.user_id;
     created(&state, &req, key, &scope_of(Some(&caller)), &body.raw, move |txn| {
-        Box::pin(async move {
-            let s = subscription::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                customer_id: Set(customer_id),
-                plan_id: Set(plan_id),
-                product: Set(product.to_string()),
-                status: Set(SubscriptionStatus::Active.as_str().to_owned()),
-                started_at: Set(Utc::now()),
-                cancelled_at: Set(None),
-            };
-            match subscription::Entity::insert(s).exec_with_returning(txn).await {
-                Ok(s) => Ok(SubscriptionView::from(&s)),
-                Err(e) if is_unique_violation(&e) => Err(ApiError::Conflict(format!(
-                    "you already have a subscription for the product {:?}; one per product",
-                    product.as_str()
-                ))),
-                Err(e) => Err(e.into()),
-            }
-        })
+        Box::pin(async move { customers::subscribe(txn, customer_id, valid).await })
     })
     .await
 }
@@ -213,4 +143,56 @@ pub async fn subscriptions(state: web::Data<AppState>, caller: Caller) -> ApiRes
         .all(&state.db.read)
         .await?;
     Ok(HttpResponse::Ok().json(Page { items: rows.iter().map(SubscriptionView::from).collect(), next_cursor: None }))
+}
+
+/// Changes the signed-in customer's profile and notification preference.
+#[utoipa::path(tag = "customers", request_body = ProfilePatch,
+    responses((status = 200, body = CustomerView), (status = 403, body = super::problem::Problem),
+        (status = 422, body = super::problem::Problem)), security(("bearer" = [])))]
+#[patch("/api/v1/customers/me")]
+pub async fn update_me(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: ApiJson<ProfilePatch>,
+) -> ApiResult<HttpResponse> {
+    caller.require(&[Role::Customer], "changing a customer profile")?;
+    Ok(HttpResponse::Ok().json(customers::update_profile(&state.db, caller.user_id, &body.value).await?))
+}
+
+/// Search parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct FindQuery {
+    /// Part of a name (each word a prefix: `ann smi`), the start of an e-mail address,
+    /// or at least 4 digits of a phone number (matched from its end, so a local number
+    /// without the country code finds it).
+    pub q: String,
+    /// Page size, 1 to 100 (default 20).
+    pub limit: Option<u64>,
+    /// From a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// Finds customers by name, e-mail or phone (call-center agents and admins).
+#[utoipa::path(tag = "customers", params(FindQuery),
+    responses((status = 200, body = Page<CustomerSummary>), (status = 403, body = super::problem::Problem),
+        (status = 422, body = super::problem::Problem)), security(("bearer" = [])))]
+#[get("/api/v1/customers")]
+pub async fn find(state: web::Data<AppState>, caller: Caller, q: Query<FindQuery>) -> ApiResult<HttpResponse> {
+    caller.require(customers::FINDERS, "finding customers")?;
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::field("limit", "must be between 1 and 100"));
+    }
+    Ok(HttpResponse::Ok().json(customers::find(&state.db, &q.q, limit, q.cursor.as_deref()).await?))
+}
+
+/// One customer with their subscriptions (call-center agents and admins).
+#[utoipa::path(tag = "customers",
+    responses((status = 200, body = CustomerDetail), (status = 403, body = super::problem::Problem),
+        (status = 404, body = super::problem::Problem)), security(("bearer" = [])))]
+#[get("/api/v1/customers/{id}")]
+pub async fn get_one(state: web::Data<AppState>, caller: Caller, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    caller.require(customers::FINDERS, "reading a customer")?;
+    Ok(HttpResponse::Ok().json(customers::detail(&state.db, id.into_inner()).await?))
 }

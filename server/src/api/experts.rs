@@ -16,7 +16,7 @@ use serde::Deserialize;
 use sysops_core::category::CategorySet;
 use sysops_core::expert::{DEFAULT_CAPACITY, MAX_CAPACITY};
 use sysops_core::geo::ServiceArea;
-use sysops_core::text::{Email, Locale, Name, Phone};
+use sysops_core::text::{Email, Locale, Name, Password, Phone};
 use sysops_core::{FieldError, ValidationErrors};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -98,7 +98,35 @@ pub async fn create(
     body: ApiJson<NewExpert>,
 ) -> ApiResult<HttpResponse> {
     caller.require(&[Role::Admin], "adding experts")?;
-    let b = &body.value;
+    let valid = validate_new(&body.value)?;
+    let hash = hash_password(valid.password.expose().to_owned()).await?;
+    let id = Uuid::now_v7();
+    let resp = created(&state, &req, key, &scope_of(Some(&caller)), &body.raw, move |txn| {
+        Box::pin(async move { insert(txn, id, valid, hash).await })
+    })
+    .await?;
+    // A replay returns an expert created earlier, which the dispatcher already holds.
+    settle(&state, id).await;
+    Ok(resp)
+}
+
+/// A new expert that passed validation.
+pub struct ValidExpert {
+    name: Name,
+    email: Email,
+    /// The password, to hash before [`insert`].
+    pub password: Password,
+    phone: Phone,
+    skills: CategorySet,
+    area: ServiceArea,
+    locale: Locale,
+    location: sysops_core::geo::GeoPoint,
+    capacity: i32,
+    available: bool,
+}
+
+/// Checks every field of a new expert, naming each bad one.
+pub fn validate_new(b: &NewExpert) -> Result<ValidExpert, ValidationErrors> {
     let mut v = ValidationErrors::new();
     let name = v.check("name", Name::parse(&b.name));
     let email = v.check("email", Email::parse(&b.email));
@@ -110,65 +138,74 @@ pub async fn create(
     let location = parse_location(&mut v, "location", &b.location);
     let capacity = v.check("capacity", parse_capacity(b.capacity));
     v.finish()?;
-    let (
-        Some(name),
-        Some(email),
-        Some(password),
-        Some(phone),
-        Some(skills),
-        Some(area),
-        Some(locale),
-        Some(location),
-        Some(capacity),
-    ) = (name, email, password, phone, skills, area, locale, location, capacity)
-    else {
-        unreachable!("validated above")
-    };
-    let available = b.available;
-    let hash = hash_password(password.expose().to_owned()).await?;
-    let id = Uuid::now_v7();
-    let resp = created(&state, &req, key, &scope_of(Some(&caller)), &body.raw, move |txn| {
-        Box::pin(async move {
-            let now = Utc::now();
-            let u = insert_user(
-                txn,
-                user::ActiveModel {
-                    id: Set(id),
-                    email: Set(email.to_string()),
-                    password_hash: Set(hash),
-                    role: Set(Role::Expert.as_str().to_owned()),
-                    name: Set(name.to_string()),
-                    created_at: Set(now),
-                    disabled: Set(false),
-                },
-            )
-            .await?;
-            let e = expert::ActiveModel {
-                user_id: Set(id),
-                phone: Set(phone.to_string()),
-                skills: Set(serde_json::json!(skills.slugs())),
-                area_lat: Set(area.center().lat()),
-                area_lon: Set(area.center().lon()),
-                area_radius_km: Set(area.radius_km()),
-                locale: Set(locale.to_string()),
-                lat: Set(location.lat()),
-                lon: Set(location.lon()),
-                on_duty: Set(available),
-                capacity: Set(capacity),
-                last_assigned_at: Set(None),
-                updated_at: Set(now),
-            };
-            let e = expert::Entity::insert(e).exec_with_returning(txn).await?;
-            Ok(ExpertView::new(&u, &e, 0))
-        })
-    })
+    match (name, email, password, phone, skills, area, locale, location, capacity) {
+        (
+            Some(name),
+            Some(email),
+            Some(password),
+            Some(phone),
+            Some(skills),
+            Some(area),
+            Some(locale),
+            Some(location),
+            Some(capacity),
+        ) => Ok(ValidExpert {
+            name,
+            email,
+            password,
+            phone,
+            skills,
+            area,
+            locale,
+            location,
+            capacity,
+            available: b.available,
+        }),
+        _ => unreachable!("validated above"),
+    }
+}
+
+/// Writes a validated expert (a taken e-mail is a 409).
+pub async fn insert(txn: &impl ConnectionTrait, id: Uuid, x: ValidExpert, hash: String) -> ApiResult<ExpertView> {
+    let now = Utc::now();
+    let u = insert_user(
+        txn,
+        user::ActiveModel {
+            id: Set(id),
+            email: Set(x.email.to_string()),
+            password_hash: Set(hash),
+            role: Set(Role::Expert.as_str().to_owned()),
+            name: Set(x.name.to_string()),
+            created_at: Set(now),
+            disabled: Set(false),
+        },
+    )
     .await?;
-    // A replay returns an expert created earlier, which the dispatcher already holds.
+    let e = expert::ActiveModel {
+        user_id: Set(id),
+        phone: Set(x.phone.to_string()),
+        skills: Set(serde_json::json!(x.skills.slugs())),
+        area_lat: Set(x.area.center().lat()),
+        area_lon: Set(x.area.center().lon()),
+        area_radius_km: Set(x.area.radius_km()),
+        locale: Set(x.locale.to_string()),
+        lat: Set(x.location.lat()),
+        lon: Set(x.location.lon()),
+        on_duty: Set(x.available),
+        capacity: Set(x.capacity),
+        last_assigned_at: Set(None),
+        updated_at: Set(now),
+    };
+    let e = expert::Entity::insert(e).exec_with_returning(txn).await?;
+    Ok(ExpertView::new(&u, &e, 0))
+}
+
+/// After an expert is added: the dispatcher takes them in, their sync documents are made.
+pub async fn settle(state: &AppState, id: Uuid) {
     if let Err(e) = state.dispatcher.refresh_expert(&state.db, id).await {
         tracing::error!(error = %e, expert = %id, "dispatcher refresh failed");
     }
     state.sync.handle.expert(id);
-    Ok(resp)
 }
 
 async fn load(c: &impl ConnectionTrait, id: Uuid) -> ApiResult<(user::Model, expert::Model)> {
@@ -197,16 +234,21 @@ fn may_see(caller: &Caller, id: Uuid) -> ApiResult<()> {
 #[get("/api/v1/experts")]
 pub async fn list(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
     caller.require(&[Role::Admin], "listing experts")?;
+    Ok(HttpResponse::Ok().json(Page { items: all(&state).await?, next_cursor: None }))
+}
+
+/// Every expert, oldest first.
+pub async fn all(state: &AppState) -> ApiResult<Vec<ExpertView>> {
     let experts = expert::Entity::find().order_by_asc(expert::Column::UserId).all(&state.db.read).await?;
     let users = user::Entity::find().all(&state.db.read).await?;
     let users: std::collections::HashMap<Uuid, user::Model> = users.into_iter().map(|u| (u.id, u)).collect();
     let mut items = Vec::with_capacity(experts.len());
     for e in &experts {
         if let Some(u) = users.get(&e.user_id) {
-            items.push(view(&state, u, e).await);
+            items.push(view(state, u, e).await);
         }
     }
-    Ok(HttpResponse::Ok().json(Page { items, next_cursor: None }))
+    Ok(items)
 }
 
 /// One expert (administrators, or the expert themself).
@@ -214,10 +256,14 @@ pub async fn list(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpR
     security(("bearer" = [])))]
 #[get("/api/v1/experts/{id}")]
 pub async fn get_one(state: web::Data<AppState>, caller: Caller, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    may_see(&caller, id)?;
+    Ok(HttpResponse::Ok().json(one(&state, &caller, id.into_inner()).await?))
+}
+
+/// One expert, for an admin or the expert themself.
+pub async fn one(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<ExpertView> {
+    may_see(caller, id)?;
     let (u, e) = load(&state.db.read, id).await?;
-    Ok(HttpResponse::Ok().json(view(&state, &u, &e).await))
+    Ok(view(state, &u, &e).await)
 }
 
 /// Changes an expert. Administrators may change anything here; an expert may change
@@ -232,9 +278,13 @@ pub async fn update(
     id: web::Path<Uuid>,
     body: ApiJson<ExpertPatch>,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    may_see(&caller, id)?;
-    let p = body.value;
+    Ok(HttpResponse::Ok().json(change(&state, &caller, id.into_inner(), &body.value).await?))
+}
+
+/// Applies a change to an expert: an admin's, or the expert's own availability and
+/// location.
+pub async fn change(state: &AppState, caller: &Caller, id: Uuid, p: &ExpertPatch) -> ApiResult<ExpertView> {
+    may_see(caller, id)?;
     if caller.role == Role::Expert {
         let admin_only = [
             ("name", p.name.is_some()),
@@ -297,5 +347,5 @@ pub async fn update(
     let e = am.update(&txn).await?;
     txn.commit().await?;
     state.dispatcher.refresh_expert(&state.db, id).await.map_err(ApiError::Internal)?;
-    Ok(HttpResponse::Ok().json(view(&state, &u, &e).await))
+    Ok(view(state, &u, &e).await)
 }

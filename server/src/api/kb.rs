@@ -6,7 +6,8 @@ use super::idempotency::IdempotencyKey;
 use super::problem::{ApiError, ApiResult};
 use super::views::{ArticleHit, ArticleView, Page};
 use crate::auth::{Caller, Role};
-use crate::db::entity::kb_article;
+use crate::db::entity::{kb_article, kb_review};
+use crate::kb::review::{self, Outcome};
 use crate::state::AppState;
 use actix_web::web::Query;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
@@ -31,9 +32,13 @@ pub struct SearchQuery {
     pub limit: Option<u64>,
     /// From a previous page's `next_cursor`.
     pub cursor: Option<String>,
+    /// `in_review` (admins): instead of searching, list the articles waiting for review,
+    /// oldest first, as full articles with their `status`.
+    pub status: Option<String>,
 }
 
-/// Searches published articles, best match first.
+/// Searches published articles, best match first; with `status=in_review` (admins),
+/// lists the articles waiting for review instead (full articles, `Page<ArticleView>`).
 #[utoipa::path(tag = "kb", params(SearchQuery), responses((status = 200, body = Page<ArticleHit>)),
     security(("bearer" = [])))]
 #[get("/api/v1/kb")]
@@ -42,6 +47,11 @@ pub async fn search(state: web::Data<AppState>, caller: Caller, q: Query<SearchQ
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::field("limit", "must be between 1 and 100"));
+    }
+    match q.status.as_deref() {
+        None | Some("published") => {}
+        Some("in_review") => return in_review(&state, caller, limit, q.cursor.as_deref()).await,
+        Some(_) => return Err(ApiError::field("status", "must be in_review or published")),
     }
     if q.q.as_deref().is_some_and(|s| s.len() > 500) {
         return Err(ApiError::field("q", "must be at most 500 characters"));
@@ -61,6 +71,55 @@ pub async fn search(state: web::Data<AppState>, caller: Caller, q: Query<SearchQ
     Ok(HttpResponse::Ok().json(Page { items, next_cursor }))
 }
 
+async fn in_review(state: &AppState, caller: Caller, limit: u64, cursor: Option<&str>) -> ApiResult<HttpResponse> {
+    caller.require(review::REVIEWERS, "listing articles in review")?;
+    let after = match cursor {
+        None | Some("") => None,
+        Some(c) => Some(review::parse_cursor(c)?),
+    };
+    let rows = review::waiting(&state.db, limit + 1, after).await?;
+    let more = rows.len() as u64 > limit;
+    let page = &rows[..rows.len().min(limit as usize)];
+    let items: Vec<ArticleView> = page.iter().map(|w| ArticleView::from(&w.article)).collect();
+    let next_cursor = if more { page.last().map(|w| review::cursor_of(&w.article)) } else { None };
+    Ok(HttpResponse::Ok().json(Page { items, next_cursor }))
+}
+
+/// A rejection.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rejection {
+    /// Why the article is not published; the author's device shows it.
+    pub reason: String,
+}
+
+/// Publishes an article in review (admins); devices receive it and its author is told.
+#[utoipa::path(tag = "kb", responses((status = 200, body = ArticleView), (status = 404, body = super::problem::Problem),
+    (status = 409, body = super::problem::Problem)), security(("bearer" = [])))]
+#[post("/api/v1/kb/{id}/publish")]
+pub async fn publish(state: web::Data<AppState>, caller: Caller, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    let a = review::decide(&state, caller, id.into_inner(), Outcome::Publish).await?;
+    Ok(HttpResponse::Ok().json(ArticleView::from(&a)))
+}
+
+/// Rejects an article in review with a reason (admins); its author's device is told why.
+#[utoipa::path(tag = "kb", request_body = Rejection,
+    responses((status = 200, body = ArticleView), (status = 404, body = super::problem::Problem),
+    (status = 409, body = super::problem::Problem), (status = 422, body = super::problem::Problem)),
+    security(("bearer" = [])))]
+#[post("/api/v1/kb/{id}/reject")]
+pub async fn reject(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    body: ApiJson<Rejection>,
+) -> ApiResult<HttpResponse> {
+    let reason = body.value.reason;
+    let a = review::decide(&state, caller, id.into_inner(), Outcome::Reject { reason: reason.clone() }).await?;
+    Ok(HttpResponse::Ok()
+        .json(ArticleView { rejection_reason: Some(reason.trim().to_owned()), ..ArticleView::from(&a) }))
+}
+
 /// One article: published ones for every reader, drafts for their author and admins.
 #[utoipa::path(tag = "kb", responses((status = 200, body = ArticleView), (status = 404, body = super::problem::Problem)),
     security(("bearer" = [])))]
@@ -72,7 +131,11 @@ pub async fn get_one(state: web::Data<AppState>, caller: Caller, id: web::Path<U
         .await?
         .filter(|a| a.status == "published" || caller.role == Role::Admin || a.author_id == Some(caller.user_id))
         .ok_or_else(|| ApiError::not_found("article"))?;
-    Ok(HttpResponse::Ok().json(ArticleView::from(&a)))
+    let rejection_reason = match a.status.as_str() {
+        "rejected" => kb_review::Entity::find_by_id(a.id).one(&state.db.read).await?.and_then(|r| r.reason),
+        _ => None,
+    };
+    Ok(HttpResponse::Ok().json(ArticleView { rejection_reason, ..ArticleView::from(&a) }))
 }
 
 /// A new article.

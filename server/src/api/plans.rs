@@ -7,8 +7,9 @@ use super::problem::ApiResult;
 use super::views::{Page, PlanView};
 use crate::auth::{Caller, Role};
 use crate::db::entity::plan;
+use crate::plans::PlanPatch;
 use crate::state::AppState;
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use chrono::Utc;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
@@ -85,4 +86,34 @@ pub async fn create(
         })
     })
     .await
+}
+
+/// Changes a plan (admins). Existing subscriptions keep their terms: when the
+/// categories, price or currency of a plan someone holds change, the plan is retired
+/// and the answer is its successor, with a new `id`, now on offer instead.
+#[utoipa::path(tag = "plans", request_body = PlanPatch,
+    responses((status = 200, body = PlanView), (status = 404, body = super::problem::Problem),
+        (status = 409, body = super::problem::Problem), (status = 422, body = super::problem::Problem)),
+    security(("bearer" = [])))]
+#[patch("/api/v1/plans/{id}")]
+pub async fn update(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    body: ApiJson<PlanPatch>,
+) -> ApiResult<HttpResponse> {
+    caller.require(&[Role::Admin], "changing plans")?;
+    let p = crate::plans::change(&state.db, id.into_inner(), &body.value).await?;
+    Ok(HttpResponse::Ok().json(PlanView::from(&p)))
+}
+
+/// Retires a plan (admins): no new subscriptions; existing ones go on unchanged.
+#[utoipa::path(tag = "plans",
+    responses((status = 200, body = PlanView), (status = 404, body = super::problem::Problem)),
+    security(("bearer" = [])))]
+#[post("/api/v1/plans/{id}/retire")]
+pub async fn retire(state: web::Data<AppState>, caller: Caller, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    caller.require(&[Role::Admin], "retiring plans")?;
+    let p = crate::plans::retire(&state.db, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(PlanView::from(&p)))
 }

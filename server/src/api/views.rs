@@ -109,6 +109,8 @@ pub struct PlanView {
     pub monthly_price_cents: i64,
     /// ISO 4217 currency.
     pub currency: String,
+    /// On offer; false once retired (existing subscriptions go on).
+    pub active: bool,
 }
 
 impl From<&plan::Model> for PlanView {
@@ -119,6 +121,7 @@ impl From<&plan::Model> for PlanView {
             categories: serde_json::from_value(p.categories.clone()).unwrap_or_default(),
             monthly_price_cents: p.monthly_price_cents,
             currency: p.currency.clone(),
+            active: p.active,
         }
     }
 }
@@ -376,7 +379,7 @@ pub struct ArticleView {
     pub body: String,
     /// Tags.
     pub tags: Vec<String>,
-    /// `in_review`, `published` or `archived`.
+    /// `in_review`, `published`, `rejected` or `archived`.
     pub status: String,
     /// Author, when written by a person.
     pub author_id: Option<Uuid>,
@@ -386,6 +389,9 @@ pub struct ArticleView {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// Why the article was not published, when `rejected`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejection_reason: Option<String>,
 }
 
 impl From<&kb_article::Model> for ArticleView {
@@ -400,6 +406,7 @@ impl From<&kb_article::Model> for ArticleView {
             source_ticket_id: a.source_ticket_id,
             created_at: a.created_at,
             updated_at: a.updated_at,
+            rejection_reason: None,
         }
     }
 }

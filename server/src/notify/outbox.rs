@@ -203,8 +203,9 @@ pub async fn finish_many(db: &Db, node: &str, outcomes: Vec<(Uuid, Finish)>) -> 
     Ok(applied)
 }
 
-/// Puts a dead message back in the queue (an admin's retry).
-pub async fn retry_dead(db: &Db, id: Uuid) -> Result<bool, DbErr> {
+/// Puts a dead message back in the queue (an admin's retry) and returns it as the
+/// retry left it (read in the same transaction: the worker may claim it at once).
+pub async fn retry_dead(db: &Db, id: Uuid) -> Result<Option<outbox_message::Model>, DbErr> {
     let backend = db.backend();
     let txn = db.begin_write().await?;
     let r = txn
@@ -214,6 +215,7 @@ pub async fn retry_dead(db: &Db, id: Uuid) -> Result<bool, DbErr> {
             [now_ms().into(), id.into()],
         ))
         .await?;
+    let retried = if r.rows_affected() == 1 { outbox_message::Entity::find_by_id(id).one(&txn).await? } else { None };
     txn.commit().await?;
-    Ok(r.rows_affected() == 1)
+    Ok(retried)
 }
