@@ -16,6 +16,7 @@ pub mod plans;
 pub mod privacy;
 pub mod problem;
 pub mod surveys;
+pub mod sync;
 pub mod tickets;
 pub mod users;
 pub mod views;
@@ -48,7 +49,7 @@ use utoipa::{Modify, OpenApi};
         kb::search, kb::get_one, kb::create, kb::publish, kb::reject, devices::register,
         workflow::accept, workflow::decline, workflow::complete, workflow::cancel, workflow::note, surveys::submit,
         admin::list_outbox, admin::retry, admin::alerts, admin::conflicts,
-        crate::sync::bridge::root, crate::sync::bridge::socket,
+        sync::root, sync::socket,
         health::live, health::ready, health::metrics,
     ),
     components(schemas(problem::Problem, problem::FieldErrorBody)),
@@ -127,8 +128,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(admin::conflicts)
     .service(admin::dev_outbox)
     .service(webhooks::twilio_status)
-    .service(crate::sync::bridge::root)
-    .service(crate::sync::bridge::socket)
+    .service(sync::root)
+    .service(sync::socket)
     .service(health::live)
     .service(health::ready)
     .service(health::metrics)
