@@ -125,6 +125,18 @@ async fn apply(
     {
         return Err(TicketError::field("reason", format!("must be at most {MAX_REASON_CHARS} characters")));
     }
+    if let (Op::Complete { .. }, Actor::User(c)) = (op, &actor)
+        && row.assigned_expert_id != Some(c.user_id)
+        && let Some(at) = rows::declined_at(&txn, id, c.user_id).await?
+    {
+        // A late completion stands when the ticket was taken away (timeout, manual
+        // reassignment) while the expert worked offline; not after they said no.
+        return Err(TicketError::Refused(format!(
+            "you declined this ticket at {}; it has gone to another expert, so your completion cannot be \
+             recorded (ask a dispatcher if you did the work)",
+            at.format("%Y-%m-%d %H:%M UTC")
+        )));
+    }
     let mut step = Step::new(t, &row, actor)?;
     let refused = |e| TicketError::transition(e, op.done());
     match op {
@@ -196,6 +208,16 @@ impl<'a> Step<'a> {
         let id = self.row.id;
         self.later
             .push(Box::new(move |fx, c| fx.mail.expert(c, expert, "expert_ticket_withdrawn", &msg, Some(id), false)));
+    }
+
+    /// Tells an expert whose assignment a late completion superseded that the job is
+    /// done (a push to each device: no need to go).
+    fn done_elsewhere(&mut self, expert: Uuid) {
+        self.experts.push(expert);
+        let msg = TicketMessage::about(self.row)
+            .because("Another expert already completed this job; it is no longer yours and there is no need to go.");
+        let id = self.row.id;
+        self.later.push(Box::new(move |fx, c| fx.mail.expert(c, expert, "expert_ticket_done", &msg, Some(id), false)));
     }
 
     /// Places the ticket with the next expert after a decline or a timeout.
@@ -284,7 +306,7 @@ impl<'a> Step<'a> {
                 self.row.title
             );
             self.fx.alert("late_completion", Some(id), message.clone(), None);
-            self.withdraw(other, "The previous expert has already completed it.");
+            self.done_elsewhere(other);
             let alert = TicketMessage::about(self.row).alert("late completion", message);
             self.later.push(Box::new(move |fx, c| fx.mail.managers(c, &alert, Some(id))));
         }

