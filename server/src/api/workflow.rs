@@ -12,8 +12,8 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-async fn respond(state: &AppState, row: crate::db::entity::ticket::Model) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(super::tickets::view(&state.db.write, &row).await?))
+async fn respond(state: &AppState, caller: &Caller, row: crate::db::entity::ticket::Model) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(super::tickets::view(&state.db.write, caller, &row).await?))
 }
 
 /// The assigned expert accepts the ticket.
@@ -23,7 +23,7 @@ async fn respond(state: &AppState, row: crate::db::entity::ticket::Model) -> Api
 pub async fn accept(state: web::Data<AppState>, caller: Caller, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     caller.require(&[Role::Expert], "accepting tickets")?;
     let row = state.tickets.run(Actor::User(caller), id.into_inner(), Op::Accept).await?;
-    respond(&state, row).await
+    respond(&state, &caller, row).await
 }
 
 /// Why an expert declines.
@@ -49,7 +49,7 @@ pub async fn decline(
     caller.require(&[Role::Expert], "declining tickets")?;
     let reason = body.0.and_then(|b| b.reason);
     let row = state.tickets.run(Actor::User(caller), id.into_inner(), Op::Decline { reason }).await?;
-    respond(&state, row).await
+    respond(&state, &caller, row).await
 }
 
 /// The work done.
@@ -77,7 +77,7 @@ pub async fn complete(
     let b = body.value;
     let op = Op::Complete { resolution: b.resolution, completed_at: b.completed_at };
     let row = state.tickets.run(Actor::User(caller), id.into_inner(), op).await?;
-    respond(&state, row).await
+    respond(&state, &caller, row).await
 }
 
 /// Why a ticket is cancelled.
@@ -102,7 +102,7 @@ pub async fn cancel(
     caller.require(&[Role::Customer, Role::Agent, Role::Admin], "cancelling tickets")?;
     let reason = body.0.and_then(|b| b.reason);
     let row = state.tickets.run(Actor::User(caller), id.into_inner(), Op::Cancel { reason }).await?;
-    respond(&state, row).await
+    respond(&state, &caller, row).await
 }
 
 /// A dispatcher's note.
@@ -131,5 +131,5 @@ pub async fn note(
         return Err(super::problem::ApiError::field("text", "must not be empty"));
     }
     let row = state.tickets.run(Actor::User(caller), id.into_inner(), Op::Note { text: text.into_inner() }).await?;
-    respond(&state, row).await
+    respond(&state, &caller, row).await
 }

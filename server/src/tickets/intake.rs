@@ -231,7 +231,11 @@ async fn write(
             serde_json::json!({"category": row.category, "title": row.title}),
         );
         let assignment = place::effects(&mut fx, &contacts, &row, &placed, Round::First);
-        let c = Created { ticket: row, assignment };
+        let expert_first_name = assignment
+            .as_ref()
+            .and_then(|a| contacts.experts.get(&a.expert_id))
+            .map(|e| super::disclose::first_name(&e.name));
+        let c = Created { ticket: row, assignment, expert_first_name };
         if let Some(r) = &job.recorded {
             let (status, body) = (r.answer)(&c);
             idem.push(r.claim.row(status, &body));

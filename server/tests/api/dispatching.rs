@@ -95,3 +95,59 @@ async fn a_late_completion_after_a_timeout_stands_and_the_superseded_expert_hear
     assert!(told[0].3.contains("no need to go"), "{}", told[0].3);
     let _ = manager; // used by later tests
 }
+
+/// An expert with a full name, `km` north of the world's centre, skilled in television.
+async fn named_expert(s: &Server, admin: &str, name: &str, km: f64) -> Expert {
+    let email = format!("named-{}@experts.test", uuid::Uuid::new_v4().simple());
+    let phone = next_phone();
+    let (st, e) = s
+        .post(
+            "/api/v1/experts",
+            Some(admin),
+            &json!({"name": name, "email": email, "password": PASSWORD, "phone": phone,
+                    "skills": ["television"], "service_area": {"center": north(0.0), "radius_km": 40.0},
+                    "locale": "en-US", "location": north(km), "available": true}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{e}");
+    Expert { id: e["id"].as_str().unwrap().to_owned(), token: s.login(&email, PASSWORD).await, email, phone }
+}
+
+fn no_runners_up(view: &Value, who: &str) {
+    let a = &view["assignment"];
+    assert!(a.is_object(), "{who}: {view}");
+    assert!(a.get("runners_up").is_none(), "{who} sees other experts' ids and scores: {view}");
+    assert_eq!(a["expert_first_name"], "Dana", "{who}: {view}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_sees_the_experts_first_name_and_never_the_runners_up() {
+    let s = Server::spawn(Backend::Sqlite).await;
+    let w = World::new(&s).await;
+    let dana = named_expert(&s, &w.admin, "Dana Katherine Scully", 0.3).await;
+    let c = &w.customer;
+    let t = raise(&s, c, "television", "Who is coming?").await;
+    assert_eq!(t["assigned_expert_id"], dana.id.as_str(), "{t}");
+    no_runners_up(&t, "the customer's 201");
+    let id = t["id"].as_str().unwrap().to_owned();
+    let (_, one) = s.get(&format!("/api/v1/tickets/{id}"), Some(&c.token)).await;
+    no_runners_up(&one, "the customer's GET");
+    let (_, list) = s.get("/api/v1/tickets", Some(&c.token)).await;
+    no_runners_up(&list["items"][0], "the customer's list");
+    let (_, mine) = s.get(&format!("/api/v1/tickets/{id}"), Some(&dana.token)).await;
+    no_runners_up(&mine, "the assigned expert");
+    let (_, ev) = s.get(&format!("/api/v1/tickets/{id}/events"), Some(&c.token)).await;
+    let assigned = ev["items"].as_array().unwrap().iter().find(|e| e["kind"] == "assigned").unwrap().clone();
+    assert!(assigned["detail"].get("runners_up").is_none(), "the audit trail leaks them: {assigned}");
+    let others = [&w.experts[0].id, &w.experts[1].id];
+    let body = format!("{t}{one}{list}{ev}");
+    assert!(others.iter().all(|o| !body.contains(o.as_str())), "another expert's id reached the customer: {body}");
+
+    // Staff see the whole explanation.
+    let (_, staff) = s.get(&format!("/api/v1/tickets/{id}"), Some(&w.admin)).await;
+    let runners = staff["assignment"]["runners_up"].as_array().expect("staff see the runners-up");
+    assert!(runners.iter().any(|r| r["expert_id"] == w.experts[0].id.as_str()), "{staff}");
+    assert_eq!(staff["assignment"]["expert_first_name"], "Dana");
+    let (_, ev) = s.get(&format!("/api/v1/tickets/{id}/events"), Some(&w.admin)).await;
+    assert!(ev["items"].as_array().unwrap().iter().any(|e| e["detail"]["runners_up"].is_array()), "{ev}");
+}
