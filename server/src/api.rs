@@ -46,6 +46,7 @@ use utoipa::{Modify, OpenApi};
         kb::search, kb::get_one, kb::create, kb::publish, kb::reject, devices::register,
         workflow::accept, workflow::decline, workflow::complete, workflow::cancel, workflow::note, surveys::submit,
         admin::list_outbox, admin::retry, admin::alerts, admin::conflicts,
+        workflow::assign,
         crate::sync::bridge::root, crate::sync::bridge::socket,
         health::live, health::ready, health::metrics,
     ),
@@ -132,6 +133,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(health::metrics)
     .service(health::problem_type)
     .service(health::docs_redirect)
+    .service(workflow::assign)
     .service(utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()));
 }
 

@@ -133,3 +133,39 @@ pub async fn note(
     let row = state.tickets.run(Actor::User(caller), id.into_inner(), Op::Note { text: text.into_inner() }).await?;
     respond(&state, &caller, row).await
 }
+
+/// A person's reassignment.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignBody {
+    /// The expert to give the ticket to; omitted: the next best expert (never one who
+    /// already passed on it). A named expert may be outside their service area or
+    /// beyond the usual distance (the reasons say so); one who is not skilled, off duty,
+    /// at capacity or passed on the ticket is refused with 409.
+    pub expert_id: Option<Uuid>,
+    /// Why (up to 2,000 characters); recorded in the audit trail and told to the former
+    /// expert.
+    pub reason: String,
+}
+
+/// Gives an open ticket (created, assigned, accepted or unassignable) to a named expert
+/// or the next best one (agents, admins, managers). The former expert (push), the new
+/// expert (push and SMS) and the customer (their channel) are told. Work the former
+/// expert completes offline afterwards still stands.
+#[utoipa::path(tag = "workflow", request_body = AssignBody, responses((status = 200, body = TicketView),
+    (status = 403, body = super::problem::Problem), (status = 404, body = super::problem::Problem),
+    (status = 409, body = super::problem::Problem, description = "The expert fails a hard constraint, nobody else can take it, or the ticket is no longer open"),
+    (status = 422, body = super::problem::Problem)), security(("bearer" = [])))]
+#[post("/api/v1/tickets/{id}/assign")]
+pub async fn assign(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    body: ApiJson<AssignBody>,
+) -> ApiResult<HttpResponse> {
+    caller.require(&[Role::Agent, Role::Admin, Role::Manager], "assigning tickets")?;
+    let b = body.value;
+    let op = Op::Assign { expert: b.expert_id, reason: b.reason };
+    let row = state.tickets.run(Actor::User(caller), id.into_inner(), op).await?;
+    respond(&state, &caller, row).await
+}

@@ -23,7 +23,7 @@ use serde_json::json;
 use sysops_core::category::Category;
 use sysops_core::geo::GeoPoint;
 use sysops_core::ids::ExpertId;
-use sysops_core::ticket::{CloseReason, Ticket, TicketEvent};
+use sysops_core::ticket::{CloseReason, Ticket, TicketEvent, TicketStatus};
 use uuid::Uuid;
 
 /// What to do to a ticket.
@@ -52,6 +52,14 @@ pub enum Op {
     },
     /// The survey came back or its time ran out.
     Close(CloseReason),
+    /// A person (agent, admin, manager) gives the ticket to `expert`, or to the next
+    /// best expert when `None`; the former expert, the new one and the customer are told.
+    Assign {
+        /// The expert to give it to (soft constraints overridden, hard ones refused).
+        expert: Option<Uuid>,
+        /// Why (recorded, and told to the former expert).
+        reason: String,
+    },
     /// A dispatcher's note (any open or completed ticket).
     Note {
         /// The note.
@@ -70,6 +78,7 @@ impl Op {
             Op::Cancel { .. } => "cancelled",
             Op::Close(_) => "closed",
             Op::Note { .. } => "annotated",
+            Op::Assign { .. } => "reassigned",
         }
     }
 }
@@ -120,7 +129,7 @@ async fn apply(
     if !may_touch(&actor, &row, op) {
         return Err(TicketError::not_found("ticket"));
     }
-    if let Op::Decline { reason: Some(r) } | Op::Cancel { reason: Some(r) } = op
+    if let Op::Decline { reason: Some(r) } | Op::Cancel { reason: Some(r) } | Op::Assign { reason: r, .. } = op
         && r.chars().count() > MAX_REASON_CHARS
     {
         return Err(TicketError::field("reason", format!("must be at most {MAX_REASON_CHARS} characters")));
@@ -146,6 +155,7 @@ async fn apply(
         Op::Complete { resolution, completed_at } => step.complete(pool, resolution, *completed_at)?,
         Op::Cancel { reason } => step.cancel(pool, reason.as_deref()).map_err(refused)?,
         Op::Note { text } => step.note(text),
+        Op::Assign { expert, reason } => step.reassign(pool, *expert, reason)?,
         Op::Close(reason) => step.close(*reason).map_err(refused)?,
     }
     let updated = step.write(&txn).await?;
@@ -232,6 +242,73 @@ impl<'a> Step<'a> {
         let row = self.row.clone();
         self.later.push(Box::new(move |fx, c| {
             place::effects(fx, c, &row, &placed, Round::Again);
+        }));
+        Ok(())
+    }
+
+    /// A person's reassignment: the current expert (if any) is withdrawn, and the
+    /// ticket goes to the named expert or the next best. Nothing changes when nobody
+    /// (else) can take it.
+    fn reassign(&mut self, pool: &mut PoolTx<'_>, expert: Option<Uuid>, reason: &str) -> Result<(), TicketError> {
+        if !matches!(self.actor, Actor::User(c) if matches!(c.role, Role::Agent | Role::Admin | Role::Manager)) {
+            return Err(TicketError::Refused("only agents, admins and managers assign tickets".to_owned()));
+        }
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(TicketError::field("reason", "say why the ticket is being reassigned"));
+        }
+        let former = self.machine.assignee();
+        if let (Some(f), Some(e)) = (former, expert)
+            && f.as_uuid() == e
+        {
+            return Err(TicketError::Refused("the ticket is already assigned to this expert".to_owned()));
+        }
+        if former.is_some() {
+            let tr = self.machine.apply(TicketEvent::Withdraw).map_err(|e| TicketError::transition(e, "reassigned"))?;
+            self.fx.end_assignment(self.row.id, "reassigned");
+            if let Some(e) = tr.released {
+                pool.release(e);
+            }
+        } else if !matches!(self.machine.status(), TicketStatus::Created | TicketStatus::Unassignable) {
+            let status = self.machine.status();
+            return Err(TicketError::Refused(format!("the ticket is {status}; it cannot be reassigned now")));
+        }
+        let category: Category = self.row.category.parse().map_err(TicketError::internal)?;
+        let location = GeoPoint::new(self.row.lat, self.row.lon).map_err(TicketError::internal)?;
+        let placed = match expert {
+            Some(e) => {
+                place::choose_named(pool, &mut self.machine, ExpertId::from_uuid(e), category, location, self.now)?
+            }
+            None => {
+                let exclude = self.machine.excluded().clone();
+                let req = sysops_core::assignment::Request { category, location, exclude: &exclude, now: self.now };
+                match pool.choose(&req) {
+                    sysops_core::assignment::Decision::Assigned(a) => {
+                        self.machine
+                            .apply(TicketEvent::Assign { expert: a.expert_id })
+                            .map_err(|e| TicketError::internal(format!("state machine refused a placement: {e}")))?;
+                        Placed::Assigned(a)
+                    }
+                    sysops_core::assignment::Decision::Unassignable(u) => {
+                        let who = if former.is_some() { "no other expert" } else { "no expert" };
+                        return Err(TicketError::Refused(format!("{who} can take the ticket now: {}", u.reason)));
+                    }
+                }
+            }
+        };
+        let to = placed.expert().map(|e| e.as_uuid());
+        let from = former.map(|e| e.as_uuid());
+        self.fx.event(self.row.id, "reassigned", self.actor, json!({"from": from, "to": to, "reason": reason}));
+        if let Some(f) = from {
+            self.withdraw(f, &format!("A dispatcher reassigned it: {reason}"));
+        }
+        let now_ms = self.now_ms();
+        place::apply_to_row(&mut self.am, &placed, now_ms);
+        self.experts.extend(to);
+        let row = self.row.clone();
+        let round = if former.is_some() { Round::Again } else { Round::First };
+        self.later.push(Box::new(move |fx, c| {
+            place::effects(fx, c, &row, &placed, round);
         }));
         Ok(())
     }

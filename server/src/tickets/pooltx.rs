@@ -6,7 +6,7 @@
 
 use crate::dispatch::Dispatcher;
 use chrono::{DateTime, Utc};
-use sysops_core::assignment::{Decision, Request};
+use sysops_core::assignment::{Assignment, Decision, NotAssignable, Request};
 use sysops_core::ids::ExpertId;
 
 enum Change {
@@ -36,6 +36,18 @@ impl<'a> PoolTx<'a> {
             self.log.push(Change::Assigned { expert: a.expert_id, at: req.now, previous });
         }
         decision
+    }
+
+    /// A person's choice of expert `id` for `req`: checked against the hard constraints
+    /// and, if they pass, counted against the expert under the same lock (so two
+    /// requests cannot both fill an expert's last slot).
+    pub fn choose_named(&mut self, id: ExpertId, req: &Request<'_>) -> Result<Assignment, NotAssignable> {
+        let mut pool = self.dispatcher.pool();
+        let a = pool.assess(id, req)?;
+        let previous = pool.get(id).and_then(|c| c.last_assigned_at);
+        pool.record_assignment(id, req.now);
+        self.log.push(Change::Assigned { expert: id, at: req.now, previous });
+        Ok(a)
     }
 
     /// `id` no longer holds one ticket.

@@ -151,3 +151,100 @@ async fn a_customer_sees_the_experts_first_name_and_never_the_runners_up() {
     let (_, ev) = s.get(&format!("/api/v1/tickets/{id}/events"), Some(&w.admin)).await;
     assert!(ev["items"].as_array().unwrap().iter().any(|e| e["detail"]["runners_up"].is_array()), "{ev}");
 }
+
+/// An expert whose service area is centred `area_km` north of the world's centre.
+async fn expert_at(s: &Server, admin: &str, skills: &[&str], km: f64, area_km: f64, radius_km: f64) -> Expert {
+    let email = format!("placed-{}@experts.test", uuid::Uuid::new_v4().simple());
+    let phone = next_phone();
+    let (st, e) = s
+        .post(
+            "/api/v1/experts",
+            Some(admin),
+            &json!({"name": "Pat Far", "email": email, "password": PASSWORD, "phone": phone,
+                    "skills": skills, "service_area": {"center": north(area_km), "radius_km": radius_km},
+                    "locale": "en-US", "location": north(km), "available": true}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{e}");
+    Expert { id: e["id"].as_str().unwrap().to_owned(), token: s.login(&email, PASSWORD).await, email, phone }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_reassigns_an_accepted_ticket_to_the_next_best_and_everyone_is_told() {
+    let s = Server::spawn(Backend::Sqlite).await;
+    let w = World::new(&s).await;
+    let (_, manager_token) = manager(&s, &w.admin).await;
+    let (e0, e1, e2) = (&w.experts[0], &w.experts[1], &w.experts[2]);
+    s.post("/api/v1/devices", Some(&e0.token), &json!({"platform": "android", "push_token": "token-e0"})).await;
+    let c = &w.customer;
+    let t = raise(&s, c, "television", "Van broke down").await;
+    let id = t["id"].as_str().unwrap().to_owned();
+    assert_eq!(t["assigned_expert_id"], e0.id.as_str());
+    assert_eq!(s.post(&format!("/api/v1/tickets/{id}/accept"), Some(&e0.token), &json!({})).await.0, StatusCode::OK);
+    let path = format!("/api/v1/tickets/{id}/assign");
+
+    // Only staff may.
+    for who in [&c.token, &e0.token] {
+        let (st, p) = s.post(&path, Some(who), &json!({"reason": "mine now"})).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{p}");
+    }
+    // Bad input names its field.
+    let (st, p) = s.post(&path, Some(&manager_token), &json!({"reason": "  "})).await;
+    assert_eq!((st, p["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("reason")), "{p}");
+    let (st, p) = s.post(&path, Some(&manager_token), &json!({"expert_id": uuid::Uuid::new_v4(), "reason": "x"})).await;
+    assert_eq!((st, p["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("expert_id")), "{p}");
+    let (st, _) = s.post(&path, Some(&manager_token), &json!({"reason": "x", "priority": 1})).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    // A hard constraint cannot be overridden: 409 with the reason, nothing changed.
+    let (st, p) = s.post(&path, Some(&manager_token), &json!({"expert_id": e2.id, "reason": "closest"})).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("not skilled in television"), "{p}");
+    let (st, p) = s.post(&path, Some(&manager_token), &json!({"expert_id": e0.id, "reason": "same"})).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{p}");
+
+    // Without an expert: the next best, never the one it was taken from.
+    let (st, t) = s.post(&path, Some(&manager_token), &json!({"reason": "Van broke down on I-90"})).await;
+    assert_eq!(st, StatusCode::OK, "{t}");
+    assert_eq!((t["status"].as_str(), t["assigned_expert_id"].as_str()), (Some("assigned"), Some(e1.id.as_str())));
+    assert_eq!(s.get(&format!("/api/v1/tickets/{id}"), Some(&e0.token)).await.0, StatusCode::NOT_FOUND);
+    let q = queued(&s, &w.admin, &id).await;
+    let has = |template: &str, recipient: &str| q.iter().any(|m| m.0 == template && m.2 == recipient);
+    assert!(has("expert_ticket_withdrawn", "token-e0"), "the former expert is told: {q:#?}");
+    assert!(
+        q.iter().any(|m| m.0 == "expert_ticket_withdrawn" && m.3.contains("Van broke down on I-90")),
+        "with the reason: {q:#?}"
+    );
+    assert!(has("expert_new_ticket", &e1.phone), "the new expert is told: {q:#?}");
+    assert!(has("customer_expert_changed", &c.email), "the customer is told: {q:#?}");
+    let (_, ev) = s.get(&format!("/api/v1/tickets/{id}/events"), Some(&w.admin)).await;
+    let r = ev["items"].as_array().unwrap().iter().find(|e| e["kind"] == "reassigned").expect("audited").clone();
+    assert_eq!((r["actor_role"].as_str(), r["detail"]["from"].as_str()), (Some("manager"), Some(e0.id.as_str())));
+    assert_eq!(r["detail"]["reason"], "Van broke down on I-90");
+
+    // Nobody else: 409, and the ticket stays where it is.
+    let (st, p) = s.post(&path, Some(&w.admin), &json!({"reason": "try again"})).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{p}");
+    assert!(p["detail"].as_str().unwrap().starts_with("no other expert can take the ticket now"), "{p}");
+    let (_, t) = s.get(&format!("/api/v1/tickets/{id}"), Some(&w.admin)).await;
+    assert_eq!(t["assigned_expert_id"], e1.id.as_str());
+
+    // A soft constraint (the service area) may be overridden; the reasons say so.
+    let far = expert_at(&s, &w.admin, &["television"], 30.0, 30.0, 5.0).await;
+    let (st, t) = s.post(&path, Some(&w.admin), &json!({"expert_id": far.id, "reason": "knows this model"})).await;
+    assert_eq!((st, t["assigned_expert_id"].as_str()), (StatusCode::OK, Some(far.id.as_str())), "{t}");
+    let reasons = t["assignment"]["reasons"].as_array().unwrap();
+    assert!(
+        reasons.iter().any(|r| r.as_str().unwrap().starts_with("overridden: the ticket is outside their service area")),
+        "{t}"
+    );
+    // Completed tickets are not reassigned.
+    s.post(&format!("/api/v1/tickets/{id}/complete"), Some(&far.token), &json!({"resolution": "Fixed."})).await;
+    let (st, p) = s.post(&path, Some(&w.admin), &json!({"reason": "late"})).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("completed"), "{p}");
+
+    // The route is in the served OpenAPI document.
+    let (_, doc) = s.get("/api/v1/openapi.json", None).await;
+    let op = &doc["paths"]["/api/v1/tickets/{id}/assign"]["post"];
+    assert!(op["requestBody"].is_object() && op["responses"]["409"].is_object(), "{op}");
+}
