@@ -12,6 +12,7 @@ use crate::db::entity::{expert, ticket};
 use crate::repo::experts::candidate;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use sysops_core::assignment::ExpertPool;
 use sysops_core::ids::ExpertId;
@@ -21,6 +22,9 @@ use uuid::Uuid;
 /// The pool behind a short-held lock.
 pub struct Dispatcher {
     pool: Mutex<ExpertPool>,
+    /// Set when an expert may have become able to take a waiting ticket (a profile,
+    /// availability or location change, or a released ticket); the retry job clears it.
+    freed: AtomicBool,
 }
 
 /// Active tickets (assigned or accepted) per expert.
@@ -52,7 +56,8 @@ impl Dispatcher {
                 }
             }
         }
-        Ok(Self { pool: Mutex::new(ExpertPool::from_candidates(candidates)) })
+        // Tickets left unassignable before a restart are looked at once.
+        Ok(Self { pool: Mutex::new(ExpertPool::from_candidates(candidates)), freed: AtomicBool::new(true) })
     }
 
     /// The pool, for an in-memory decision. Never hold the guard across I/O (the
@@ -61,6 +66,16 @@ impl Dispatcher {
         // A panic while the lock was held cannot leave the pool half-changed in a way
         // that matters more than losing dispatch altogether: keep going.
         self.pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Notes that an expert may now be able to take a waiting ticket.
+    pub fn mark_freed(&self) {
+        self.freed.store(true, Ordering::Release);
+    }
+
+    /// Whether anything was freed since the last call (and clears the mark).
+    pub fn take_freed(&self) -> bool {
+        self.freed.swap(false, Ordering::AcqRel)
     }
 
     /// Tickets an expert holds now, as the pool knows it.
@@ -82,13 +97,16 @@ impl Dispatcher {
                 .await?
         };
         let c = row.map(|row| candidate(&row, u32::try_from(active).unwrap_or(u32::MAX))).transpose()?;
-        let mut pool = self.pool();
-        match c {
-            Some(c) => pool.upsert(c),
-            None => {
-                pool.remove(ExpertId::from_uuid(id));
+        {
+            let mut pool = self.pool();
+            match c {
+                Some(c) => pool.upsert(c),
+                None => {
+                    pool.remove(ExpertId::from_uuid(id));
+                }
             }
         }
+        self.mark_freed();
         Ok(())
     }
 }

@@ -60,6 +60,9 @@ pub enum Op {
         /// Why (recorded, and told to the former expert).
         reason: String,
     },
+    /// An unassignable ticket is offered to the pool again (an expert became able to
+    /// take it); refused, with nothing written, when still nobody fits.
+    Retry,
     /// A dispatcher's note (any open or completed ticket).
     Note {
         /// The note.
@@ -79,6 +82,7 @@ impl Op {
             Op::Close(_) => "closed",
             Op::Note { .. } => "annotated",
             Op::Assign { .. } => "reassigned",
+            Op::Retry => "assigned",
         }
     }
 }
@@ -156,6 +160,7 @@ async fn apply(
         Op::Cancel { reason } => step.cancel(pool, reason.as_deref()).map_err(refused)?,
         Op::Note { text } => step.note(text),
         Op::Assign { expert, reason } => step.reassign(pool, *expert, reason)?,
+        Op::Retry => step.retry(pool)?,
         Op::Close(reason) => step.close(*reason).map_err(refused)?,
     }
     let updated = step.write(&txn).await?;
@@ -309,6 +314,37 @@ impl<'a> Step<'a> {
         let round = if former.is_some() { Round::Again } else { Round::First };
         self.later.push(Box::new(move |fx, c| {
             place::effects(fx, c, &row, &placed, round);
+        }));
+        Ok(())
+    }
+
+    /// Places an unassignable ticket if someone fits now; nothing changes otherwise.
+    fn retry(&mut self, pool: &mut PoolTx<'_>) -> Result<(), TicketError> {
+        let status = self.machine.status();
+        if status != TicketStatus::Unassignable {
+            return Err(TicketError::Refused(format!("the ticket is {status}; it is not waiting for an expert")));
+        }
+        let category: Category = self.row.category.parse().map_err(TicketError::internal)?;
+        let location = GeoPoint::new(self.row.lat, self.row.lon).map_err(TicketError::internal)?;
+        let exclude = self.machine.excluded().clone();
+        let req = sysops_core::assignment::Request { category, location, exclude: &exclude, now: self.now };
+        let a = match pool.choose(&req) {
+            sysops_core::assignment::Decision::Assigned(a) => a,
+            sysops_core::assignment::Decision::Unassignable(u) => {
+                return Err(TicketError::Refused(format!("still no expert can take the ticket: {}", u.reason)));
+            }
+        };
+        self.machine
+            .apply(TicketEvent::Assign { expert: a.expert_id })
+            .map_err(|e| TicketError::internal(format!("state machine refused a placement: {e}")))?;
+        let placed = Placed::Assigned(a);
+        let now_ms = self.now_ms();
+        place::apply_to_row(&mut self.am, &placed, now_ms);
+        self.experts.extend(placed.expert().map(|e| e.as_uuid()));
+        self.fx.event(self.row.id, "retried", self.actor, json!({"waited_since": self.row.created_at}));
+        let row = self.row.clone();
+        self.later.push(Box::new(move |fx, c| {
+            place::effects(fx, c, &row, &placed, Round::First);
         }));
         Ok(())
     }

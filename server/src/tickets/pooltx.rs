@@ -56,8 +56,13 @@ impl<'a> PoolTx<'a> {
         self.log.push(Change::Released(id));
     }
 
-    /// The transaction committed: the changes stand.
-    pub fn commit(self) {}
+    /// The transaction committed: the changes stand (an expert who released a ticket
+    /// may take a waiting one).
+    pub fn commit(self) {
+        if self.log.iter().any(|c| matches!(c, Change::Released(_))) {
+            self.dispatcher.mark_freed();
+        }
+    }
 
     /// The transaction failed: undoes every change, newest first.
     pub fn undo(self) {

@@ -248,3 +248,85 @@ async fn a_manager_reassigns_an_accepted_ticket_to_the_next_best_and_everyone_is
     let op = &doc["paths"]["/api/v1/tickets/{id}/assign"]["post"];
     assert!(op["requestBody"].is_object() && op["responses"]["409"].is_object(), "{op}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unassignable_tickets_are_retried_oldest_first_when_an_expert_can_take_them() {
+    let s = Server::spawn_with(Backend::Sqlite, &[("SYSOPS_POLL_MS", "50")]).await;
+    let w = World::new(&s).await;
+    let (e0, e1, e2) = (&w.experts[0], &w.experts[1], &w.experts[2]);
+    let c = &w.customer;
+    // Nobody repairs printers yet.
+    let a = raise(&s, c, "printer", "Printer jams (older)").await;
+    let b = raise(&s, c, "printer", "Printer streaks (newer)").await;
+    assert_eq!((a["status"].as_str(), b["status"].as_str()), (Some("unassignable"), Some("unassignable")));
+    let (a, b) = (a["id"].as_str().unwrap().to_owned(), b["id"].as_str().unwrap().to_owned());
+    // A person may not give it to someone without the skill (a hard constraint).
+    let (st, p) = s
+        .post(&format!("/api/v1/tickets/{a}/assign"), Some(&w.admin), &json!({"expert_id": e0.id, "reason": "try"}))
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("not skilled in printer"), "{p}");
+
+    // e2 learns printers, with room for one ticket: the older ticket is theirs.
+    let (st, v) = s
+        .patch(
+            &format!("/api/v1/experts/{}", e2.id),
+            Some(&w.admin),
+            &json!({"skills": ["laptop", "printer"], "capacity": 1}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let t = wait_ticket(&s, &w.admin, &a, "the older ticket is assigned", |t| t["status"] == "assigned").await;
+    assert_eq!(t["assigned_expert_id"], e2.id.as_str());
+    let (_, tb) = s.get(&format!("/api/v1/tickets/{b}"), Some(&w.admin)).await;
+    assert_eq!(tb["status"], "unassignable", "e2 is at capacity: {tb}");
+    let q = queued(&s, &w.admin, &a).await;
+    assert!(q.iter().any(|m| m.0 == "customer_expert_assigned" && m.2 == c.email), "the customer hears: {q:#?}");
+    assert!(q.iter().any(|m| m.0 == "expert_new_ticket" && m.2 == e2.phone), "the expert hears: {q:#?}");
+
+    // e2 finishes it: their freed capacity goes to the newer ticket.
+    s.post(&format!("/api/v1/tickets/{a}/complete"), Some(&e2.token), &json!({"resolution": "Cleared the jam."})).await;
+    let t = wait_ticket(&s, &w.admin, &b, "the newer ticket is assigned", |t| t["status"] == "assigned").await;
+    assert_eq!(t["assigned_expert_id"], e2.id.as_str());
+
+    // Nobody on duty for televisions, then someone comes on duty.
+    for e in [e0, e1] {
+        s.patch(&format!("/api/v1/experts/{}", e.id), Some(&w.admin), &json!({"available": false})).await;
+    }
+    let tv = raise(&s, c, "television", "No picture").await;
+    assert_eq!(tv["status"], "unassignable", "{tv}");
+    let tv = tv["id"].as_str().unwrap().to_owned();
+    s.patch(&format!("/api/v1/experts/{}", e1.id), Some(&w.admin), &json!({"available": true})).await;
+    let t = wait_ticket(&s, &w.admin, &tv, "assigned when an expert is on duty", |t| t["status"] == "assigned").await;
+    assert_eq!(t["assigned_expert_id"], e1.id.as_str());
+    let (_, ev) = s.get(&format!("/api/v1/tickets/{tv}/events"), Some(&w.admin)).await;
+    let kinds: Vec<&str> = ev["items"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["created", "unassignable", "retried", "assigned"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_assigns_an_unassignable_ticket_to_a_named_expert_outside_their_area() {
+    let s = Server::spawn(Backend::Sqlite).await;
+    let w = World::new(&s).await;
+    let c = &w.customer;
+    let far = expert_at(&s, &w.admin, &["printer"], 20.0, 20.0, 5.0).await;
+    let t = raise(&s, c, "printer", "Printer offline").await;
+    assert_eq!(t["status"], "unassignable", "{t}");
+    let id = t["id"].as_str().unwrap().to_owned();
+    let (st, t) = s
+        .post(
+            &format!("/api/v1/tickets/{id}/assign"),
+            Some(&w.admin),
+            &json!({"expert_id": far.id, "reason": "will drive"}),
+        )
+        .await;
+    assert_eq!((st, t["assigned_expert_id"].as_str()), (StatusCode::OK, Some(far.id.as_str())), "{t}");
+    let reasons: Vec<&str> =
+        t["assignment"]["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    assert!(
+        reasons[0] == "chosen by a person" && reasons[1].starts_with("overridden: the ticket is outside"),
+        "{reasons:?}"
+    );
+    let q = queued(&s, &w.admin, &id).await;
+    assert!(q.iter().any(|m| m.0 == "customer_expert_assigned" && m.2 == c.email), "{q:#?}");
+}
