@@ -169,3 +169,47 @@ pub async fn assign(
     let row = state.tickets.run(Actor::User(caller), id.into_inner(), op).await?;
     respond(&state, &caller, row).await
 }
+
+/// When the expert set off or arrived.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProgressBody {
+    /// When, if not now (RFC 3339; the device's time when reported late).
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// The assigned expert (who accepted) sets off: the customer is told once, by their
+/// channel, with an estimated arrival from the distance. Repeating it changes nothing.
+#[utoipa::path(tag = "workflow", request_body = ProgressBody, responses((status = 200, body = TicketView),
+    (status = 404, body = super::problem::Problem), (status = 409, body = super::problem::Problem)),
+    security(("bearer" = [])))]
+#[post("/api/v1/tickets/{id}/en-route")]
+pub async fn en_route(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    body: MaybeJson<ProgressBody>,
+) -> ApiResult<HttpResponse> {
+    caller.require(&[Role::Expert], "reporting progress")?;
+    let at = body.0.and_then(|b| b.at);
+    let row = state.tickets.run(Actor::User(caller), id.into_inner(), Op::EnRoute { at }).await?;
+    respond(&state, &caller, row).await
+}
+
+/// The assigned expert arrives: the customer is told once, by their channel.
+/// Repeating it changes nothing.
+#[utoipa::path(tag = "workflow", request_body = ProgressBody, responses((status = 200, body = TicketView),
+    (status = 404, body = super::problem::Problem), (status = 409, body = super::problem::Problem)),
+    security(("bearer" = [])))]
+#[post("/api/v1/tickets/{id}/arrived")]
+pub async fn arrived(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    body: MaybeJson<ProgressBody>,
+) -> ApiResult<HttpResponse> {
+    caller.require(&[Role::Expert], "reporting progress")?;
+    let at = body.0.and_then(|b| b.at);
+    let row = state.tickets.run(Actor::User(caller), id.into_inner(), Op::Arrived { at }).await?;
+    respond(&state, &caller, row).await
+}

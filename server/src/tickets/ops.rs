@@ -60,6 +60,17 @@ pub enum Op {
         /// Why (recorded, and told to the former expert).
         reason: String,
     },
+    /// The assigned expert sets off; the customer hears it once, with an estimated
+    /// arrival from the distance.
+    EnRoute {
+        /// When, by the device's clock (default now).
+        at: Option<DateTime<Utc>>,
+    },
+    /// The assigned expert arrives; the customer hears it once.
+    Arrived {
+        /// When, by the device's clock (default now).
+        at: Option<DateTime<Utc>>,
+    },
     /// An unassignable ticket is offered to the pool again (an expert became able to
     /// take it); refused, with nothing written, when still nobody fits.
     Retry,
@@ -83,6 +94,8 @@ impl Op {
             Op::Note { .. } => "annotated",
             Op::Assign { .. } => "reassigned",
             Op::Retry => "assigned",
+            Op::EnRoute { .. } => "marked en route",
+            Op::Arrived { .. } => "marked arrived",
         }
     }
 }
@@ -150,6 +163,12 @@ async fn apply(
             at.format("%Y-%m-%d %H:%M UTC")
         )));
     }
+    if let Op::EnRoute { .. } | Op::Arrived { .. } = op
+        && progress_told(&txn, &row, actor, op).await?
+    {
+        // Said once already (a retried request, a device syncing again): no change.
+        return Ok(row);
+    }
     let mut step = Step::new(t, &row, actor)?;
     let refused = |e| TicketError::transition(e, op.done());
     match op {
@@ -161,11 +180,53 @@ async fn apply(
         Op::Note { text } => step.note(text),
         Op::Assign { expert, reason } => step.reassign(pool, *expert, reason)?,
         Op::Retry => step.retry(pool)?,
+        Op::EnRoute { at } => step.progress(Progress::EnRoute, *at)?,
+        Op::Arrived { at } => step.progress(Progress::Arrived, *at)?,
         Op::Close(reason) => step.close(*reason).map_err(refused)?,
     }
     let updated = step.write(&txn).await?;
     txn.commit().await?;
     Ok(updated)
+}
+
+/// A step of the expert's way to the customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    EnRoute,
+    Arrived,
+}
+
+impl Progress {
+    fn kind(self) -> &'static str {
+        match self {
+            Progress::EnRoute => "en_route",
+            Progress::Arrived => "arrived",
+        }
+    }
+}
+
+/// Whether the assigned expert's `op` (en route, arrived) was recorded, and so told to
+/// the customer, already. Read under the ticket's row lock: two requests cannot both
+/// miss it.
+async fn progress_told(
+    txn: &DatabaseTransaction,
+    row: &ticket::Model,
+    actor: Actor,
+    op: &Op,
+) -> Result<bool, TicketError> {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let Actor::User(c) = actor else { return Ok(false) };
+    if row.assigned_expert_id != Some(c.user_id) {
+        return Ok(false);
+    }
+    let kind = if matches!(op, Op::EnRoute { .. }) { Progress::EnRoute } else { Progress::Arrived }.kind();
+    let n = crate::db::entity::ticket_event::Entity::find()
+        .filter(crate::db::entity::ticket_event::Column::TicketId.eq(row.id))
+        .filter(crate::db::entity::ticket_event::Column::Kind.eq(kind))
+        .filter(crate::db::entity::ticket_event::Column::ActorId.eq(c.user_id))
+        .count(txn)
+        .await?;
+    Ok(n > 0)
 }
 
 /// A message to build once the contacts of everyone concerned are loaded.
@@ -314,6 +375,40 @@ impl<'a> Step<'a> {
         let round = if former.is_some() { Round::Again } else { Round::First };
         self.later.push(Box::new(move |fx, c| {
             place::effects(fx, c, &row, &placed, round);
+        }));
+        Ok(())
+    }
+
+    /// The assigned expert sets off or arrives: recorded, and the customer told by
+    /// their channel (with an estimated arrival when setting off).
+    fn progress(&mut self, what: Progress, at: Option<DateTime<Utc>>) -> Result<(), TicketError> {
+        let me = self.me()?.as_uuid();
+        if self.machine.assignee().map(|e| e.as_uuid()) != Some(me) {
+            return Err(TicketError::Refused("the ticket is not assigned to you".to_owned()));
+        }
+        let status = self.machine.status();
+        if status != TicketStatus::Accepted {
+            return Err(TicketError::Refused(format!(
+                "the ticket is {status}; accept it before setting off or arriving"
+            )));
+        }
+        let at = at.map_or(self.now, |t| t.trunc_subsecs(6));
+        self.experts.push(me);
+        let (customer, id, to) = (self.row.customer_id, self.row.id, (self.row.lat, self.row.lon));
+        let msg = TicketMessage::about(self.row);
+        let kind = what.kind();
+        self.fx.event(id, kind, self.actor, json!({"device_at": at}));
+        self.later.push(Box::new(move |fx, c| {
+            let expert = c.experts.get(&me);
+            let mut msg = msg.expert(&expert.map_or_else(String::new, |e| super::disclose::first_name(&e.name)));
+            let template = match what {
+                Progress::EnRoute => {
+                    msg.eta_minutes = Some(expert.map_or(30, |e| place::eta_minutes(e.location, to)));
+                    "customer_expert_en_route"
+                }
+                Progress::Arrived => "customer_expert_arrived",
+            };
+            fx.mail.customer(c, customer, template, &msg, Some(id), false);
         }));
         Ok(())
     }

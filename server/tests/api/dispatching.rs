@@ -330,3 +330,86 @@ async fn a_person_assigns_an_unassignable_ticket_to_a_named_expert_outside_their
     let q = queued(&s, &w.admin, &id).await;
     assert!(q.iter().any(|m| m.0 == "customer_expert_assigned" && m.2 == c.email), "{q:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_customer_hears_once_when_the_expert_sets_off_with_an_eta_and_once_when_they_arrive() {
+    let s = Server::spawn(Backend::Sqlite).await;
+    let w = World::new(&s).await;
+    let c = &w.customer;
+    // This customer prefers text messages.
+    let (st, v) = s.patch("/api/v1/customers/me", Some(&c.token), &json!({"notify_by": "sms"})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let dana = named_expert(&s, &w.admin, "Dana Scully", 0.3).await;
+    let t = raise(&s, c, "television", "On the way?").await;
+    let id = t["id"].as_str().unwrap().to_owned();
+    let (en_route, arrived) = (format!("/api/v1/tickets/{id}/en-route"), format!("/api/v1/tickets/{id}/arrived"));
+    // Not before accepting, and not by another expert.
+    let (st, p) = s.post(&en_route, Some(&dana.token), &json!({})).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("accept it before"), "{p}");
+    assert_eq!(s.post(&en_route, Some(&w.experts[0].token), &json!({})).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(s.post(&en_route, Some(&c.token), &json!({})).await.0, StatusCode::FORBIDDEN);
+    s.post(&format!("/api/v1/tickets/{id}/accept"), Some(&dana.token), &json!({})).await;
+
+    for _ in 0..2 {
+        let (st, t) = s.post(&en_route, Some(&dana.token), &json!({})).await;
+        assert_eq!((st, t["status"].as_str()), (StatusCode::OK, Some("accepted")), "{t}");
+    }
+    for _ in 0..2 {
+        assert_eq!(s.post(&arrived, Some(&dana.token), &json!({})).await.0, StatusCode::OK);
+    }
+    let q = queued(&s, &w.admin, &id).await;
+    let to_customer: Vec<_> =
+        q.iter().filter(|m| m.0 == "customer_expert_en_route" || m.0 == "customer_expert_arrived").collect();
+    assert_eq!(to_customer.len(), 2, "once each: {q:#?}");
+    let (set_off, there) = (to_customer[0], to_customer[1]);
+    assert_eq!((set_off.0.as_str(), set_off.1.as_str()), ("customer_expert_en_route", "sms"));
+    assert_eq!(set_off.2, "+13125550199", "by the customer's channel");
+    assert!(
+        set_off.3.contains("Dana has set off") && set_off.3.contains("arrive in about 15 minutes"),
+        "first name and an ETA from the distance: {}",
+        set_off.3
+    );
+    assert_eq!(there.0, "customer_expert_arrived");
+    assert!(there.3.contains("Dana has arrived"), "{}", there.3);
+    let (_, ev) = s.get(&format!("/api/v1/tickets/{id}/events"), Some(&w.admin)).await;
+    let kinds: Vec<&str> = ev["items"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "en_route").count(), 1, "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == "arrived").count(), 1, "{kinds:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_reporting_en_route_and_arrival_tells_the_customer_once_each() {
+    use crate::device::Device;
+    use sysops_core::sync::docs::WorkDoc;
+    let s = Server::spawn(Backend::Sqlite).await;
+    let w = World::new(&s).await;
+    let c = &w.customer;
+    let e0 = &w.experts[0];
+    let t = raise(&s, c, "television", "Synced progress").await;
+    let id = t["id"].as_str().unwrap().to_owned();
+    assert_eq!(t["assigned_expert_id"], e0.id.as_str());
+    let phone = Device::connect(&s, &e0.email, PASSWORD).await;
+    let (_, work) = phone.ticket(&id).await;
+    phone.edit(&work, |tx| WorkDoc::accept(tx, "2026-12-03T09:00:00Z").unwrap()).await;
+    phone.edit(&work, |tx| WorkDoc::en_route(tx, "2026-12-03T09:05:00Z").unwrap()).await;
+    phone.edit(&work, |tx| WorkDoc::arrived(tx, "2026-12-03T09:25:00Z").unwrap()).await;
+    let mut q = Vec::new();
+    for _ in 0..200 {
+        q = queued(&s, &w.admin, &id).await;
+        if q.iter().any(|m| m.0 == "customer_expert_arrived") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A second sync of the same document changes nothing.
+    phone.edit(&work, |tx| WorkDoc::set_notes(tx, "Parked outside.").unwrap()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let q2 = queued(&s, &w.admin, &id).await;
+    for (template, channel) in [("customer_expert_en_route", "email"), ("customer_expert_arrived", "email")] {
+        let n = q2.iter().filter(|m| m.0 == template && m.1 == channel && m.2 == c.email).count();
+        assert_eq!(n, 1, "{template}: {q2:#?}");
+    }
+    assert_eq!(q.len(), q2.len(), "nothing new after the second sync: {q2:#?}");
+    phone.stop().await;
+}
