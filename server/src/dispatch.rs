@@ -7,6 +7,8 @@
 //! `.await` in the server's `Send` futures, so the compiler enforces the rule written in
 //! `docs/adr/0008-dispatcher-lock.md`.
 
+pub mod peers;
+
 use crate::db::Db;
 use crate::db::entity::{expert, ticket};
 use crate::repo::experts::candidate;
@@ -25,6 +27,8 @@ pub struct Dispatcher {
     /// Set when an expert may have become able to take a waiting ticket (a profile,
     /// availability or location change, or a released ticket); the retry job clears it.
     freed: AtomicBool,
+    /// This pool's id in the announcements other nodes hear (its own are skipped).
+    me: Uuid,
 }
 
 /// Active tickets (assigned or accepted) per expert.
@@ -57,7 +61,11 @@ impl Dispatcher {
             }
         }
         // Tickets left unassignable before a restart are looked at once.
-        Ok(Self { pool: Mutex::new(ExpertPool::from_candidates(candidates)), freed: AtomicBool::new(true) })
+        Ok(Self {
+            pool: Mutex::new(ExpertPool::from_candidates(candidates)),
+            freed: AtomicBool::new(true),
+            me: Uuid::new_v4(),
+        })
     }
 
     /// The pool, for an in-memory decision. Never hold the guard across I/O (the
@@ -66,6 +74,15 @@ impl Dispatcher {
         // A panic while the lock was held cannot leave the pool half-changed in a way
         // that matters more than losing dispatch altogether: keep going.
         self.pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Re-reads every expert and their load (after missed announcements).
+    pub async fn reload_all(&self, db: &Db) -> anyhow::Result<()> {
+        let fresh = Self::load(db).await?;
+        let pool = fresh.pool.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *self.pool() = pool;
+        self.mark_freed();
+        Ok(())
     }
 
     /// Notes that an expert may now be able to take a waiting ticket.
@@ -83,8 +100,37 @@ impl Dispatcher {
         self.pool().get(ExpertId::from_uuid(id)).map_or(0, |c| c.active_tickets)
     }
 
-    /// Re-reads one expert (after an admin or the expert changed their profile).
+    /// Re-reads one expert (after an admin or the expert changed their profile) and
+    /// tells the other nodes' pools.
     pub async fn refresh_expert(&self, db: &Db, id: Uuid) -> anyhow::Result<()> {
+        self.reload_expert(db, id).await?;
+        self.announce(db, &[id]).await;
+        Ok(())
+    }
+
+    /// Tells the other nodes (PostgreSQL `NOTIFY`) that these experts changed (their
+    /// profile, or their load after a committed assignment or release), so their pools
+    /// re-read them at once. A lost announcement costs accuracy, never correctness: the
+    /// capacity check in the database stands (ADR 22).
+    pub async fn announce(&self, db: &Db, experts: &[Uuid]) {
+        if experts.is_empty() || db.backend() != sea_orm::DatabaseBackend::Postgres {
+            return;
+        }
+        let ids: Vec<String> = experts.iter().map(Uuid::to_string).collect();
+        let payload = format!("{} {}", self.me, ids.join(","));
+        let stmt = sea_orm::Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [peers::CHANNEL.into(), payload.into()],
+        );
+        use sea_orm::ConnectionTrait;
+        if let Err(e) = db.write.execute_raw(stmt).await {
+            tracing::warn!(error = %e, "could not tell the other nodes of an expert change");
+        }
+    }
+
+    /// Re-reads one expert and their load from the database, here only.
+    pub async fn reload_expert(&self, db: &Db, id: Uuid) -> anyhow::Result<()> {
         let row = expert::Entity::find_by_id(id).one(&db.write).await?;
         let active: u64 = {
             use sea_orm::PaginatorTrait;

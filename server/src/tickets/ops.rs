@@ -119,19 +119,37 @@ fn may_touch(actor: &Actor, row: &ticket::Model, op: &Op) -> bool {
     }
 }
 
+/// How often an operation is tried again when another node filled the chosen expert's
+/// last place at the same moment.
+pub(super) const RACE_RETRIES: usize = 3;
+
 /// Runs `op` on ticket `id` for `actor`; returns the updated row.
 pub(super) async fn run(t: &Tickets, actor: Actor, id: Uuid, op: Op) -> Result<ticket::Model, TicketError> {
-    let mut pool = PoolTx::new(&t.dispatcher);
-    let r = apply(t, &mut pool, actor, id, &op).await;
-    match &r {
-        Ok(_) => {
-            pool.commit();
-            t.notifier.kick();
-            t.sync.ticket(id);
+    let mut attempt = 0;
+    loop {
+        let mut pool = PoolTx::new(&t.dispatcher);
+        let r = apply(t, &mut pool, actor, id, &op).await;
+        match r {
+            Ok(row) => {
+                let touched = pool.commit();
+                t.notifier.kick();
+                t.sync.ticket(id);
+                t.dispatcher.announce(&t.db, &touched).await;
+                return Ok(row);
+            }
+            Err(TicketError::Raced(experts)) if attempt < RACE_RETRIES => {
+                pool.undo();
+                attempt += 1;
+                for e in experts {
+                    t.dispatcher.reload_expert(&t.db, e).await?;
+                }
+            }
+            Err(e) => {
+                pool.undo();
+                return Err(e);
+            }
         }
-        Err(_) => pool.undo(),
     }
-    r
 }
 
 async fn apply(
@@ -590,6 +608,10 @@ impl<'a> Step<'a> {
         self.am.updated_at = Set(self.now);
         self.am.version = Set(self.row.version + 1);
         let updated = self.am.update(txn).await?;
+        let over = self.fx.over_capacity(txn).await?;
+        if !over.is_empty() {
+            return Err(TicketError::Raced(over));
+        }
         if !self.later.is_empty() {
             let contacts = Contacts::load(txn, &self.experts, &[self.row.customer_id], self.managers).await?;
             for f in self.later {

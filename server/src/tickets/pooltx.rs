@@ -58,10 +58,22 @@ impl<'a> PoolTx<'a> {
 
     /// The transaction committed: the changes stand (an expert who released a ticket
     /// may take a waiting one).
-    pub fn commit(self) {
+    /// Returns the experts whose load changed, to announce to the other nodes.
+    pub fn commit(self) -> Vec<uuid::Uuid> {
         if self.log.iter().any(|c| matches!(c, Change::Released(_))) {
             self.dispatcher.mark_freed();
         }
+        let mut ids: Vec<uuid::Uuid> = self
+            .log
+            .iter()
+            .map(|c| match c {
+                Change::Assigned { expert, .. } => expert.as_uuid(),
+                Change::Released(e) => e.as_uuid(),
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     }
 
     /// The transaction failed: undoes every change, newest first.

@@ -413,3 +413,96 @@ async fn a_device_reporting_en_route_and_arrival_tells_the_customer_once_each() 
     assert_eq!(q.len(), q2.len(), "nothing new after the second sync: {q2:#?}");
     phone.stop().await;
 }
+
+/// A second node on the same PostgreSQL database as `a`.
+async fn second_node(a: &Server) -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Server::start(Config { data_dir: dir.path().join("data"), ..a.cfg.clone() }).await;
+    (b, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expert_change_through_one_node_is_used_by_the_others_next_assignment_within_a_second() {
+    let a = Server::spawn(Backend::Postgres).await;
+    let (b, _dir) = second_node(&a).await;
+    let w = World::new(&a).await;
+    let (e0, e1) = (&w.experts[0], &w.experts[1]);
+    let c = &w.customer;
+    // Through node B: e0 goes off duty.
+    let (st, v) = b.patch(&format!("/api/v1/experts/{}", e0.id), Some(&w.admin), &json!({"available": false})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let t = raise(&a, c, "television", "Raised on node A").await;
+    assert_eq!(t["assigned_expert_id"], e1.id.as_str(), "node A still offered it to an expert off duty: {t}");
+    // Through node A: e1's load is now 1 of 1 (capacity lowered on A); e0 is back on
+    // duty through B. Node B's next assignment uses both.
+    a.patch(&format!("/api/v1/experts/{}", e1.id), Some(&w.admin), &json!({"capacity": 1})).await;
+    b.patch(
+        &format!("/api/v1/experts/{}", e0.id),
+        Some(&w.admin),
+        &json!({"available": true, "location": north(30.0)}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let t = raise(&b, c, "television", "Raised on node B").await;
+    assert_eq!(t["assigned_expert_id"], e0.id.as_str(), "node B ignored e1's load or e0's return: {t}");
+    let reasons: Vec<&str> =
+        t["assignment"]["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    assert!(reasons.iter().any(|r| r.starts_with("29.5 km away")), "node B used e0's new location: {reasons:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_assigning_at_once_never_give_an_expert_more_than_their_capacity() {
+    let a = Server::spawn(Backend::Postgres).await;
+    let (b, _dir) = second_node(&a).await;
+    let w = World::new(&a).await;
+    let (e0, e1) = (&w.experts[0], &w.experts[1]);
+    for e in [e0, e1] {
+        let (st, v) = a.patch(&format!("/api/v1/experts/{}", e.id), Some(&w.admin), &json!({"capacity": 1})).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let c = &w.customer;
+    for round in 0..3 {
+        // Both nodes, several tickets each, at the same moment.
+        let mut calls = Vec::new();
+        for i in 0..8 {
+            let node = if i % 2 == 0 { &a } else { &b };
+            let body = ticket_body(c, "television", &format!("Race {round}.{i}"));
+            calls.push(async move { node.post("/api/v1/tickets", Some(&c.token), &body).await });
+        }
+        let answers = futures::future::join_all(calls).await;
+        let mut per_expert: std::collections::HashMap<String, usize> = Default::default();
+        for (st, t) in &answers {
+            assert_eq!(*st, StatusCode::CREATED, "{t}");
+            if let Some(e) = t["assigned_expert_id"].as_str() {
+                *per_expert.entry(e.to_owned()).or_default() += 1;
+            }
+        }
+        // What the database holds, whatever the answers said.
+        let (_, open) = a.get("/api/v1/tickets?status=assigned&limit=200", Some(&w.admin)).await;
+        let mut held: std::collections::HashMap<String, usize> = Default::default();
+        for t in open["items"].as_array().unwrap() {
+            *held.entry(t["assigned_expert_id"].as_str().unwrap().to_owned()).or_default() += 1;
+        }
+        assert!(held.values().all(|n| *n <= 1), "round {round}: an expert over capacity: {held:?} ({per_expert:?})");
+        assert_eq!(held.len(), 2, "round {round}: both experts got one: {held:?}");
+        // Free both for the next round.
+        for (e, tok) in [(e0, &e0.token), (e1, &e1.token)] {
+            let (_, mine) = a.get("/api/v1/tickets?status=assigned", Some(tok)).await;
+            for t in mine["items"].as_array().unwrap() {
+                let id = t["id"].as_str().unwrap();
+                let (st, v) =
+                    a.post(&format!("/api/v1/tickets/{id}/complete"), Some(tok), &json!({"resolution": "Done."})).await;
+                assert_eq!(st, StatusCode::OK, "{} {v}", e.id);
+            }
+        }
+        // Tickets left unassignable are retried as experts free up: cancel them so each
+        // round starts clean.
+        let (_, waiting) = a.get("/api/v1/tickets?status=unassignable&limit=200", Some(&w.admin)).await;
+        for t in waiting["items"].as_array().unwrap() {
+            a.post(&format!("/api/v1/tickets/{}/cancel", t["id"].as_str().unwrap()), Some(&w.admin), &json!({})).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
