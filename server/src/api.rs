@@ -49,6 +49,7 @@ use utoipa::{Modify, OpenApi};
         kb::search, kb::get_one, kb::create, kb::publish, kb::reject, devices::register,
         workflow::accept, workflow::decline, workflow::complete, workflow::cancel, workflow::note, surveys::submit,
         admin::list_outbox, admin::retry, admin::alerts, admin::conflicts,
+        workflow::assign, workflow::en_route, workflow::arrived,
         sync::root, sync::socket,
         health::live, health::ready, health::metrics,
     ),
@@ -135,6 +136,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(health::metrics)
     .service(health::problem_type)
     .service(health::docs_redirect)
+    .service(workflow::assign)
+    .service(workflow::en_route)
+    .service(workflow::arrived)
     .service(utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()));
 }
 

@@ -75,6 +75,9 @@ impl Application {
             }
         };
         let dispatcher = Arc::new(Dispatcher::load(&db).await?);
+        if let (true, Some(url)) = (settings.uses_postgres(), settings.database_url.clone()) {
+            tokio::spawn(crate::dispatch::peers::run(dispatcher.clone(), db.clone(), url));
+        }
         let metrics = Arc::new(Metrics::new()?);
         let notifier = Arc::new(Notifier {
             templates: Templates::load(settings.templates_dir.as_deref())?,

@@ -223,13 +223,18 @@ impl ExpertView {
 pub struct AssignmentView {
     /// The chosen expert.
     pub expert_id: Uuid,
+    /// The chosen expert's first name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expert_first_name: Option<String>,
     /// 0–100; higher is a better fit.
     pub score: f64,
     /// Why this expert.
     pub reasons: Vec<String>,
-    /// The closest competitors and why each lost.
-    #[schema(value_type = Vec<Object>)]
-    pub runners_up: serde_json::Value,
+    /// The closest competitors and why each lost (staff only: other experts' ids and
+    /// scores are not shown to customers or experts).
+    #[schema(value_type = Option<Vec<Object>>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runners_up: Option<serde_json::Value>,
     /// When.
     pub assigned_at: DateTime<Utc>,
 }
@@ -239,9 +244,10 @@ impl AssignmentView {
     pub fn from_decision(a: &sysops_core::assignment::Assignment, at: DateTime<Utc>) -> Self {
         Self {
             expert_id: a.expert_id.as_uuid(),
+            expert_first_name: None,
             score: a.score,
             reasons: a.reasons.clone(),
-            runners_up: serde_json::to_value(&a.runners_up).unwrap_or_default(),
+            runners_up: Some(serde_json::to_value(&a.runners_up).unwrap_or_default()),
             assigned_at: at,
         }
     }
@@ -251,9 +257,10 @@ impl From<&assignment::Model> for AssignmentView {
     fn from(a: &assignment::Model) -> Self {
         Self {
             expert_id: a.expert_id,
+            expert_first_name: None,
             score: a.score,
             reasons: serde_json::from_value(a.reasons.clone()).unwrap_or_default(),
-            runners_up: a.runners_up.clone(),
+            runners_up: Some(a.runners_up.clone()),
             assigned_at: a.assigned_at,
         }
     }
@@ -308,6 +315,18 @@ impl TicketView {
     /// From the ticket and its current assignment.
     pub fn new(t: &ticket::Model, a: Option<&assignment::Model>) -> Self {
         Self::with_assignment(t, a.map(AssignmentView::from))
+    }
+
+    /// As `role` may see it (see [`crate::tickets::disclose`]), naming the assigned
+    /// expert by `first_name`.
+    pub fn disclosed(mut self, role: crate::auth::Role, first_name: Option<String>) -> Self {
+        if let Some(a) = &mut self.assignment {
+            a.expert_first_name = first_name;
+            if !crate::tickets::disclose::sees_runners_up(role) {
+                a.runners_up = None;
+            }
+        }
+        self
     }
 
     /// From the ticket and an assignment view.

@@ -160,6 +160,8 @@ struct Model {
     visits: BTreeMap<(Uuid, Uuid), (bool, bool)>,
     completions: BTreeMap<Uuid, Vec<Uuid>>,
     conflicts: BTreeSet<(Uuid, Uuid, &'static str)>,
+    /// (ticket, expert) pairs where the expert declined: their completion is refused.
+    declined: BTreeSet<(Uuid, Uuid)>,
 }
 
 struct Observer(tokio::sync::mpsc::UnboundedSender<DocumentId>);
@@ -198,6 +200,7 @@ fn apply(model: &mut Model, ticket: Uuid, expert: Uuid, action: &WorkAction, oth
         },
         WorkAction::Decline { .. } => match m.apply(TicketEvent::Decline { by }) {
             Ok(t) if t.needs_assignment => {
+                model.declined.insert((ticket, expert));
                 let next = others.iter().find(|e| !m.excluded().contains(&ExpertId::from_uuid(**e))).copied();
                 match next {
                     Some(e) => {
@@ -213,6 +216,10 @@ fn apply(model: &mut Model, ticket: Uuid, expert: Uuid, action: &WorkAction, oth
             Ok(_) => None,
             Err(_) => Some("decline_refused"),
         },
+        // After an explicit decline the server refuses a late completion (ADR 21).
+        WorkAction::Complete { .. } if model.declined.contains(&(ticket, expert)) && m.completed_by() != Some(by) => {
+            Some("completion_refused")
+        }
         WorkAction::Complete { .. } => match m.apply(TicketEvent::Complete { by }) {
             Ok(_) => {
                 model.completions.entry(ticket).or_default().push(expert);

@@ -196,6 +196,7 @@ impl From<crate::tickets::TicketError> for ApiError {
             T::NotFound(m) => Self::NotFound(m),
             T::Invalid(v) => Self::Validation(v),
             T::Refused(m) | T::InFlight(m) => Self::Conflict(m),
+            e @ T::Raced(_) => Self::Conflict(e.to_string()),
             T::Expired(m) => Self::Gone(m),
             T::Damaged(m) => Self::BadRequest(m),
             T::KeyReused(m) => Self::Unprocessable(m),

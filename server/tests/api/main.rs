@@ -11,6 +11,7 @@ mod cli;
 mod crash;
 mod customers;
 mod device;
+mod dispatching;
 mod edges;
 mod helpers;
 mod kb_review;
