@@ -47,12 +47,7 @@ pub struct TicketRow {
 }
 
 /// The latest tickets of a customer, newest first.
-pub async fn recent_tickets(
-    state: &AppState,
-    customer: Uuid,
-    n: u64,
-    pages: &str,
-) -> Result<Vec<TicketRow>, WebError> {
+pub async fn recent_tickets(state: &AppState, customer: Uuid, n: u64, pages: &str) -> Result<Vec<TicketRow>, WebError> {
     let rows = ticket::Entity::find()
         .filter(ticket::Column::CustomerId.eq(customer))
         .order_by_desc(ticket::Column::Id)

@@ -26,12 +26,7 @@ const CUSTOMER: &[Role] = &[Role::Customer];
 
 /// Registers the routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(list)
-        .service(live)
-        .service(raise_form)
-        .service(raise_post)
-        .service(one)
-        .service(cancel);
+    cfg.service(list).service(live).service(raise_form).service(raise_post).service(one).service(cancel);
 }
 
 #[derive(Template, WebTemplate)]

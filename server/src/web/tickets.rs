@@ -102,7 +102,10 @@ pub async fn timeline(state: &AppState, t: &ticket::Model, audience: Audience) -
                 let by = match e.actor_role.as_str() {
                     "customer" if !staff => "by you".to_owned(),
                     "customer" => "by the customer".to_owned(),
-                    "agent" => format!("by our call center{}", if staff { format!(" ({})", name_of(e.actor_id)) } else { String::new() }),
+                    "agent" => format!(
+                        "by our call center{}",
+                        if staff { format!(" ({})", name_of(e.actor_id)) } else { String::new() }
+                    ),
                     _ => String::new(),
                 };
                 ("Raised".to_owned(), by)
@@ -116,7 +119,13 @@ pub async fn timeline(state: &AppState, t: &ticket::Model, audience: Audience) -
                     .and_then(|r| r.as_array())
                     .map(|r| r.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("; "))
                     .unwrap_or_default();
-                (format!("Assigned to {}", expert_in(e)), format!("score {score:.2}{}", if reasons.is_empty() { String::new() } else { format!(": {reasons}") }))
+                (
+                    format!("Assigned to {}", expert_in(e)),
+                    format!(
+                        "score {score:.2}{}",
+                        if reasons.is_empty() { String::new() } else { format!(": {reasons}") }
+                    ),
+                )
             }
             ("accepted", _) => (format!("Accepted by {}", name_of(e.actor_id)), String::new()),
             ("en_route", _) => (format!("{} is on the way", name_of(e.actor_id)), String::new()),
@@ -141,7 +150,14 @@ pub async fn timeline(state: &AppState, t: &ticket::Model, audience: Audience) -
                 };
                 (format!("Cancelled {who}").trim_end().to_owned(), text_of(&e.detail, "reason"))
             }
-            ("survey_received", _) => ("Survey answered".to_owned(), if staff { format!("rating {}", e.detail.get("rating").and_then(serde_json::Value::as_i64).unwrap_or_default()) } else { "Thank you for your feedback.".to_owned() }),
+            ("survey_received", _) => (
+                "Survey answered".to_owned(),
+                if staff {
+                    format!("rating {}", e.detail.get("rating").and_then(serde_json::Value::as_i64).unwrap_or_default())
+                } else {
+                    "Thank you for your feedback.".to_owned()
+                },
+            ),
             ("closed", _) => ("Closed".to_owned(), String::new()),
             ("note_added", true) => (format!("Note from {}", name_of(e.actor_id)), text_of(&e.detail, "text")),
             ("sla_breached", true) => ("Service level missed".to_owned(), text_of(&e.detail, "sla")),
@@ -296,9 +312,11 @@ pub async fn raise(
         let outcome = state.tickets.submit(by, request.clone(), Some(keyed)).await;
         return match outcome {
             Ok(Submitted::Created(c)) => Ok(Ok(c.ticket.id)),
-            Ok(Submitted::Replayed(r)) => {
-                r.body.parse::<Uuid>().map(Ok).map_err(|_| WebError::Internal(anyhow::anyhow!("a stored page answer is not a ticket id")))
-            }
+            Ok(Submitted::Replayed(r)) => r
+                .body
+                .parse::<Uuid>()
+                .map(Ok)
+                .map_err(|_| WebError::Internal(anyhow::anyhow!("a stored page answer is not a ticket id"))),
             Err(TicketError::InFlight(_)) => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
@@ -315,7 +333,8 @@ pub async fn raise(
                 Ok(Err(errors))
             }
             Err(TicketError::KeyReused(_)) => {
-                errors.add("", "This form was already sent with other details. Open a new form to raise another ticket.");
+                errors
+                    .add("", "This form was already sent with other details. Open a new form to raise another ticket.");
                 Ok(Err(errors))
             }
             Err(TicketError::Overloaded { detail, .. }) => {
