@@ -12,6 +12,7 @@ pub mod assets;
 pub mod backoffice;
 pub mod chrome;
 pub mod console;
+pub mod console_tickets;
 pub mod csrf;
 pub mod customer;
 pub mod error;
@@ -64,6 +65,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, sessions: &session::Sessions, liv
             .configure(customer::routes)
             .configure(my_tickets::routes)
             .configure(console::routes)
+            .configure(console_tickets::routes)
             .configure(backoffice::routes)
             .default_service(web::to(not_found)),
     );

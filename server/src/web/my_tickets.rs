@@ -12,7 +12,7 @@ use crate::auth::Role;
 use crate::customers;
 use crate::db::entity::ticket;
 use crate::state::AppState;
-use crate::tickets::{Actor, Op};
+use crate::tickets::{Actor, Op, TicketError};
 use actix_web::web::{self, Form};
 use actix_web::{HttpRequest, HttpResponse, Responder, get, post};
 use askama::Template;
@@ -156,6 +156,21 @@ pub struct TicketPage {
     pub staff: Option<StaffView>,
     /// Where the page's live stream is.
     pub live: String,
+    /// What was typed into the page's small forms, and what is wrong with it.
+    pub typed: Typed,
+}
+
+/// The text of a ticket page's forms (kept when it could not be taken).
+#[derive(Debug, Default)]
+pub struct Typed {
+    /// The dispatcher note.
+    pub note: String,
+    /// Why the note was not taken.
+    pub note_error: Option<String>,
+    /// The cancellation reason.
+    pub reason: String,
+    /// Why the cancellation was not taken.
+    pub reason_error: Option<String>,
 }
 
 /// What only staff see on a ticket's page.
@@ -164,8 +179,8 @@ pub struct StaffView {
     pub customer: String,
     /// Link to the customer.
     pub customer_href: String,
-    /// Why no expert fits (the assignment's explanation), when unassignable.
-    pub unassignable: Option<String>,
+    /// Why no expert fits (the reason, then the count ruled out for each cause).
+    pub unassignable: Option<Vec<String>>,
     /// The current assignment's reasons.
     pub assignment: Vec<String>,
     /// The assigned expert's name.
@@ -179,16 +194,21 @@ pub struct StaffView {
 pub async fn one(viewer: Viewer, state: web::Data<AppState>, id: web::Path<String>) -> WebResult<TicketPage> {
     viewer.require(CUSTOMER, "the customer's pages")?;
     let Ok(id) = id.parse::<Uuid>() else { return Err(WebError::not_found(&viewer.chrome)) };
-    let t = match tickets::load(&state, id).await? {
+    customer_page(viewer, &state, id).await
+}
+
+/// The customer's page of ticket `id`: a 404 unless it is theirs.
+async fn customer_page(viewer: Viewer, state: &AppState, id: Uuid) -> WebResult<TicketPage> {
+    let t = match tickets::load(state, id).await? {
         Some(t) if t.customer_id == viewer.caller.user_id => t,
         _ => return Err(WebError::not_found(&viewer.chrome)),
     };
-    let timeline = tickets::timeline(&state, &t, Audience::Customer).await?;
-    let survey = tickets::survey_link(&state, &t).await?;
+    let timeline = tickets::timeline(state, &t, Audience::Customer).await?;
+    let survey = tickets::survey_link(state, &t).await?;
     Ok(TicketPage {
         chrome: viewer.chrome,
         status: super::customer::status_words(&t.status),
-        raised: t.created_at.format("%-d %b %Y").to_string(),
+        raised: t.created_at.format("%-d %b %Y, %H:%M UTC").to_string(),
         timeline,
         base: format!("/my/tickets/{id}"),
         back: ("/my/tickets".into(), "Your tickets".into()),
@@ -196,6 +216,7 @@ pub async fn one(viewer: Viewer, state: web::Data<AppState>, id: web::Path<Strin
         cancellable: tickets::cancellable(&t.status),
         staff: None,
         live: "/my/live".into(),
+        typed: Typed::default(),
         t,
     })
 }
@@ -208,9 +229,11 @@ pub struct CancelForm {
     pub reason: String,
 }
 
-/// `POST /my/tickets/{id}/cancel`.
+/// `POST /my/tickets/{id}/cancel`. A reason that cannot be taken is shown at its field
+/// with what was typed; a ticket that can no longer be cancelled says so.
 #[post("/my/tickets/{id}/cancel")]
 pub async fn cancel(
+    req: HttpRequest,
     viewer: Viewer,
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -218,9 +241,16 @@ pub async fn cancel(
 ) -> WebResult<HttpResponse> {
     viewer.require(CUSTOMER, "the customer's pages")?;
     let Ok(id) = id.parse::<Uuid>() else { return Err(WebError::not_found(&viewer.chrome)) };
-    let reason = Some(form.into_inner().reason.trim().to_owned()).filter(|r| !r.is_empty());
+    let typed = form.into_inner().reason;
+    let reason = Some(typed.trim().to_owned()).filter(|r| !r.is_empty());
     match state.tickets.run(Actor::User(viewer.caller), id, Op::Cancel { reason }).await {
         Ok(_) => session::flash(&viewer.session, "Your ticket is cancelled."),
+        Err(TicketError::Invalid(v)) => {
+            let mut page = customer_page(viewer, &state, id).await?;
+            page.typed.reason_error = v.0.first().map(|f| super::form::sentence(&f.message));
+            page.typed.reason = typed;
+            return Ok(page.respond_to(&req).map_into_boxed_body());
+        }
         Err(e) => {
             let m = tickets::action_message(&viewer.chrome, e)?;
             session::flash(&viewer.session, format!("The ticket could not be cancelled: {m}."));
