@@ -119,9 +119,9 @@ async fn staff_view(state: &AppState, t: &crate::db::entity::ticket::Model) -> W
     };
     let assignment = current
         .map(|a| {
-            let mut out = vec![format!("Fit score {:.2}", a.score)];
-            out.extend(a.reasons.as_array().into_iter().flatten().filter_map(|r| r.as_str().map(str::to_owned)));
-            out
+            let reasons: Vec<String> =
+                a.reasons.as_array().into_iter().flatten().filter_map(|r| r.as_str().map(str::to_owned)).collect();
+            if reasons.is_empty() { vec![format!("Fit score {:.2}", a.score)] } else { reasons }
         })
         .unwrap_or_default();
     let unassignable = if t.status == "unassignable" {

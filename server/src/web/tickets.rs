@@ -112,20 +112,20 @@ pub async fn timeline(state: &AppState, t: &ticket::Model, audience: Audience) -
             }
             ("assigned", false) => (format!("Assigned to {}", expert_in(e)), String::new()),
             ("assigned", true) => {
-                let score = e.detail.get("score").and_then(serde_json::Value::as_f64).unwrap_or_default();
-                let reasons = e
+                // The reasons end with the score itself; without them, the score alone.
+                let reasons: Vec<&str> = e
                     .detail
                     .get("reasons")
                     .and_then(|r| r.as_array())
-                    .map(|r| r.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("; "))
+                    .map(|r| r.iter().filter_map(|x| x.as_str()).collect())
                     .unwrap_or_default();
-                (
-                    format!("Assigned to {}", expert_in(e)),
-                    format!(
-                        "score {score:.2}{}",
-                        if reasons.is_empty() { String::new() } else { format!(": {reasons}") }
-                    ),
-                )
+                let detail = if reasons.is_empty() {
+                    let score = e.detail.get("score").and_then(serde_json::Value::as_f64).unwrap_or_default();
+                    format!("score {score:.2}")
+                } else {
+                    reasons.join("; ")
+                };
+                (format!("Assigned to {}", expert_in(e)), detail)
             }
             ("accepted", _) => (format!("Accepted by {}", name_of(e.actor_id)), String::new()),
             ("en_route", _) => (format!("{} is on the way", name_of(e.actor_id)), String::new()),
@@ -288,6 +288,14 @@ pub async fn raise(
         errors.add("", "This form is out of date; it was reloaded. Please check it and send it again.");
     }
     if errors.any() {
+        // The other fields are checked too (by the same rules the service applies), so
+        // every message shows at once.
+        if let Err(e) = sysops_core::text::Title::parse(&f.title) {
+            errors.add("title", e.to_string());
+        }
+        if let Err(e) = sysops_core::text::Description::parse(&f.description) {
+            errors.add("description", e.to_string());
+        }
         return Ok(Err(errors));
     }
     let body = serde_json::json!([f.cover, f.title, f.description, customer]).to_string();
