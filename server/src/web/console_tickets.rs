@@ -154,9 +154,12 @@ pub fn why_unassignable(reason: Option<&str>, event: Option<&serde_json::Value>)
         .map(str::to_owned)
         .or_else(|| event.and_then(|d| d.get("reason")).and_then(|r| r.as_str()).map(str::to_owned))
         .unwrap_or_else(|| "No expert fits this ticket.".to_owned());
-    out.push(reason);
+    out.push(super::form::sentence(&reason));
     if let Some(d) = detail {
         let n = |k: &str| d.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        if n("skilled") == 0 {
+            return out;
+        }
         out.push(format!("Experts with the skill: {}", n("skilled")));
         for (key, words) in [
             ("outside_area", "outside their service area"),
@@ -237,7 +240,7 @@ pub async fn note(
     let id = parse_id(&viewer, &id)?;
     let typed = form.into_inner().text;
     let problem = match sysops_core::text::Comment::parse(&typed) {
-        Err(e) => Some(e.to_string()),
+        Err(e) => Some(e.message),
         Ok(t) if t.as_str().is_empty() => Some("Write the note first.".to_owned()),
         Ok(t) => match state.tickets.run(Actor::User(viewer.caller), id, Op::Note { text: t.into_inner() }).await {
             Ok(_) => {

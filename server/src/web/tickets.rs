@@ -291,10 +291,10 @@ pub async fn raise(
         // The other fields are checked too (by the same rules the service applies), so
         // every message shows at once.
         if let Err(e) = sysops_core::text::Title::parse(&f.title) {
-            errors.add("title", e.to_string());
+            errors.add("title", e.message);
         }
         if let Err(e) = sysops_core::text::Description::parse(&f.description) {
-            errors.add("description", e.to_string());
+            errors.add("description", e.message);
         }
         return Ok(Err(errors));
     }
