@@ -26,4 +26,5 @@ mod surveys;
 mod sync;
 mod tokens;
 mod web;
+mod web_tickets;
 mod workflow;
