@@ -8,6 +8,7 @@
 //!   │  ▲                 │  │                   │                     ▲
 //!   │  └── Decline / ────┘  └──── Complete ─────┼─────────────────────┘
 //!   │      AcceptTimeout          (implicit accept)
+//!   │◀──── AssigneeGone (deactivated) ── assigned, accepted
 //!   │ NoExpertFits
 //!   ▼
 //! unassignable ── Assign ──▶ assigned        any open state ── Cancel ──▶ cancelled

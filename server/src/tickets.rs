@@ -10,6 +10,7 @@
 
 pub mod effects;
 pub mod error;
+pub mod gone;
 pub mod intake;
 pub mod jobs;
 pub mod messages;

@@ -57,6 +57,9 @@ pub enum Op {
         /// The note.
         text: String,
     },
+    /// The assigned expert's account was deactivated: the ticket goes to the next
+    /// expert, accepted or not.
+    AssigneeGone,
 }
 
 impl Op {
@@ -70,6 +73,7 @@ impl Op {
             Op::Cancel { .. } => "cancelled",
             Op::Close(_) => "closed",
             Op::Note { .. } => "annotated",
+            Op::AssigneeGone => "passed on",
         }
     }
 }
@@ -134,6 +138,7 @@ async fn apply(
         Op::Complete { resolution, completed_at } => step.complete(pool, resolution, *completed_at)?,
         Op::Cancel { reason } => step.cancel(pool, reason.as_deref()).map_err(refused)?,
         Op::Note { text } => step.note(text),
+        Op::AssigneeGone => step.assignee_gone(pool)?,
         Op::Close(reason) => step.close(*reason).map_err(refused)?,
     }
     let updated = step.write(&txn).await?;
@@ -244,6 +249,20 @@ impl<'a> Step<'a> {
         if let Some(old) = old {
             self.withdraw(old, "It was not accepted in time and has gone to another expert.");
         }
+        self.replace(pool)
+    }
+
+    /// The assignee's account was deactivated: the next expert gets the ticket (they are
+    /// not told: they can no longer sign in).
+    fn assignee_gone(&mut self, pool: &mut PoolTx<'_>) -> Result<(), TicketError> {
+        let tr = self.machine.apply(TicketEvent::AssigneeGone).map_err(|e| TicketError::transition(e, "passed on"))?;
+        let old = tr.released.map(|e| e.as_uuid());
+        self.fx.event(self.row.id, "assignee_gone", self.actor, json!({"expert_id": old}));
+        self.fx.end_assignment(self.row.id, "deactivated");
+        if let Some(e) = tr.released {
+            pool.release(e);
+        }
+        self.am.accepted_at_ms = Set(None);
         self.replace(pool)
     }
 

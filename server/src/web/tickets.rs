@@ -135,6 +135,12 @@ pub async fn timeline(state: &AppState, t: &ticket::Model, audience: Audience) -
             }
             ("declined", true) => (format!("Declined by {}", name_of(e.actor_id)), text_of(&e.detail, "reason")),
             ("accept_timeout", true) => (format!("{} did not accept in time", expert_in(e)), String::new()),
+            ("assignee_gone", false) => {
+                ("The expert could not come".to_owned(), "We are finding another expert for you.".to_owned())
+            }
+            ("assignee_gone", true) => {
+                (format!("{} was deactivated", expert_in(e)), "The ticket went to the next expert.".to_owned())
+            }
             ("unassignable", false) => (
                 "Waiting for a free expert".to_owned(),
                 "No expert near you is free right now; our dispatchers are on it.".to_owned(),

@@ -10,6 +10,7 @@ mod bad_input;
 mod cli;
 mod crash;
 mod customers;
+mod deactivation;
 mod device;
 mod edges;
 mod helpers;
