@@ -179,8 +179,15 @@ test('a customer raises a ticket with the keyboard, follows it live as experts a
   // The survey.
   await page.getByRole('link', { name: 'Answer the survey' }).click();
   await page.waitForURL(/\/survey\//);
-  await page.locator('input[name=rating][value="5"]').check();
+  await capture(page, 'survey');
+  // No rating chosen: the message sits at the rating, the comment stays.
   await page.getByLabel('Anything else?').fill('Quick and friendly.');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await page.waitForLoadState('load');
+  assert.match(await page.locator('#rating-error').innerText(), /Choose a rating/);
+  assert.equal(await page.getByLabel('Anything else?').inputValue(), 'Quick and friendly.');
+  await capture(page, 'survey-errors');
+  await page.locator('input[name=rating][value="5"]').check();
   await page.getByRole('button', { name: 'Send' }).click();
   await page.waitForLoadState('load');
   assert.match(await page.locator('body').innerText(), /Thank you/);
