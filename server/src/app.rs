@@ -158,6 +158,7 @@ impl Application {
         sync_rt.spawn(crate::sync::projection::run(tickets.clone(), sync.clone(), sync_inputs.synced));
         let metrics_data = web::Data::from(metrics.clone());
         let sessions = crate::web::session::Sessions::load(&settings, &db).await?;
+        let live = crate::web::live::Live::new(db.clone(), shutdown.clone());
         let state = web::Data::new(AppState {
             settings,
             db: db.clone(),
@@ -186,7 +187,7 @@ impl Application {
                 .wrap(TracingLogger::<crate::telemetry::requests::RequestSpans>::new())
                 .wrap(from_fn(api::refuse_upgrades))
                 .configure(api::routes)
-                .configure(|c| crate::web::configure(c, &sessions))
+                .configure(|c| crate::web::configure(c, &sessions, &live))
                 .default_service(web::to(api::not_found))
         })
         .listen(listener)?

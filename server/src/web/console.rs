@@ -107,6 +107,6 @@ pub async fn customer(viewer: Viewer, state: web::Data<AppState>, id: web::Path<
     viewer.require(customers::FINDERS, "the call-center console")?;
     let id = id.into_inner();
     let detail = customers::detail(&state.db, id).await.map_err(|e| viewer.error(e))?;
-    let tickets = recent_tickets(&state, id, 20).await?;
+    let tickets = recent_tickets(&state, id, 20, "/console/tickets").await?;
     Ok(CustomerPage { chrome: viewer.chrome, detail, tickets })
 }

@@ -57,7 +57,7 @@ impl FieldErrors {
 }
 
 /// "must be at most 200 characters" → "Must be at most 200 characters."
-fn sentence(m: &str) -> String {
+pub fn sentence(m: &str) -> String {
     let mut c = m.chars();
     let mut s = match c.next() {
         Some(f) => f.to_uppercase().chain(c).collect::<String>(),
