@@ -1,0 +1,1 @@
+//! SVG charts for the report pages (plotters, SVG backend only).
