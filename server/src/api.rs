@@ -14,6 +14,7 @@ pub mod kb;
 pub mod plans;
 pub mod privacy;
 pub mod problem;
+pub mod reports;
 pub mod surveys;
 pub mod tickets;
 pub mod users;
@@ -48,6 +49,7 @@ use utoipa::{Modify, OpenApi};
         admin::list_outbox, admin::retry, admin::alerts, admin::conflicts,
         crate::sync::bridge::root, crate::sync::bridge::socket,
         health::live, health::ready, health::metrics,
+        reports::ticketing, reports::experts, reports::financial,
     ),
     components(schemas(problem::Problem, problem::FieldErrorBody)),
     modifiers(&BearerAuth),
@@ -131,6 +133,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(health::ready)
     .service(health::metrics)
     .service(health::problem_type)
+    .service(reports::ticketing)
+    .service(reports::experts)
+    .service(reports::financial)
     .service(health::docs_redirect)
     .service(utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()));
 }

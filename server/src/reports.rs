@@ -12,5 +12,6 @@ pub mod charts;
 pub mod csv;
 pub mod fold;
 pub mod history;
+pub mod params;
 pub mod query;
 pub mod store;

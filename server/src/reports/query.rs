@@ -472,6 +472,10 @@ pub async fn experts(db: &Db, r: &Range, f: &Filters) -> Result<ExpertsReport, D
     }
     let mut by: HashMap<Uuid, Acc> = HashMap::new();
     for (expert, m, label, n, total) in rows {
+        // A cell that was counted and later taken back (a repeat ticket, a refold).
+        if (n, total) == (0, 0) {
+            continue;
+        }
         let Ok(id) = expert.parse::<Uuid>() else { continue };
         let acc = by.entry(id).or_default();
         if TIMINGS.contains(&m.as_str()) {
