@@ -18,6 +18,7 @@ pub mod error;
 pub mod form;
 pub mod home;
 pub mod register;
+pub mod reports;
 pub mod session;
 
 use actix_session::Session;
@@ -60,6 +61,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, sessions: &session::Sessions) {
             .configure(customer::routes)
             .configure(console::routes)
             .configure(backoffice::routes)
+            .configure(reports::routes)
             .default_service(web::to(not_found)),
     );
 }

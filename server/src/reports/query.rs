@@ -311,6 +311,11 @@ async fn as_of(db: &Db) -> Result<Option<DateTime<Utc>>, DbErr> {
     Ok((c != i64::MIN).then(|| DateTime::from_timestamp_micros(c)).flatten())
 }
 
+/// A category as people read it (`laptop` → `Laptops`).
+pub fn category_label(c: &str) -> String {
+    c.parse::<sysops_core::category::Category>().map_or_else(|_| c.to_owned(), |c| c.label().to_owned())
+}
+
 /// A channel as people read it.
 pub fn channel_label(c: &str) -> String {
     match c {
@@ -437,7 +442,7 @@ pub async fn ticketing(db: &Db, r: &Range, f: &Filters) -> Result<TicketingRepor
         tz: r.tz.name().to_owned(),
         as_of: as_of(db).await?,
         by_day: days.into_values().collect(),
-        by_category: ranked(by_cat, str::to_owned),
+        by_category: ranked(by_cat, category_label),
         by_area: ranked(by_area, area_label),
         by_channel: ranked(by_channel, channel_label),
         times: TIMINGS.iter().map(|t| hists.get(t).cloned().unwrap_or_default().timing(t)).collect(),
