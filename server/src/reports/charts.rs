@@ -7,7 +7,7 @@ use plotters::prelude::*;
 /// Chart size in SVG units (it scales to the page's width).
 const SIZE: (u32, u32) = (640, 320);
 /// Series colours (dark enough on white for text-contrast rules).
-pub const COLOURS: [RGBColor; 3] = [RGBColor(0x1f, 0x4e, 0x79), RGBColor(0xa3, 0x4a, 0x00), RGBColor(0x4d, 0x5b, 0x66)];
+pub const COLOURS: [RGBColor; 3] = [RGBColor(0x1f, 0x4e, 0x79), RGBColor(0xa3, 0x4a, 0x00), RGBColor(0x8b, 0x1a, 0x4a)];
 
 fn accessible(svg: String, label: &str) -> String {
     let label = label.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;");
@@ -15,16 +15,35 @@ fn accessible(svg: String, label: &str) -> String {
 }
 
 fn nice_max(max: f64) -> f64 {
-    if max <= 0.0 { 1.0 } else { max * 1.1 }
+    if max <= 0.0 {
+        1.0
+    } else if max < 8.0 {
+        max.ceil() + 1.0
+    } else {
+        max * 1.1
+    }
+}
+
+/// Whole numbers only (counts: no tick at 0.5), or one decimal.
+fn tick(v: f64, whole: bool) -> String {
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{v:.0}")
+    } else if whole {
+        String::new()
+    } else {
+        format!("{v:.1}")
+    }
 }
 
 /// A bar chart of labelled values.
-pub fn bars(title: &str, x_desc: &str, y_desc: &str, items: &[(String, f64)]) -> String {
+/// `whole`: the values are counts (no fractional ticks).
+pub fn bars(title: &str, x_desc: &str, y_desc: &str, items: &[(String, f64)], whole: bool) -> String {
     let mut buf = String::new();
     let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
         let root = SVGBackend::with_string(&mut buf, SIZE).into_drawing_area();
         root.fill(&WHITE)?;
-        let n = items.len().max(1) as u32;
+        // `0..k` has k + 1 segments.
+        let n = (items.len() as u32).saturating_sub(1).max(1);
         let max = nice_max(items.iter().map(|i| i.1).fold(0.0, f64::max));
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 20))
@@ -41,7 +60,8 @@ pub fn bars(title: &str, x_desc: &str, y_desc: &str, items: &[(String, f64)]) ->
             .disable_x_mesh()
             .x_labels(items.len().max(1))
             .x_label_formatter(&label)
-            .y_label_formatter(&|v| format!("{v:.0}"))
+            .y_labels(if max <= 10.0 { max as usize + 1 } else { 10 })
+            .y_label_formatter(&|v| tick(*v, whole))
             .x_desc(x_desc)
             .y_desc(y_desc)
             .axis_desc_style(("sans-serif", 15))
@@ -81,7 +101,8 @@ pub fn lines(title: &str, x_desc: &str, y_desc: &str, days: &[String], series: &
             .configure_mesh()
             .x_labels(days.len().clamp(2, 8))
             .x_label_formatter(&label)
-            .y_label_formatter(&|v| format!("{v:.0}"))
+            .y_labels(if max <= 10.0 { max as usize + 1 } else { 10 })
+            .y_label_formatter(&|v| tick(*v, true))
             .x_desc(x_desc)
             .y_desc(y_desc)
             .axis_desc_style(("sans-serif", 15))
@@ -124,7 +145,13 @@ mod tests {
 
     #[test]
     fn charts_are_labelled_svg_with_titles_axes_and_values() {
-        let b = bars("Tickets by category", "Category", "Tickets", &[("laptop".into(), 3.0), ("printer".into(), 5.0)]);
+        let b = bars(
+            "Tickets by category",
+            "Category",
+            "Tickets",
+            &[("laptop".into(), 3.0), ("printer".into(), 5.0)],
+            true,
+        );
         assert!(b.starts_with("<svg role=\"img\" aria-label=\"Tickets by category\""), "{b}");
         for text in ["Tickets by category", "Category", "Tickets", "laptop", "printer"] {
             assert!(b.contains(&format!(">{text}<")) || b.contains(text), "{text} missing");

@@ -40,7 +40,6 @@ pub fn ticketing(r: &TicketingReport) -> String {
     reasons("unassignable", &r.unassignable, &mut counts);
     reasons("declines", &r.declines, &mut counts);
     reasons("cancellations", &r.cancellations, &mut counts);
-    drop(counts);
     for t in &r.times {
         timing(&mut row, "times", &t.metric, t);
     }

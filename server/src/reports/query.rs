@@ -372,10 +372,13 @@ async fn backlog(db: &Db, at: DateTime<Utc>, f: &Filters) -> Result<Backlog, DbE
     })
 }
 
+/// (hour, category, area, channel, metric, label, n, total).
+type HourRow = (i64, String, String, String, String, String, i64, i64);
+
 /// The ticketing report.
 pub async fn ticketing(db: &Db, r: &Range, f: &Filters) -> Result<TicketingReport, DbErr> {
     use report_cube::Column as C;
-    let rows: Vec<(i64, String, String, String, String, String, i64, i64)> = sums(filtered(
+    let rows: Vec<HourRow> = sums(filtered(
         report_cube::Entity::find().select_only().columns([
             C::Hour,
             C::Category,

@@ -54,6 +54,11 @@ pub async fn refresh(db: &Db, ids: &[Uuid]) -> Result<Refreshed, DbErr> {
     Ok(out)
 }
 
+/// (id, subscription, category, created, completed) of a ticket.
+type Sibling = (Uuid, Uuid, String, DateTime<Utc>, Option<DateTime<Utc>>);
+/// Tickets by (subscription, category): (id, created µs, completed µs).
+type BySubscription<'a> = HashMap<(Uuid, &'a str), Vec<(Uuid, i64, Option<i64>)>>;
+
 async fn refresh_chunk(db: &Db, ids: &[Uuid]) -> Result<Refreshed, DbErr> {
     // Read outside the write transaction (the read pool), fold, then lock and diff.
     let rows = ticket::Entity::find().filter(ticket::Column::Id.is_in(ids.to_vec())).all(&db.read).await?;
@@ -61,7 +66,7 @@ async fn refresh_chunk(db: &Db, ids: &[Uuid]) -> Result<Refreshed, DbErr> {
         return Ok(Refreshed::default());
     }
     let subs: Vec<Uuid> = rows.iter().map(|r| r.subscription_id).collect::<HashSet<_>>().into_iter().collect();
-    let siblings: Vec<(Uuid, Uuid, String, DateTime<Utc>, Option<DateTime<Utc>>)> = ticket::Entity::find()
+    let siblings: Vec<Sibling> = ticket::Entity::find()
         .select_only()
         .columns([
             ticket::Column::Id,
@@ -74,7 +79,7 @@ async fn refresh_chunk(db: &Db, ids: &[Uuid]) -> Result<Refreshed, DbErr> {
         .into_tuple()
         .all(&db.read)
         .await?;
-    let mut by_sub: HashMap<(Uuid, &str), Vec<(Uuid, i64, Option<i64>)>> = HashMap::new();
+    let mut by_sub: BySubscription<'_> = HashMap::new();
     for (id, sub, cat, created, completed) in &siblings {
         by_sub.entry((*sub, cat.as_str())).or_default().push((
             *id,

@@ -173,18 +173,21 @@ pub async fn ticketing_page(
         "Category",
         "Tickets",
         &r.by_category.iter().map(|c| (c.label.clone(), c.count as f64)).collect::<Vec<_>>(),
+        true,
     );
     page.times_chart = charts::bars(
         "Median time per step",
         "Step",
         "Minutes (median)",
         &r.times.iter().map(|t| (t.metric.replace("to_", ""), minutes(t, false))).collect::<Vec<_>>(),
+        false,
     );
     page.backlog_chart = charts::bars(
         "Open tickets by age",
         "Age",
         "Open tickets",
         &r.backlog.by_age.iter().map(|c| (c.label.clone(), c.count as f64)).collect::<Vec<_>>(),
+        true,
     );
     page.troubles = vec![
         ("Unassignable", r.unassignable.clone()),
@@ -270,12 +273,14 @@ pub async fn experts_page(
         "Expert (most completions first)",
         "Tickets completed",
         &top.iter().map(|e| (e.name.clone(), e.completed as f64)).collect::<Vec<_>>(),
+        true,
     );
     page.score_chart = charts::bars(
         "First-time fix rate per expert",
         "Expert",
         "First-time fix rate (%)",
         &top.iter().map(|e| (e.name.clone(), e.first_time_fix_rate.unwrap_or(0.0) * 100.0)).collect::<Vec<_>>(),
+        false,
     );
     page.report = Some(r);
     Ok(page)

@@ -159,7 +159,7 @@ impl Raw {
         }
     }
 
-    fn events_of<'a>(&'a self, t: uuid::Uuid) -> impl Iterator<Item = &'a ticket_event::Model> {
+    fn events_of(&self, t: uuid::Uuid) -> impl Iterator<Item = &ticket_event::Model> {
         self.events.iter().filter(move |e| e.ticket_id == t)
     }
 
