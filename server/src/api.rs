@@ -11,6 +11,7 @@ pub mod extract;
 pub mod health;
 pub mod idempotency;
 pub mod kb;
+pub mod openapi;
 pub mod plans;
 pub mod privacy;
 pub mod problem;
@@ -27,6 +28,7 @@ use actix_web::dev::ServiceResponse;
 use actix_web::http::header;
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpRequest, HttpResponse, web};
+use openapi::ProblemResponses;
 use problem::ApiError;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -52,7 +54,7 @@ use utoipa::{Modify, OpenApi};
         reports::ticketing, reports::experts, reports::financial,
     ),
     components(schemas(problem::Problem, problem::FieldErrorBody)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemResponses),
 )]
 pub struct ApiDoc;
 

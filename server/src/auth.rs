@@ -1,5 +1,5 @@
 //! Who is calling and how they prove it: the credential check shared by every front end
-//! ([`sign_in`]), password hashing on a bounded pool, and JWT access and refresh tokens
+//! ([`sign_in()`]), password hashing on a bounded pool, and JWT access and refresh tokens
 //! signed with keys that outlive the process.
 
 pub mod accounts;

@@ -168,6 +168,7 @@ pub struct FindQuery {
     /// without the country code finds it).
     pub q: String,
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
     /// From a previous page's `next_cursor`.
     pub cursor: Option<String>,
