@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod plans;
 pub mod privacy;
 pub mod problem;
+pub mod reports;
 pub mod surveys;
 pub mod sync;
 pub mod tickets;
@@ -52,6 +53,7 @@ use utoipa::{Modify, OpenApi};
         workflow::assign, workflow::en_route, workflow::arrived,
         sync::root, sync::socket,
         health::live, health::ready, health::metrics,
+        reports::ticketing, reports::experts, reports::financial,
     ),
     components(schemas(problem::Problem, problem::FieldErrorBody)),
     modifiers(&BearerAuth, &ProblemResponses),
@@ -135,6 +137,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(health::ready)
     .service(health::metrics)
     .service(health::problem_type)
+    .service(reports::ticketing)
+    .service(reports::experts)
+    .service(reports::financial)
     .service(health::docs_redirect)
     .service(workflow::assign)
     .service(workflow::en_route)

@@ -23,6 +23,7 @@ pub mod notify;
 pub mod plans;
 pub mod privacy;
 pub mod repo;
+pub mod reports;
 pub mod state;
 pub mod sync;
 pub mod telemetry;

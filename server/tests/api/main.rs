@@ -23,6 +23,7 @@ mod passwords;
 mod plans;
 mod privacy;
 mod providers;
+mod reports;
 mod story;
 mod surveys;
 mod sync;
