@@ -93,6 +93,10 @@ impl Application {
             sync_handle.clone(),
             intents,
             (settings.sync_max_new_documents, settings.sync_max_unavailable),
+            crate::sync::hub::Cache {
+                documents: settings.sync_cache_documents,
+                idle: Duration::from_secs(settings.sync_idle_close_secs),
+            },
         )
         .await?;
         sync_rt.spawn(crate::sync::reconcile::run(sync.clone(), sync_inputs.intents));

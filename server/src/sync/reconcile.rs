@@ -184,6 +184,18 @@ fn ticket_init(tx: &mut automerge::transaction::Transaction<'_>, ticket_id: &str
 }
 
 async fn write_ticket(hub: &SyncHub, t: &ticket::Model) -> anyhow::Result<()> {
+    let doc_id = ids::ticket(t.id);
+    let entry = ticket_entry(t);
+    // A document's first change must be the same on every node (same actor, same
+    // content), so it holds only what never changes; the rest is an ordinary change.
+    let tid = t.id.to_string();
+    hub.ensure_exists(doc_id, entry, move |tx| ticket_init(tx, &tid)).await?;
+    hub.acl.set_reader(&hub.db, doc_id, reader_of(t)).await?;
+    if entry.reader.is_none() && !hub.is_open(doc_id) {
+        // Nobody may sync it (not assigned yet, or closed): no need to load it. It is
+        // rewritten from the row when someone may read it, before anyone can see it.
+        return Ok(());
+    }
     let (cu, u) = (
         customer::Entity::find_by_id(t.customer_id).one(&hub.db.read).await?,
         user::Entity::find_by_id(t.customer_id).one(&hub.db.read).await?,
@@ -203,13 +215,7 @@ async fn write_ticket(hub: &SyncHub, t: &ticket::Model) -> anyhow::Result<()> {
         dispatcher_notes: t.dispatcher_notes.clone(),
         updated_at: rfc3339(t.updated_at),
     };
-    let doc_id = ids::ticket(t.id);
-    let entry = ticket_entry(t);
-    // A document's first change must be the same on every node (same actor, same
-    // content), so it holds only what never changes; the rest is an ordinary change.
-    let tid = t.id.to_string();
-    let h = hub.ensure(doc_id, entry, move |tx| ticket_init(tx, &tid)).await?;
-    hub.acl.set_reader(&hub.db, doc_id, reader_of(t)).await?;
+    let h = hub.find(doc_id).await?.ok_or_else(|| anyhow::anyhow!("document {doc_id} is not in storage"))?;
     hub.change(&h, move |tx| doc.write(tx)).await
 }
 

@@ -89,6 +89,14 @@ impl OnDiskState {
         self.last_saved_heads = Some(doc.get_heads());
     }
 
+    /// sysops patch: nothing written, deleted or compacting, and nothing to delete.
+    pub(super) fn is_idle(&self) -> bool {
+        self.running_puts.is_empty()
+            && self.running_deletes.is_empty()
+            && self.compaction.is_none()
+            && self.deletions.is_empty()
+    }
+
     pub(super) fn is_flushed(&self) -> bool {
         self.running_puts.is_empty()
     }
