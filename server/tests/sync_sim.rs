@@ -519,8 +519,14 @@ async fn run(seed: u64) -> Result<(), String> {
     if !converged {
         return Err(format!("replicas did not converge: {last_diff}"));
     }
-    // Let the projection catch up with the last syncs.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Let the projection catch up with the last syncs: poll until it has (a loaded
+    // machine may take longer than any fixed pause), then check once more below.
+    for _ in 0..300 {
+        if check_projection(&world).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     projector.abort();
     let (dropped, duplicated) = (
         net.dropped.load(std::sync::atomic::Ordering::Relaxed),
