@@ -99,6 +99,9 @@ impl Application {
             },
         )
         .await?;
+        for c in sync.collectors() {
+            metrics.register(c)?;
+        }
         sync_rt.spawn(crate::sync::reconcile::run(sync.clone(), sync_inputs.intents));
         if let (true, Some(url)) = (settings.uses_postgres(), settings.database_url.clone()) {
             sync_rt.spawn(crate::sync::pgnotify::run(sync.clone(), url));

@@ -73,9 +73,12 @@ pub struct Cache {
 /// The documents open on this node and when each was last used.
 type Opened = Arc<Mutex<HashMap<Uuid, Instant>>>;
 
+/// Marks an open document as used now.
 fn touch(opened: &Opened, id: Uuid) {
-    if let Ok(mut o) = opened.lock() {
-        o.insert(id, Instant::now());
+    if let Ok(mut o) = opened.lock()
+        && let Some(t) = o.get_mut(&id)
+    {
+        *t = Instant::now();
     }
 }
 
@@ -83,13 +86,20 @@ fn touch(opened: &Opened, id: Uuid) {
 /// and which just received a device's sync message (so their projection runs).
 struct Observer {
     opened: Opened,
+    open_gauge: prometheus::IntGauge,
     synced: mpsc::UnboundedSender<Uuid>,
 }
 
 impl RepoObserver for Observer {
     fn observe(&self, event: &RepoEvent) {
         match event {
-            RepoEvent::DocumentOpened { document_id } | RepoEvent::SyncMessageGenerated { document_id, .. } => {
+            RepoEvent::DocumentOpened { document_id } => {
+                if let (Some(id), Ok(mut o)) = (uuid_of(document_id), self.opened.lock()) {
+                    o.insert(id, Instant::now());
+                    self.open_gauge.set(i64::try_from(o.len()).unwrap_or(i64::MAX));
+                }
+            }
+            RepoEvent::SyncMessageGenerated { document_id, .. } => {
                 if let Some(id) = uuid_of(document_id) {
                     touch(&self.opened, id);
                 }
@@ -97,6 +107,7 @@ impl RepoObserver for Observer {
             RepoEvent::DocumentClosed { document_id } => {
                 if let (Some(id), Ok(mut o)) = (uuid_of(document_id), self.opened.lock()) {
                     o.remove(&id);
+                    self.open_gauge.set(i64::try_from(o.len()).unwrap_or(i64::MAX));
                 }
             }
             RepoEvent::SyncMessageReceived { document_id, .. } => {
@@ -135,6 +146,10 @@ pub struct SyncHub {
     pub rt: tokio::runtime::Handle,
     /// Per-connection limits: new documents, and requests for unavailable ones.
     pub limits: (usize, usize),
+    /// Documents open on this node (a gauge on `/metrics`).
+    open_gauge: prometheus::IntGauge,
+    /// Documents that left memory unused (a counter on `/metrics`).
+    closed_total: prometheus::IntCounter,
     /// Cancelled when the server shuts down: open sync sessions close at once (devices
     /// reconnect to another node or later) instead of holding the shutdown up.
     pub closing: tokio_util::sync::CancellationToken,
@@ -169,7 +184,8 @@ impl SyncHub {
             use sha2::Digest;
             format!("srv:{}", &hex::encode(sha2::Sha256::digest(node.as_bytes()))[..12])
         };
-        let observer = Observer { opened: opened.clone(), synced: synced_tx };
+        let open_gauge = prometheus::IntGauge::new("sync_documents_open", "Sync documents in memory on this node")?;
+        let observer = Observer { opened: opened.clone(), open_gauge: open_gauge.clone(), synced: synced_tx };
         let builder = samod::Repo::builder(rt.clone())
             .with_peer_id(PeerId::from(peer_id.clone()))
             .with_storage(storage.clone())
@@ -192,6 +208,11 @@ impl SyncHub {
             handle,
             rt,
             limits,
+            open_gauge,
+            closed_total: prometheus::IntCounter::new(
+                "sync_documents_closed_total",
+                "Sync documents that left memory because nobody was using them",
+            )?,
             closing: Default::default(),
         });
         hub.rt.spawn(evict(hub.clone()));
@@ -352,6 +373,11 @@ impl SyncHub {
         closed
     }
 
+    /// The hub's metrics, for the server's registry.
+    pub fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
+        vec![Box::new(self.open_gauge.clone()), Box::new(self.closed_total.clone())]
+    }
+
     /// Stops the repository (flushing storage).
     pub async fn stop(&self) {
         let stop = self.repo.stop();
@@ -370,6 +396,7 @@ async fn evict(hub: Arc<SyncHub>) {
         }
         let closed = hub.evict_unused();
         if closed > 0 {
+            hub.closed_total.inc_by(closed as u64);
             tracing::debug!(closed, open = hub.open_documents(), "sync documents left memory");
         }
     }

@@ -191,9 +191,12 @@ async fn write_ticket(hub: &SyncHub, t: &ticket::Model) -> anyhow::Result<()> {
     let tid = t.id.to_string();
     hub.ensure_exists(doc_id, entry, move |tx| ticket_init(tx, &tid)).await?;
     hub.acl.set_reader(&hub.db, doc_id, reader_of(t)).await?;
-    if entry.reader.is_none() && !hub.is_open(doc_id) {
-        // Nobody may sync it (not assigned yet, or closed): no need to load it. It is
-        // rewritten from the row when someone may read it, before anyone can see it.
+    if experts_of(t).is_empty() && !hub.is_open(doc_id) {
+        // No expert has ever been given it (it waits for one), so no device has it and
+        // nobody may sync it: it stays in storage as created, and memory stays free
+        // (ADR 17). It is written from the row when an expert gets it, before they may
+        // read it. A ticket an expert has seen is always written (a closed ticket's
+        // final state, an erased customer's details).
         return Ok(());
     }
     let (cu, u) = (

@@ -24,6 +24,7 @@ mod providers;
 mod story;
 mod surveys;
 mod sync;
+mod sync_memory;
 mod tokens;
 mod web;
 mod workflow;

@@ -224,9 +224,16 @@ impl DocActorInner {
         self.handle_results(result.unwrap());
     }
 
-    /// sysops patch: see `DocumentActor::is_idle`.
+    /// sysops patch: see `DocumentActor::is_idle`; and nobody listens to its changes,
+    /// ephemeral messages or peer states.
     pub(crate) fn is_idle(&self) -> bool {
         self.actor.is_idle()
+            && self.ephemera_listeners.iter().all(|l| l.is_closed())
+            && self.change_listeners.iter().all(|l| l.is_closed())
+            && self
+                .peer_state_change_listeners
+                .iter()
+                .all(|l| l.is_closed())
     }
 
     pub(crate) fn is_stopped(&self) -> bool {

@@ -921,10 +921,6 @@ impl Repo {
         Ok(conn_handle)
     }
 
-    /// Stop the `Samod` instance.
-    ///
-    /// This will wait until all storage tasks have completed before stopping all
-    /// the documents and returning
     /// sysops patch: takes an open document out of memory if nobody is using it, and
     /// says whether it did. A document is in use while a connected peer syncs it (it
     /// asked for it or told us its heads), while changes are being written to
@@ -947,21 +943,24 @@ impl Repo {
         let Some(tx) = task_senders.get(&actor_id) else {
             return false;
         };
-        // The repository holds two senders: its task map's and its own handle's.
-        if tx.len() > 0 || tx.sender_count() > 2 {
+        // The repository holds two senders: its task map's and its own handle's. A task
+        // counts from before it is sent until the runner has handled it.
+        if tx.unfinished() > 0 || tx.sender_count() > 2 {
             return false;
         }
         let Some(actor) = inner.actors.get(&actor_id) else {
             return false;
         };
-        let idle = match actor.doc.inner().try_lock() {
-            Ok(a) => a.is_idle(),
-            Err(_) => false,
+        // Never wait for the actor: busy means in use.
+        let actor_inner = actor.doc.inner().clone();
+        let Ok(actor_guard) = actor_inner.try_lock() else {
+            return false;
         };
-        if !idle {
+        if !actor_guard.is_idle() {
             return false;
         }
-        // No hub event can run between the check and this (we hold the lock).
+        // Nothing reaches the actor while both locks are held: the hub and the IO loop
+        // dispatch under the repository's lock, and no handle exists outside.
         inner.handle_event(HubEvent::close_document(doc_id.clone()));
         inner.actors.remove(&actor_id);
         inner.search_state_streams.remove(doc_id);
@@ -974,6 +973,7 @@ impl Repo {
             actor_id,
             peers: Default::default(),
         });
+        drop(actor_guard);
         if let Some(obs) = inner.observer.as_ref() {
             obs.observe(&RepoEvent::DocumentClosed {
                 document_id: doc_id.clone(),
@@ -982,6 +982,10 @@ impl Repo {
         true
     }
 
+    /// Stop the `Samod` instance.
+    ///
+    /// This will wait until all storage tasks have completed before stopping all
+    /// the documents and returning
     pub fn stop(&self) -> impl Future<Output = ()> + 'static {
         let (tx, rx) = oneshot::channel();
         {
@@ -1409,6 +1413,9 @@ async fn async_actor_runner(rx: UnboundedReceiver<SpawnedActor>) {
                             while let Ok(actor_task) = rx_tasks.recv().await {
                                 let mut inner = inner.lock().unwrap();
                                 inner.handle_task(actor_task);
+                                // sysops patch: counted while the actor is locked, so
+                                // `Repo::close_if_idle` never sees a task in between.
+                                rx_tasks.finished();
                                 if inner.is_stopped() {
                                     tracing::debug!(?doc_id, ?actor_id, "actor stopped");
                                     break;

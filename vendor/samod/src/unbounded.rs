@@ -1,5 +1,9 @@
 use std::{
     pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     task::{Context, Poll},
 };
 
@@ -8,15 +12,22 @@ use futures::{Sink, Stream};
 /// A wrapper around `async_channel::unbounded` which removes the `TrySendError::Full` error.
 pub(crate) fn channel<T>() -> (UnboundedSender<T>, UnboundedReceiver<T>) {
     let (tx, rx) = async_channel::unbounded();
-    (UnboundedSender(tx), UnboundedReceiver(rx))
+    let unfinished = Arc::new(AtomicUsize::new(0));
+    (
+        UnboundedSender(tx, unfinished.clone()),
+        UnboundedReceiver(rx, unfinished),
+    )
 }
 
-pub(crate) struct UnboundedSender<T>(async_channel::Sender<T>);
+/// sysops patch: the second field counts messages sent and not yet finished (see
+/// `UnboundedReceiver::finished`).
+pub(crate) struct UnboundedSender<T>(async_channel::Sender<T>, Arc<AtomicUsize>);
 
 impl<T> UnboundedSender<T> {
-    /// sysops patch: messages waiting.
-    pub(crate) fn len(&self) -> usize {
-        self.0.len()
+    /// sysops patch: messages sent and not yet finished by the receiver: waiting in the
+    /// channel, or taken and still being handled.
+    pub(crate) fn unfinished(&self) -> usize {
+        self.1.load(Ordering::SeqCst)
     }
 
     /// sysops patch: senders alive (the repository's own and every handle's).
@@ -30,11 +41,15 @@ impl<T> UnboundedSender<T> {
     }
 
     pub(crate) fn unbounded_send(&self, msg: T) -> Result<(), T> {
-        self.0.try_send(msg).map_err(|e| match e {
-            async_channel::TrySendError::Full(_val) => {
-                unreachable!("this is an unbounded channel")
+        self.1.fetch_add(1, Ordering::SeqCst);
+        self.0.try_send(msg).map_err(|e| {
+            self.1.fetch_sub(1, Ordering::SeqCst);
+            match e {
+                async_channel::TrySendError::Full(_val) => {
+                    unreachable!("this is an unbounded channel")
+                }
+                async_channel::TrySendError::Closed(val) => val,
             }
-            async_channel::TrySendError::Closed(val) => val,
         })
     }
 }
@@ -72,17 +87,23 @@ impl std::error::Error for ChanErr {}
 
 impl<T> Clone for UnboundedSender<T> {
     fn clone(&self) -> Self {
-        Self(self.0.clone())
+        Self(self.0.clone(), self.1.clone())
     }
 }
 
-pub(crate) struct UnboundedReceiver<T>(async_channel::Receiver<T>);
+pub(crate) struct UnboundedReceiver<T>(async_channel::Receiver<T>, Arc<AtomicUsize>);
 
 impl<T> Unpin for UnboundedReceiver<T> {}
 
 impl<T> UnboundedReceiver<T> {
     pub(crate) async fn recv(&self) -> Result<T, async_channel::RecvError> {
         self.0.recv().await
+    }
+
+    /// sysops patch: the receiver has finished with one message it took (only the
+    /// document actors' runner says so; other channels' counts are never read).
+    pub(crate) fn finished(&self) {
+        self.1.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
