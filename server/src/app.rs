@@ -96,8 +96,15 @@ impl Application {
             sync_handle.clone(),
             intents,
             (settings.sync_max_new_documents, settings.sync_max_unavailable),
+            crate::sync::hub::Cache {
+                documents: settings.sync_cache_documents,
+                idle: Duration::from_secs(settings.sync_idle_close_secs),
+            },
         )
         .await?;
+        for c in sync.collectors() {
+            metrics.register(c)?;
+        }
         sync_rt.spawn(crate::sync::reconcile::run(sync.clone(), sync_inputs.intents));
         if let (true, Some(url)) = (settings.uses_postgres(), settings.database_url.clone()) {
             sync_rt.spawn(crate::sync::pgnotify::run(sync.clone(), url));

@@ -27,6 +27,7 @@ mod reports;
 mod story;
 mod surveys;
 mod sync;
+mod sync_memory;
 mod tokens;
 mod web;
 mod web_tickets;
