@@ -175,6 +175,11 @@ impl Stripe {
         Ok(Self { http, base: base.trim_end_matches('/').to_owned(), key })
     }
 
+    /// The API base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
     /// Creates the processor's customer for ours (key: our customer id, so a retry does
     /// not create two).
     pub async fn create_customer(&self, our_id: &str, email: &str, name: &str) -> Result<Customer, StripeError> {
