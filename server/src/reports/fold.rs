@@ -145,6 +145,10 @@ pub fn area_of(lat: f64, lon: f64) -> String {
 
 /// The centre of an area's cell, if `area` is one.
 pub fn area_centre(area: &str) -> Option<(f64, f64)> {
+    // Anything else a caller typed (any text, any script) is simply not an area.
+    if !area.is_ascii() || area.is_empty() {
+        return None;
+    }
     let split = area[1..].find(['+', '-'])? + 1;
     let lat: f64 = area[..split].parse().ok()?;
     let lon: f64 = area[split..].parse().ok()?;
@@ -408,6 +412,14 @@ pub fn difference(old: &Contribution, new: &Contribution) -> Contribution {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_area_filter_that_is_not_an_area_is_none_not_a_panic() {
+        assert_eq!(area_centre("+41.5-088.0"), Some((41.75, -87.75)));
+        for bad in ["", "\u{1010a4}\u{62fce}", "é+1", "+", "x"] {
+            assert_eq!(area_centre(bad), None, "{bad:?}");
+        }
+    }
 
     fn ev(kind: &str, actor: Option<Uuid>, role: &str, secs: i64, detail: serde_json::Value) -> Event {
         Event {
