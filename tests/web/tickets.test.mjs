@@ -353,3 +353,51 @@ test('an agent finds a caller by phone, raises a ticket for them once despite a 
   assert.match(await page.locator('main').innerText(), /Paper jam[\s\S]*Cancelled/);
   await context.close();
 });
+
+test('an admin deactivates an expert on the back office: their open ticket moves on and the console says why', async () => {
+  // Dana is the only one who repairs printers; a customer's printer ticket is hers.
+  const danaEmail = `${unique('dana')}@experts.test`;
+  let r = await api(server.base, 'POST', '/api/v1/experts', admin, {
+    name: 'Dana Gone', email: danaEmail, password: PASSWORD, phone: '+13125550179', skills: ['printer'],
+    service_area: { center: { lat: 41.88, lon: -87.63 }, radius_km: 50 }, locale: 'en-US', location: { lat: 41.88, lon: -87.63 }, available: true,
+  });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  const dana = await login(server.base, danaEmail, PASSWORD);
+  const plans = await api(server.base, 'GET', '/api/v1/plans');
+  const plan = plans.body.items.find((p) => p.name === PLAN);
+  const email = `${unique('pat')}@customers.test`;
+  r = await api(server.base, 'POST', '/api/v1/customers', null, {
+    name: 'Pat Printer', email, password: PASSWORD, phone: '+1 312 555 0160', notify_by: 'email', address: '2 Main St, Chicago', location: { lat: 41.88, lon: -87.63 },
+  });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  const token = await login(server.base, email, PASSWORD);
+  r = await api(server.base, 'POST', '/api/v1/customers/me/subscriptions', token, { plan_id: plan.id, product: 'Office printer' });
+  r = await api(server.base, 'POST', '/api/v1/tickets', token, { subscription_id: r.body.id, category: 'printer', title: 'Streaky prints', description: 'Lines on every page.' });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  const id = r.body.id;
+  assert.equal(r.body.status, 'assigned');
+  assert.equal((await expertDoes({ token: dana }, id, 'accept')).status, 'accepted');
+
+  const { context, page } = await fresh();
+  await signIn(page, server.base, ADMIN.email, ADMIN.password);
+  await page.goto(server.base + '/admin/experts');
+  await page.getByRole('button', { name: 'Deactivate Dana Gone' }).click();
+  await page.waitForURL(server.base + '/admin/experts');
+  assert.match(await page.locator('.flash').innerText(), /Dana Gone is deactivated/);
+  assert.match(await page.locator('tr', { hasText: 'Dana Gone' }).innerText(), /deactivated/);
+  await capture(page, 'experts-deactivated');
+  assert.equal((await api(server.base, 'GET', '/api/v1/tickets', dana)).status, 401, 'her tokens stop working');
+
+  // Nobody else repairs printers: the ticket waits, and the console says why.
+  await page.goto(`${server.base}/console/tickets/${id}`);
+  assert.equal(await page.locator('[data-ticket-status]').innerText(), 'Finding an expert');
+  assert.match(await page.locator('#timeline').innerText(), /Dana Gone was deactivated/);
+  assert.match(await page.locator('#staff-info').innerText(), /Why no expert is assigned[\s\S]*printer/);
+  // Reactivated: she can sign in again.
+  await page.goto(server.base + '/admin/experts');
+  await page.getByRole('button', { name: 'Reactivate Dana Gone' }).click();
+  await page.waitForURL(server.base + '/admin/experts');
+  assert.match(await page.locator('.flash').innerText(), /active again/);
+  await login(server.base, danaEmail, PASSWORD);
+  await context.close();
+});
