@@ -330,6 +330,12 @@ test('an agent finds a caller by phone, raises a ticket for them once despite a 
   assert.match(await page.locator('#timeline').innerText(), /Note from Sam Agent[\s\S]*Caller prefers mornings <b>before 10<\/b>\./);
   assert.match((await ticketApi(id)).dispatcher_notes ?? JSON.stringify(await ticketApi(id)), /prefers mornings/);
   await capture(page, 'console-ticket');
+  // The console's ticket page follows the ticket live too.
+  await page.evaluate(() => { window.stillHere = true; });
+  await expertDoes(expertOf(t), id, 'accept');
+  await page.waitForFunction(() => document.querySelector('[data-ticket-status]')?.textContent === 'Expert confirmed');
+  await page.locator('#timeline', { hasText: 'Accepted by' }).waitFor();
+  assert.ok(await page.evaluate(() => window.stillHere), 'the page was not reloaded');
 
   // A printer: nobody repairs printers, so nobody fits; the page says why. Cancel it.
   await page.goto(customerUrl);
