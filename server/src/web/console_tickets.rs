@@ -185,11 +185,13 @@ pub async fn one(viewer: Viewer, state: web::Data<AppState>, id: web::Path<Strin
 
 async fn staff_page(viewer: Viewer, state: &AppState, id: Uuid) -> WebResult<TicketPage> {
     let Some(t) = tickets::load(state, id).await? else { return Err(WebError::not_found(&viewer.chrome)) };
-    let timeline = tickets::timeline(state, &t, Audience::Staff).await?;
+    let (timeline, last_event) = tickets::timeline(state, &t, Audience::Staff).await?;
+    let progress = tickets::progress(state, std::slice::from_ref(&t)).await?;
     let staff = staff_view(state, &t).await?;
     let can_cancel = viewer.caller.require(CANCELLERS, "cancelling").is_ok() && tickets::cancellable(&t.status);
     Ok(TicketPage {
-        status: super::customer::status_words(&t.status),
+        status: super::customer::label(&t.status, progress.get(&t.id).copied()),
+        last_event: last_event.map(|e| e.to_string()).unwrap_or_default(),
         raised: t.created_at.format("%-d %b %Y, %H:%M UTC").to_string(),
         timeline,
         base: format!("/console/tickets/{id}"),
@@ -215,7 +217,7 @@ pub async fn live(
     viewer.require(CONSOLE, "the call-center console")?;
     let id = parse_id(&viewer, &id)?;
     let Some(t) = tickets::load(&state, id).await? else { return Err(WebError::not_found(&viewer.chrome)) };
-    Ok(live.stream(Watch::Ticket(id), vec![t]))
+    live.stream(Watch::Ticket(id), vec![t]).await.map_err(|e| WebError::Internal(e.into()))
 }
 
 /// The note form.

@@ -58,7 +58,7 @@ pub async fn live(viewer: Viewer, state: web::Data<AppState>, live: web::Data<Ar
         .all(&state.db.read)
         .await
         .map_err(anyhow::Error::from)?;
-    Ok(live.stream(Watch::Customer(me), current))
+    live.stream(Watch::Customer(me), current).await.map_err(|e| WebError::Internal(e.into()))
 }
 
 /// The raise form.
@@ -156,6 +156,8 @@ pub struct TicketPage {
     pub staff: Option<StaffView>,
     /// Where the page's live stream is.
     pub live: String,
+    /// The id of the ticket's latest event (the live script refreshes on a newer one).
+    pub last_event: String,
     /// What was typed into the page's small forms, and what is wrong with it.
     pub typed: Typed,
 }
@@ -203,11 +205,13 @@ async fn customer_page(viewer: Viewer, state: &AppState, id: Uuid) -> WebResult<
         Some(t) if t.customer_id == viewer.caller.user_id => t,
         _ => return Err(WebError::not_found(&viewer.chrome)),
     };
-    let timeline = tickets::timeline(state, &t, Audience::Customer).await?;
+    let (timeline, last_event) = tickets::timeline(state, &t, Audience::Customer).await?;
+    let progress = tickets::progress(state, std::slice::from_ref(&t)).await?;
     let survey = tickets::survey_link(state, &t).await?;
     Ok(TicketPage {
         chrome: viewer.chrome,
-        status: super::customer::status_words(&t.status),
+        status: super::customer::label(&t.status, progress.get(&t.id).copied()),
+        last_event: last_event.map(|e| e.to_string()).unwrap_or_default(),
         raised: t.created_at.format("%-d %b %Y, %H:%M UTC").to_string(),
         timeline,
         base: format!("/my/tickets/{id}"),
