@@ -17,6 +17,7 @@ mod pool;
 mod score;
 
 pub use pool::{Candidate, ExpertPool};
+
 pub use score::{BUSY_PENALTY_KM, Cost, FAIRNESS_PENALTY_KM, FAIRNESS_WINDOW_MINUTES, LOAD_PENALTY_KM_PER_TICKET};
 
 use crate::category::Category;
@@ -111,6 +112,56 @@ pub enum RuledOut {
     AtCapacity,
     /// Passed on this ticket before.
     Excluded,
+}
+
+impl RuledOut {
+    /// Whether a person assigning by hand may override it. Distance and the service
+    /// area are preferences a dispatcher may judge otherwise (the expert agreed to go
+    /// farther); a missing skill, being off duty, at capacity or having passed on the
+    /// ticket are not.
+    pub fn is_soft(self) -> bool {
+        matches!(self, Self::TooFar | Self::OutsideArea)
+    }
+}
+
+/// Every constraint `c` fails for `req`, each with a sentence saying why.
+pub fn failures(c: &Candidate, req: &Request<'_>, distance_km: f64) -> Vec<(RuledOut, String)> {
+    let mut out = Vec::new();
+    if !c.skills.contains(req.category) {
+        out.push((RuledOut::Skill, format!("not skilled in {}", req.category)));
+    }
+    if req.exclude.contains(&c.id) {
+        out.push((RuledOut::Excluded, "already passed on this ticket (declined, timed out or was withdrawn)".into()));
+    }
+    if !c.on_duty {
+        out.push((RuledOut::OffDuty, "off duty".into()));
+    }
+    if c.active_tickets >= c.capacity {
+        out.push((RuledOut::AtCapacity, format!("at capacity ({} of {} tickets)", c.active_tickets, c.capacity)));
+    }
+    if distance_km > MAX_TRAVEL_KM {
+        out.push((RuledOut::TooFar, format!("{distance_km:.1} km away, beyond the usual {MAX_TRAVEL_KM:.0} km")));
+    }
+    if !c.area.contains(&req.location) {
+        let from_centre = c.area.center().distance_km(&req.location);
+        out.push((
+            RuledOut::OutsideArea,
+            format!(
+                "the ticket is outside their service area ({from_centre:.1} km from its centre, radius {:.1} km)",
+                c.area.radius_km()
+            ),
+        ));
+    }
+    out
+}
+
+/// Why a named expert cannot be given a ticket by hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotAssignable {
+    /// No such expert in the pool.
+    Unknown,
+    /// They fail a hard constraint; each reason is a sentence.
+    Hard(Vec<String>),
 }
 
 /// The hard constraints, in one place: `None` when `c` may take the ticket.

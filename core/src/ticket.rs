@@ -7,7 +7,8 @@
 //! created ───────────▶ assigned ───────────▶ accepted ───────────▶ completed ───────▶ closed
 //!   │  ▲                 │  │                   │                     ▲
 //!   │  └── Decline / ────┘  └──── Complete ─────┼─────────────────────┘
-//!   │      AcceptTimeout          (implicit accept)
+//!   │      AcceptTimeout /        (implicit accept)
+//!   │      Withdraw (also from accepted: a person reassigns)
 //!   │◀──── AssigneeGone (deactivated) ── assigned, accepted
 //!   │ NoExpertFits
 //!   ▼

@@ -15,7 +15,9 @@ pub mod openapi;
 pub mod plans;
 pub mod privacy;
 pub mod problem;
+pub mod reports;
 pub mod surveys;
+pub mod sync;
 pub mod tickets;
 pub mod users;
 pub mod views;
@@ -48,8 +50,10 @@ use utoipa::{Modify, OpenApi};
         kb::search, kb::get_one, kb::create, kb::publish, kb::reject, devices::register,
         workflow::accept, workflow::decline, workflow::complete, workflow::cancel, workflow::note, surveys::submit,
         admin::list_outbox, admin::retry, admin::alerts, admin::conflicts,
-        crate::sync::bridge::root, crate::sync::bridge::socket,
+        workflow::assign, workflow::en_route, workflow::arrived,
+        sync::root, sync::socket,
         health::live, health::ready, health::metrics,
+        reports::ticketing, reports::experts, reports::financial,
     ),
     components(schemas(problem::Problem, problem::FieldErrorBody)),
     modifiers(&BearerAuth, &ProblemResponses),
@@ -127,13 +131,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(admin::conflicts)
     .service(admin::dev_outbox)
     .service(webhooks::twilio_status)
-    .service(crate::sync::bridge::root)
-    .service(crate::sync::bridge::socket)
+    .service(sync::root)
+    .service(sync::socket)
     .service(health::live)
     .service(health::ready)
     .service(health::metrics)
     .service(health::problem_type)
+    .service(reports::ticketing)
+    .service(reports::experts)
+    .service(reports::financial)
     .service(health::docs_redirect)
+    .service(workflow::assign)
+    .service(workflow::en_route)
+    .service(workflow::arrived)
     .service(utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()));
 }
 

@@ -8,6 +8,7 @@
 //! transition writes besides the ticket, `survey` signs links and takes answers, `jobs`
 //! are the timers (accept timeouts, survey reminders and expiry, SLAs).
 
+pub mod disclose;
 pub mod effects;
 pub mod error;
 pub mod gone;
@@ -106,6 +107,8 @@ pub struct Created {
     pub ticket: ticket::Model,
     /// Its assignment record, when an expert was chosen.
     pub assignment: Option<assignment::Model>,
+    /// The chosen expert's first name (what the customer is told).
+    pub expert_first_name: Option<String>,
 }
 
 /// An idempotency key sent with a submission, and how the front end wants the answer

@@ -21,6 +21,7 @@ pub mod home;
 pub mod live;
 pub mod my_tickets;
 pub mod register;
+pub mod reports;
 pub mod session;
 pub mod tickets;
 
@@ -67,6 +68,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, sessions: &session::Sessions, liv
             .configure(console::routes)
             .configure(console_tickets::routes)
             .configure(backoffice::routes)
+            .configure(reports::routes)
             .default_service(web::to(not_found)),
     );
 }

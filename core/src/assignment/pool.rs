@@ -2,7 +2,10 @@
 //! nearest-first search.
 
 use super::score::{Cost, rank};
-use super::{Assignment, Decision, MAX_TRAVEL_KM, RUNNERS_UP, Request, RuledOut, RunnerUp, Unassignable, rule_out};
+use super::{
+    Assignment, Decision, MAX_TRAVEL_KM, NotAssignable, RUNNERS_UP, Request, RuledOut, RunnerUp, Unassignable,
+    failures, rule_out,
+};
 use crate::category::{Category, CategorySet};
 use crate::geo::{GeoPoint, ServiceArea, chord2_for_km, km_for_chord2};
 use crate::ids::ExpertId;
@@ -163,6 +166,24 @@ impl ExpertPool {
             self.consider(c, req, &mut best, &mut tally);
         }
         best.into_decision(self, req, tally)
+    }
+
+    /// A person's choice of expert `id` for `req`: refused when they fail a hard
+    /// constraint; otherwise the assignment, with each soft constraint overridden named
+    /// in its reasons (and no runners-up: nobody competed).
+    pub fn assess(&self, id: ExpertId, req: &Request<'_>) -> Result<Assignment, NotAssignable> {
+        let c = self.experts.get(&id).ok_or(NotAssignable::Unknown)?;
+        let distance = c.location.distance_km(&req.location);
+        let failed = failures(c, req, distance);
+        let hard: Vec<String> = failed.iter().filter(|(r, _)| !r.is_soft()).map(|(_, why)| why.clone()).collect();
+        if !hard.is_empty() {
+            return Err(NotAssignable::Hard(hard));
+        }
+        let cost = Cost::of(c, req, distance);
+        let mut reasons = vec!["chosen by a person".to_owned()];
+        reasons.extend(failed.into_iter().map(|(_, why)| format!("overridden: {why}")));
+        reasons.extend(cost.reasons(c, req).into_iter().filter(|r| !r.starts_with("service area covers")));
+        Ok(Assignment { expert_id: id, score: cost.score(), reasons, runners_up: Vec::new(), cost })
     }
 
     /// The same decision by examining every expert: the baseline for benchmarks and the

@@ -284,3 +284,35 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_person_may_override_the_service_area_and_distance_but_not_skill_duty_capacity_or_a_pass() {
+    use Category::{Laptop, Television};
+    let far = {
+        let mut c = expert(1, &[Television], north(60.0));
+        c.area = ServiceArea::new(north(60.0), 10.0).unwrap();
+        c
+    };
+    let mut off = expert(2, &[Television], north(1.0));
+    off.on_duty = false;
+    let mut full = expert(3, &[Television], north(1.0));
+    full.active_tickets = 3;
+    let laptop = expert(4, &[Laptop], north(1.0));
+    let passed = expert(5, &[Television], north(1.0));
+    let pool = ExpertPool::from_candidates([far, off, full, laptop, passed]);
+    let exclude: BTreeSet<ExpertId> = [id(5)].into();
+    let req = Request { category: Television, location: at(CHICAGO.0, CHICAGO.1), exclude: &exclude, now: now() };
+
+    let a = pool.assess(id(1), &req).expect("soft constraints may be overridden");
+    assert!(a.reasons.iter().any(|r| r.starts_with("overridden: the ticket is outside their service area")), "{a:?}");
+    assert!(a.runners_up.is_empty());
+    let hard = |n, want: &str| match pool.assess(id(n), &req) {
+        Err(NotAssignable::Hard(why)) => assert!(why.iter().any(|w| w.contains(want)), "{why:?}"),
+        other => panic!("expert {n} should be refused: {other:?}"),
+    };
+    hard(2, "off duty");
+    hard(3, "at capacity (3 of 3");
+    hard(4, "not skilled in");
+    hard(5, "already passed on this ticket");
+    assert_eq!(pool.assess(id(9), &req), Err(NotAssignable::Unknown));
+}

@@ -122,6 +122,10 @@ pub enum TicketEvent {
     },
     /// The assigned expert did not answer in time; treated like a decline.
     AcceptTimeout,
+    /// A person (agent, admin, manager) takes the ticket back from its expert to give
+    /// it to another; like a timeout, the expert is not offered it again, and work they
+    /// did offline meanwhile still stands (a late completion).
+    Withdraw,
     /// The work is done. By the assignee (accepting implicitly if needed), or late by
     /// a former assignee who did the work offline after being reassigned.
     Complete {
@@ -149,6 +153,7 @@ impl TicketEvent {
             Self::Accept { .. } => "accepted",
             Self::Decline { .. } => "declined",
             Self::AcceptTimeout => "accept_timeout",
+            Self::Withdraw => "withdrawn",
             Self::Complete { .. } => "completed",
             Self::Close { .. } => "closed",
             Self::Cancel => "cancelled",
@@ -310,6 +315,7 @@ impl Ticket {
                 self.pass_on(&mut t);
             }
             (TicketEvent::AcceptTimeout, Assigned) => self.pass_on(&mut t),
+            (TicketEvent::Withdraw, Assigned | Accepted) => self.pass_on(&mut t),
             (TicketEvent::AssigneeGone, Assigned | Accepted) => self.pass_on(&mut t),
             (TicketEvent::Complete { by }, Assigned | Accepted) if self.assignee == Some(*by) => {
                 self.assignee = None;

@@ -129,6 +129,7 @@ fn event(pool: [ExpertId; 3]) -> impl Strategy<Value = TicketEvent> {
         who.clone().prop_map(|by| TicketEvent::Accept { by }),
         who.clone().prop_map(|by| TicketEvent::Decline { by }),
         Just(TicketEvent::AcceptTimeout),
+        Just(TicketEvent::Withdraw),
         who.prop_map(|by| TicketEvent::Complete { by }),
         Just(TicketEvent::Close { reason: CloseReason::SurveyReceived }),
         Just(TicketEvent::Close { reason: CloseReason::NoSurvey }),
@@ -172,4 +173,19 @@ proptest! {
             completed_by = completed_by.or(t.completed_by());
         }
     }
+}
+
+#[test]
+fn a_withdrawn_ticket_waits_for_another_expert_and_its_former_one_may_still_complete_it() {
+    let [a, b, _] = fixed_pool();
+    let mut t = Ticket::new(TicketId::new());
+    t.apply(TicketEvent::Assign { expert: a }).unwrap();
+    t.apply(TicketEvent::Accept { by: a }).unwrap();
+    let tr = t.apply(TicketEvent::Withdraw).unwrap();
+    assert_eq!((tr.to, tr.released, tr.needs_assignment), (TicketStatus::Created, Some(a), true));
+    assert_eq!(t.apply(TicketEvent::Assign { expert: a }), Err(TransitionError::ExpertExcluded));
+    t.apply(TicketEvent::Assign { expert: b }).unwrap();
+    let tr = t.apply(TicketEvent::Complete { by: a }).unwrap();
+    assert_eq!((tr.superseded, t.completed_by()), (Some(b), Some(a)));
+    assert!(t.clone().apply(TicketEvent::Withdraw).is_err(), "nothing to withdraw once completed");
 }

@@ -9,7 +9,7 @@ use crate::auth::{Caller, Role};
 use crate::db::entity::{ticket, ticket_event};
 use crate::repo::tickets as rows;
 use crate::state::AppState;
-use crate::tickets::{Created, Keyed, Submitted, TicketRequest};
+use crate::tickets::{Created, Keyed, Submitted, TicketRequest, disclose};
 use actix_web::web::Query;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -38,10 +38,20 @@ pub struct NewTicketBody {
     pub customer_id: Option<Uuid>,
 }
 
-/// The stored answer of a created ticket: 201 and its view.
-fn created_answer(c: &Created) -> (u16, String) {
-    let body = serde_json::to_string(&TicketView::new(&c.ticket, c.assignment.as_ref())).unwrap_or_default();
-    (201, body)
+/// The stored answer of a created ticket for `role`: 201 and its view.
+fn created_answer_as(role: Role, c: &Created) -> (u16, String) {
+    let view = TicketView::new(&c.ticket, c.assignment.as_ref()).disclosed(role, c.expert_first_name.clone());
+    (201, serde_json::to_string(&view).unwrap_or_default())
+}
+
+/// The stored answer of a ticket a customer raised.
+fn created_answer_customer(c: &Created) -> (u16, String) {
+    created_answer_as(Role::Customer, c)
+}
+
+/// The stored answer of a ticket an agent raised.
+fn created_answer_agent(c: &Created) -> (u16, String) {
+    created_answer_as(Role::Agent, c)
 }
 
 /// Raises a ticket and assigns the best-fit expert in the same transaction.
@@ -74,21 +84,23 @@ pub async fn create(
         scope: caller.user_id.to_string(),
         key,
         fingerprint: idempotency::fingerprint(&req, &body.raw),
-        answer: created_answer,
+        answer: if caller.role == Role::Customer { created_answer_customer } else { created_answer_agent },
     });
     match state.tickets.submit(caller, request, keyed).await? {
         Submitted::Replayed(r) => Ok(idempotency::replay(&r)),
         Submitted::Created(c) => {
-            let (_, body) = created_answer(&c);
+            let (_, body) = created_answer_as(caller.role, &c);
             Ok(HttpResponse::Created().content_type("application/json").body(body))
         }
     }
 }
 
-/// A ticket's view with its current assignment.
-pub async fn view(c: &impl ConnectionTrait, t: &ticket::Model) -> ApiResult<TicketView> {
+/// A ticket's view with its current assignment, as `caller` may see it.
+pub async fn view(c: &impl ConnectionTrait, caller: &Caller, t: &ticket::Model) -> ApiResult<TicketView> {
     let a = rows::current_assignment(c, t.id).await?;
-    Ok(TicketView::new(t, a.as_ref()))
+    let names = disclose::first_names(c, a.iter().map(|a| a.expert_id).collect()).await?;
+    let name = a.as_ref().and_then(|a| names.get(&a.expert_id).cloned());
+    Ok(TicketView::new(t, a.as_ref()).disclosed(caller.role, name))
 }
 
 /// The tickets `caller` may see.
@@ -113,7 +125,7 @@ pub async fn visible(c: &impl ConnectionTrait, caller: &Caller, id: Uuid) -> Api
 #[get("/api/v1/tickets/{id}")]
 pub async fn get_one(state: web::Data<AppState>, caller: Caller, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     let t = visible(&state.db.read, &caller, id.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(view(&state.db.read, &t).await?))
+    Ok(HttpResponse::Ok().json(view(&state.db.read, &caller, &t).await?))
 }
 
 /// List filters.
@@ -162,7 +174,15 @@ pub async fn list(state: web::Data<AppState>, caller: Caller, q: Query<ListQuery
     let rows: Vec<ticket::Model> = rows.into_iter().take(limit as usize).collect();
     let assignments = rows::current_assignments(db, rows.iter().map(|t| t.id).collect()).await?;
     let next_cursor = if more { rows.last().map(|t| t.id.to_string()) } else { None };
-    let items = rows.iter().map(|t| TicketView::new(t, assignments.get(&t.id))).collect();
+    let names = disclose::first_names(db, assignments.values().map(|a| a.expert_id).collect()).await?;
+    let items = rows
+        .iter()
+        .map(|t| {
+            let a = assignments.get(&t.id);
+            let name = a.and_then(|a| names.get(&a.expert_id).cloned());
+            TicketView::new(t, a).disclosed(caller.role, name)
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(Page { items, next_cursor }))
 }
 
@@ -176,5 +196,13 @@ pub async fn events(state: web::Data<AppState>, caller: Caller, id: web::Path<Uu
         .order_by_asc(ticket_event::Column::Id)
         .all(&state.db.read)
         .await?;
-    Ok(HttpResponse::Ok().json(Page { items: rows.iter().map(TicketEventView::from).collect(), next_cursor: None }))
+    let items = rows
+        .iter()
+        .map(|e| {
+            let mut v = TicketEventView::from(e);
+            v.detail = disclose::event_detail(caller.role, &v.detail);
+            v
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(Page { items, next_cursor: None }))
 }

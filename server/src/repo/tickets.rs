@@ -79,3 +79,20 @@ pub async fn current_assignments(
         .map(|a| (a.ticket_id, a))
         .collect())
 }
+
+/// When `expert` explicitly declined the ticket, if they did (an accept timeout or a
+/// reassignment is not a decline).
+pub async fn declined_at(
+    c: &impl ConnectionTrait,
+    ticket_id: Uuid,
+    expert: Uuid,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, DbErr> {
+    Ok(assignment::Entity::find()
+        .filter(assignment::Column::TicketId.eq(ticket_id))
+        .filter(assignment::Column::ExpertId.eq(expert))
+        .filter(assignment::Column::EndReason.eq("declined"))
+        .order_by_desc(assignment::Column::Id)
+        .one(c)
+        .await?
+        .and_then(|a| a.ended_at))
+}

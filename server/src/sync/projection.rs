@@ -144,8 +144,12 @@ async fn project_work(
                 let op = Op::Complete { resolution: resolution.clone(), completed_at: device_time(at) };
                 state.run(actor, ticket_id, op).await.map(|_| ())
             }
-            WorkAction::EnRoute { at } => record(state, actor, ticket_id, "en_route", json!({"device_at": at})).await,
-            WorkAction::Arrived { at } => record(state, actor, ticket_id, "arrived", json!({"device_at": at})).await,
+            WorkAction::EnRoute { at } => {
+                state.run(actor, ticket_id, Op::EnRoute { at: device_time(at) }).await.map(|_| ())
+            }
+            WorkAction::Arrived { at } => {
+                state.run(actor, ticket_id, Op::Arrived { at: device_time(at) }).await.map(|_| ())
+            }
             WorkAction::Parts(parts) => {
                 let parts: Vec<_> = parts.iter().map(|p| json!({"name": p.name, "qty": p.qty})).collect();
                 record(state, actor, ticket_id, "parts_used", json!({"parts": parts})).await

@@ -3,7 +3,7 @@
 //! collected in memory and written with one statement per table.
 
 use super::Actor;
-use crate::db::entity::{alert, assignment, expert, ticket_event};
+use crate::db::entity::{alert, assignment, expert, ticket, ticket_event};
 use crate::notify::Notifier;
 use crate::notify::contacts::Mail;
 use chrono::{DateTime, Utc};
@@ -73,6 +73,47 @@ impl<'a> Effects<'a> {
             acknowledged_at: Set(None),
             dedupe_key: Set(dedupe_key),
         });
+    }
+
+    /// The experts given a ticket in this transaction who now hold more than their
+    /// capacity. Locks their rows (in id order, so transactions never deadlock on them)
+    /// and counts their open tickets, this transaction's included: a transaction on
+    /// another node that gave one of them a ticket first has committed by then, so two
+    /// nodes can never both fill an expert's last place. Call after the ticket rows are
+    /// written, before commit.
+    pub async fn over_capacity(&self, c: &impl ConnectionTrait) -> Result<Vec<Uuid>, DbErr> {
+        use sea_orm::{QueryOrder, QuerySelect};
+        use sysops_core::ticket::TicketStatus;
+        let mut ids = self.stamped.clone();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = expert::Entity::find()
+            .filter(expert::Column::UserId.is_in(ids.clone()))
+            .order_by_asc(expert::Column::UserId)
+            .lock_exclusive()
+            .all(c)
+            .await?;
+        let held: Vec<(Option<Uuid>, i64)> = ticket::Entity::find()
+            .select_only()
+            .column(ticket::Column::AssignedExpertId)
+            .column_as(ticket::Column::Id.count(), "n")
+            .filter(ticket::Column::AssignedExpertId.is_in(ids))
+            .filter(ticket::Column::Status.is_in([TicketStatus::Assigned.as_str(), TicketStatus::Accepted.as_str()]))
+            .group_by(ticket::Column::AssignedExpertId)
+            .into_tuple()
+            .all(c)
+            .await?;
+        let held: std::collections::HashMap<Uuid, i64> =
+            held.into_iter().filter_map(|(id, n)| id.map(|id| (id, n))).collect();
+        let over = rows
+            .into_iter()
+            .filter(|e| held.get(&e.user_id).copied().unwrap_or(0) > i64::from(e.capacity))
+            .map(|e| e.user_id)
+            .collect();
+        Ok(over)
     }
 
     /// Writes everything (after the ticket rows it refers to).

@@ -38,6 +38,11 @@ pub enum TicketError {
         /// Seconds to wait before retrying.
         retry_after_secs: u64,
     },
+    /// Another node gave these experts a ticket at the same moment and they are now at
+    /// capacity: the operation is retried with the pool reloaded (and answered as a
+    /// conflict if it keeps happening).
+    #[error("an expert's last place was taken at the same moment; please retry")]
+    Raced(Vec<uuid::Uuid>),
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] sea_orm::DbErr),

@@ -116,13 +116,30 @@ async fn run(w: Writer, mut rx: mpsc::Receiver<Job>) {
 
 /// Writes `jobs` in one transaction, keeping the pool in step with what commits.
 async fn write_pooled(w: &Writer, jobs: &[Job], now: DateTime<Utc>) -> Result<Vec<Created>, TicketError> {
-    let mut pool = PoolTx::new(&w.dispatcher);
-    let r = write(w, &mut pool, jobs, now).await;
-    match r {
-        Ok(_) => pool.commit(),
-        Err(_) => pool.undo(),
+    let mut attempt = 0;
+    loop {
+        let mut pool = PoolTx::new(&w.dispatcher);
+        match write(w, &mut pool, jobs, now).await {
+            Ok(created) => {
+                let touched = pool.commit();
+                w.dispatcher.announce(&w.db, &touched).await;
+                return Ok(created);
+            }
+            // Another node filled an expert's last place meanwhile: re-read them and
+            // place the batch again.
+            Err(TicketError::Raced(experts)) if attempt < super::ops::RACE_RETRIES => {
+                pool.undo();
+                attempt += 1;
+                for e in experts {
+                    w.dispatcher.reload_expert(&w.db, e).await?;
+                }
+            }
+            Err(e) => {
+                pool.undo();
+                return Err(e);
+            }
+        }
     }
-    r
 }
 
 async fn write_batch(w: &Writer, batch: Vec<Job>) {
@@ -231,7 +248,11 @@ async fn write(
             serde_json::json!({"category": row.category, "title": row.title}),
         );
         let assignment = place::effects(&mut fx, &contacts, &row, &placed, Round::First);
-        let c = Created { ticket: row, assignment };
+        let expert_first_name = assignment
+            .as_ref()
+            .and_then(|a| contacts.experts.get(&a.expert_id))
+            .map(|e| super::disclose::first_name(&e.name));
+        let c = Created { ticket: row, assignment, expert_first_name };
         if let Some(r) = &job.recorded {
             let (status, body) = (r.answer)(&c);
             idem.push(r.claim.row(status, &body));
@@ -240,6 +261,10 @@ async fn write(
         created.push(c);
     }
     ticket::Entity::insert_many(rows).exec_without_returning(&txn).await?;
+    let over = fx.over_capacity(&txn).await?;
+    if !over.is_empty() {
+        return Err(TicketError::Raced(over));
+    }
     fx.write(&txn).await?;
     if !idem.is_empty()
         && let Err(e) = idempotency_key::Entity::insert_many(idem).exec_without_returning(&txn).await

@@ -1,6 +1,7 @@
 //! Background jobs, run by every node (each change is guarded by the ticket's row lock
 //! and state machine, so two nodes never both act): accept timeouts, survey reminders
-//! and expiry, SLA breach alerts, and tickets left with a deactivated expert.
+//! and expiry, SLA breach alerts, the retry of unassignable tickets, and tickets left
+//! with a deactivated expert.
 
 use super::effects::Effects;
 use super::messages::TicketMessage;
@@ -10,7 +11,7 @@ use crate::notify::contacts::Contacts;
 use chrono::{SubsecRound, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, EntityTrait, QueryFilter, QuerySelect,
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, OnConflict},
 };
 use serde_json::json;
@@ -41,6 +42,9 @@ pub fn spawn(tickets: Arc<Tickets>, shutdown: CancellationToken) -> tokio::task:
 /// One pass of every job.
 pub async fn tick(t: &Tickets) -> anyhow::Result<()> {
     accept_timeouts(t).await?;
+    if t.dispatcher.take_freed() {
+        retry_unassignable(t).await?;
+    }
     survey_reminders(t).await?;
     survey_expiry(t).await?;
     sla(t).await?;
@@ -66,6 +70,39 @@ async fn accept_timeouts(t: &Tickets) -> anyhow::Result<()> {
     for id in due {
         if let Err(e) = t.run(Actor::System, id, Op::AcceptTimeout).await {
             tracing::debug!(ticket = %id, error = %e, "accept timeout skipped (already handled)");
+        }
+    }
+    Ok(())
+}
+
+/// Offers waiting (unassignable) tickets to the pool again, oldest first (the oldest
+/// is nearest its time-to-assign SLA), after an expert may have become able to take
+/// one. A ticket nobody fits costs an in-memory check only; one that fits is placed
+/// through the workflow, under its row lock.
+async fn retry_unassignable(t: &Tickets) -> anyhow::Result<()> {
+    let waiting = ticket::Entity::find()
+        .filter(ticket::Column::Status.eq(TicketStatus::Unassignable.as_str()))
+        .order_by_asc(ticket::Column::Id)
+        .limit(BATCH)
+        .all(&t.db.read)
+        .await?;
+    let now = Utc::now();
+    for row in waiting {
+        let (Ok(category), Ok(location)) = (
+            row.category.parse::<sysops_core::category::Category>(),
+            sysops_core::geo::GeoPoint::new(row.lat, row.lon),
+        ) else {
+            continue;
+        };
+        let exclude = crate::repo::tickets::machine(&row).map(|m| m.excluded().clone()).unwrap_or_default();
+        let req = sysops_core::assignment::Request { category, location, exclude: &exclude, now };
+        let fits = matches!(t.dispatcher.pool().choose(&req), sysops_core::assignment::Decision::Assigned(_));
+        if !fits {
+            continue;
+        }
+        match t.run(Actor::System, row.id, Op::Retry).await {
+            Ok(_) => tracing::info!(ticket = %row.id, "an unassignable ticket was assigned on retry"),
+            Err(e) => tracing::debug!(ticket = %row.id, error = %e, "retry skipped"),
         }
     }
     Ok(())

@@ -23,7 +23,7 @@ use serde_json::json;
 use sysops_core::category::Category;
 use sysops_core::geo::GeoPoint;
 use sysops_core::ids::ExpertId;
-use sysops_core::ticket::{CloseReason, Ticket, TicketEvent};
+use sysops_core::ticket::{CloseReason, Ticket, TicketEvent, TicketStatus};
 use uuid::Uuid;
 
 /// What to do to a ticket.
@@ -52,6 +52,28 @@ pub enum Op {
     },
     /// The survey came back or its time ran out.
     Close(CloseReason),
+    /// A person (agent, admin, manager) gives the ticket to `expert`, or to the next
+    /// best expert when `None`; the former expert, the new one and the customer are told.
+    Assign {
+        /// The expert to give it to (soft constraints overridden, hard ones refused).
+        expert: Option<Uuid>,
+        /// Why (recorded, and told to the former expert).
+        reason: String,
+    },
+    /// The assigned expert sets off; the customer hears it once, with an estimated
+    /// arrival from the distance.
+    EnRoute {
+        /// When, by the device's clock (default now).
+        at: Option<DateTime<Utc>>,
+    },
+    /// The assigned expert arrives; the customer hears it once.
+    Arrived {
+        /// When, by the device's clock (default now).
+        at: Option<DateTime<Utc>>,
+    },
+    /// An unassignable ticket is offered to the pool again (an expert became able to
+    /// take it); refused, with nothing written, when still nobody fits.
+    Retry,
     /// A dispatcher's note (any open or completed ticket).
     Note {
         /// The note.
@@ -73,6 +95,10 @@ impl Op {
             Op::Cancel { .. } => "cancelled",
             Op::Close(_) => "closed",
             Op::Note { .. } => "annotated",
+            Op::Assign { .. } => "reassigned",
+            Op::Retry => "assigned",
+            Op::EnRoute { .. } => "marked en route",
+            Op::Arrived { .. } => "marked arrived",
             Op::AssigneeGone => "passed on",
         }
     }
@@ -97,19 +123,37 @@ fn may_touch(actor: &Actor, row: &ticket::Model, op: &Op) -> bool {
     }
 }
 
+/// How often an operation is tried again when another node filled the chosen expert's
+/// last place at the same moment.
+pub(super) const RACE_RETRIES: usize = 3;
+
 /// Runs `op` on ticket `id` for `actor`; returns the updated row.
 pub(super) async fn run(t: &Tickets, actor: Actor, id: Uuid, op: Op) -> Result<ticket::Model, TicketError> {
-    let mut pool = PoolTx::new(&t.dispatcher);
-    let r = apply(t, &mut pool, actor, id, &op).await;
-    match &r {
-        Ok(_) => {
-            pool.commit();
-            t.notifier.kick();
-            t.sync.ticket(id);
+    let mut attempt = 0;
+    loop {
+        let mut pool = PoolTx::new(&t.dispatcher);
+        let r = apply(t, &mut pool, actor, id, &op).await;
+        match r {
+            Ok(row) => {
+                let touched = pool.commit();
+                t.notifier.kick();
+                t.sync.ticket(id);
+                t.dispatcher.announce(&t.db, &touched).await;
+                return Ok(row);
+            }
+            Err(TicketError::Raced(experts)) if attempt < RACE_RETRIES => {
+                pool.undo();
+                attempt += 1;
+                for e in experts {
+                    t.dispatcher.reload_expert(&t.db, e).await?;
+                }
+            }
+            Err(e) => {
+                pool.undo();
+                return Err(e);
+            }
         }
-        Err(_) => pool.undo(),
     }
-    r
 }
 
 async fn apply(
@@ -124,10 +168,28 @@ async fn apply(
     if !may_touch(&actor, &row, op) {
         return Err(TicketError::not_found("ticket"));
     }
-    if let Op::Decline { reason: Some(r) } | Op::Cancel { reason: Some(r) } = op
+    if let Op::Decline { reason: Some(r) } | Op::Cancel { reason: Some(r) } | Op::Assign { reason: r, .. } = op
         && r.chars().count() > MAX_REASON_CHARS
     {
         return Err(TicketError::field("reason", format!("must be at most {MAX_REASON_CHARS} characters")));
+    }
+    if let (Op::Complete { .. }, Actor::User(c)) = (op, &actor)
+        && row.assigned_expert_id != Some(c.user_id)
+        && let Some(at) = rows::declined_at(&txn, id, c.user_id).await?
+    {
+        // A late completion stands when the ticket was taken away (timeout, manual
+        // reassignment) while the expert worked offline; not after they said no.
+        return Err(TicketError::Refused(format!(
+            "you declined this ticket at {}; it has gone to another expert, so your completion cannot be \
+             recorded (ask a dispatcher if you did the work)",
+            at.format("%Y-%m-%d %H:%M UTC")
+        )));
+    }
+    if let Op::EnRoute { .. } | Op::Arrived { .. } = op
+        && progress_told(&txn, &row, actor, op).await?
+    {
+        // Said once already (a retried request, a device syncing again): no change.
+        return Ok(row);
     }
     let mut step = Step::new(t, &row, actor)?;
     let refused = |e| TicketError::transition(e, op.done());
@@ -138,12 +200,56 @@ async fn apply(
         Op::Complete { resolution, completed_at } => step.complete(pool, resolution, *completed_at)?,
         Op::Cancel { reason } => step.cancel(pool, reason.as_deref()).map_err(refused)?,
         Op::Note { text } => step.note(text),
+        Op::Assign { expert, reason } => step.reassign(pool, *expert, reason)?,
+        Op::Retry => step.retry(pool)?,
+        Op::EnRoute { at } => step.progress(Progress::EnRoute, *at)?,
+        Op::Arrived { at } => step.progress(Progress::Arrived, *at)?,
         Op::AssigneeGone => step.assignee_gone(pool)?,
         Op::Close(reason) => step.close(*reason).map_err(refused)?,
     }
     let updated = step.write(&txn).await?;
     txn.commit().await?;
     Ok(updated)
+}
+
+/// A step of the expert's way to the customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    EnRoute,
+    Arrived,
+}
+
+impl Progress {
+    fn kind(self) -> &'static str {
+        match self {
+            Progress::EnRoute => "en_route",
+            Progress::Arrived => "arrived",
+        }
+    }
+}
+
+/// Whether the assigned expert's `op` (en route, arrived) was recorded, and so told to
+/// the customer, already. Read under the ticket's row lock: two requests cannot both
+/// miss it.
+async fn progress_told(
+    txn: &DatabaseTransaction,
+    row: &ticket::Model,
+    actor: Actor,
+    op: &Op,
+) -> Result<bool, TicketError> {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let Actor::User(c) = actor else { return Ok(false) };
+    if row.assigned_expert_id != Some(c.user_id) {
+        return Ok(false);
+    }
+    let kind = if matches!(op, Op::EnRoute { .. }) { Progress::EnRoute } else { Progress::Arrived }.kind();
+    let n = crate::db::entity::ticket_event::Entity::find()
+        .filter(crate::db::entity::ticket_event::Column::TicketId.eq(row.id))
+        .filter(crate::db::entity::ticket_event::Column::Kind.eq(kind))
+        .filter(crate::db::entity::ticket_event::Column::ActorId.eq(c.user_id))
+        .count(txn)
+        .await?;
+    Ok(n > 0)
 }
 
 /// A message to build once the contacts of everyone concerned are loaded.
@@ -203,6 +309,16 @@ impl<'a> Step<'a> {
             .push(Box::new(move |fx, c| fx.mail.expert(c, expert, "expert_ticket_withdrawn", &msg, Some(id), false)));
     }
 
+    /// Tells an expert whose assignment a late completion superseded that the job is
+    /// done (a push to each device: no need to go).
+    fn done_elsewhere(&mut self, expert: Uuid) {
+        self.experts.push(expert);
+        let msg = TicketMessage::about(self.row)
+            .because("Another expert already completed this job; it is no longer yours and there is no need to go.");
+        let id = self.row.id;
+        self.later.push(Box::new(move |fx, c| fx.mail.expert(c, expert, "expert_ticket_done", &msg, Some(id), false)));
+    }
+
     /// Places the ticket with the next expert after a decline or a timeout.
     fn replace(&mut self, pool: &mut PoolTx<'_>) -> Result<(), TicketError> {
         let category: Category = self.row.category.parse().map_err(TicketError::internal)?;
@@ -215,6 +331,138 @@ impl<'a> Step<'a> {
         let row = self.row.clone();
         self.later.push(Box::new(move |fx, c| {
             place::effects(fx, c, &row, &placed, Round::Again);
+        }));
+        Ok(())
+    }
+
+    /// A person's reassignment: the current expert (if any) is withdrawn, and the
+    /// ticket goes to the named expert or the next best. Nothing changes when nobody
+    /// (else) can take it.
+    fn reassign(&mut self, pool: &mut PoolTx<'_>, expert: Option<Uuid>, reason: &str) -> Result<(), TicketError> {
+        if !matches!(self.actor, Actor::User(c) if matches!(c.role, Role::Agent | Role::Admin | Role::Manager)) {
+            return Err(TicketError::Refused("only agents, admins and managers assign tickets".to_owned()));
+        }
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(TicketError::field("reason", "say why the ticket is being reassigned"));
+        }
+        let former = self.machine.assignee();
+        if let (Some(f), Some(e)) = (former, expert)
+            && f.as_uuid() == e
+        {
+            return Err(TicketError::Refused("the ticket is already assigned to this expert".to_owned()));
+        }
+        if former.is_some() {
+            let tr = self.machine.apply(TicketEvent::Withdraw).map_err(|e| TicketError::transition(e, "reassigned"))?;
+            self.fx.end_assignment(self.row.id, "reassigned");
+            if let Some(e) = tr.released {
+                pool.release(e);
+            }
+        } else if !matches!(self.machine.status(), TicketStatus::Created | TicketStatus::Unassignable) {
+            let status = self.machine.status();
+            return Err(TicketError::Refused(format!("the ticket is {status}; it cannot be reassigned now")));
+        }
+        let category: Category = self.row.category.parse().map_err(TicketError::internal)?;
+        let location = GeoPoint::new(self.row.lat, self.row.lon).map_err(TicketError::internal)?;
+        let placed = match expert {
+            Some(e) => {
+                place::choose_named(pool, &mut self.machine, ExpertId::from_uuid(e), category, location, self.now)?
+            }
+            None => {
+                let exclude = self.machine.excluded().clone();
+                let req = sysops_core::assignment::Request { category, location, exclude: &exclude, now: self.now };
+                match pool.choose(&req) {
+                    sysops_core::assignment::Decision::Assigned(a) => {
+                        self.machine
+                            .apply(TicketEvent::Assign { expert: a.expert_id })
+                            .map_err(|e| TicketError::internal(format!("state machine refused a placement: {e}")))?;
+                        Placed::Assigned(a)
+                    }
+                    sysops_core::assignment::Decision::Unassignable(u) => {
+                        let who = if former.is_some() { "no other expert" } else { "no expert" };
+                        return Err(TicketError::Refused(format!("{who} can take the ticket now: {}", u.reason)));
+                    }
+                }
+            }
+        };
+        let to = placed.expert().map(|e| e.as_uuid());
+        let from = former.map(|e| e.as_uuid());
+        self.fx.event(self.row.id, "reassigned", self.actor, json!({"from": from, "to": to, "reason": reason}));
+        if let Some(f) = from {
+            self.withdraw(f, &format!("A dispatcher reassigned it: {reason}"));
+        }
+        let now_ms = self.now_ms();
+        place::apply_to_row(&mut self.am, &placed, now_ms);
+        self.experts.extend(to);
+        let row = self.row.clone();
+        let round = if former.is_some() { Round::Again } else { Round::First };
+        self.later.push(Box::new(move |fx, c| {
+            place::effects(fx, c, &row, &placed, round);
+        }));
+        Ok(())
+    }
+
+    /// The assigned expert sets off or arrives: recorded, and the customer told by
+    /// their channel (with an estimated arrival when setting off).
+    fn progress(&mut self, what: Progress, at: Option<DateTime<Utc>>) -> Result<(), TicketError> {
+        let me = self.me()?.as_uuid();
+        if self.machine.assignee().map(|e| e.as_uuid()) != Some(me) {
+            return Err(TicketError::Refused("the ticket is not assigned to you".to_owned()));
+        }
+        let status = self.machine.status();
+        if status != TicketStatus::Accepted {
+            return Err(TicketError::Refused(format!(
+                "the ticket is {status}; accept it before setting off or arriving"
+            )));
+        }
+        let at = at.map_or(self.now, |t| t.trunc_subsecs(6));
+        self.experts.push(me);
+        let (customer, id, to) = (self.row.customer_id, self.row.id, (self.row.lat, self.row.lon));
+        let msg = TicketMessage::about(self.row);
+        let kind = what.kind();
+        self.fx.event(id, kind, self.actor, json!({"device_at": at}));
+        self.later.push(Box::new(move |fx, c| {
+            let expert = c.experts.get(&me);
+            let mut msg = msg.expert(&expert.map_or_else(String::new, |e| super::disclose::first_name(&e.name)));
+            let template = match what {
+                Progress::EnRoute => {
+                    msg.eta_minutes = Some(expert.map_or(30, |e| place::eta_minutes(e.location, to)));
+                    "customer_expert_en_route"
+                }
+                Progress::Arrived => "customer_expert_arrived",
+            };
+            fx.mail.customer(c, customer, template, &msg, Some(id), false);
+        }));
+        Ok(())
+    }
+
+    /// Places an unassignable ticket if someone fits now; nothing changes otherwise.
+    fn retry(&mut self, pool: &mut PoolTx<'_>) -> Result<(), TicketError> {
+        let status = self.machine.status();
+        if status != TicketStatus::Unassignable {
+            return Err(TicketError::Refused(format!("the ticket is {status}; it is not waiting for an expert")));
+        }
+        let category: Category = self.row.category.parse().map_err(TicketError::internal)?;
+        let location = GeoPoint::new(self.row.lat, self.row.lon).map_err(TicketError::internal)?;
+        let exclude = self.machine.excluded().clone();
+        let req = sysops_core::assignment::Request { category, location, exclude: &exclude, now: self.now };
+        let a = match pool.choose(&req) {
+            sysops_core::assignment::Decision::Assigned(a) => a,
+            sysops_core::assignment::Decision::Unassignable(u) => {
+                return Err(TicketError::Refused(format!("still no expert can take the ticket: {}", u.reason)));
+            }
+        };
+        self.machine
+            .apply(TicketEvent::Assign { expert: a.expert_id })
+            .map_err(|e| TicketError::internal(format!("state machine refused a placement: {e}")))?;
+        let placed = Placed::Assigned(a);
+        let now_ms = self.now_ms();
+        place::apply_to_row(&mut self.am, &placed, now_ms);
+        self.experts.extend(placed.expert().map(|e| e.as_uuid()));
+        self.fx.event(self.row.id, "retried", self.actor, json!({"waited_since": self.row.created_at}));
+        let row = self.row.clone();
+        self.later.push(Box::new(move |fx, c| {
+            place::effects(fx, c, &row, &placed, Round::First);
         }));
         Ok(())
     }
@@ -303,7 +551,7 @@ impl<'a> Step<'a> {
                 self.row.title
             );
             self.fx.alert("late_completion", Some(id), message.clone(), None);
-            self.withdraw(other, "The previous expert has already completed it.");
+            self.done_elsewhere(other);
             let alert = TicketMessage::about(self.row).alert("late completion", message);
             self.later.push(Box::new(move |fx, c| fx.mail.managers(c, &alert, Some(id))));
         }
@@ -379,6 +627,10 @@ impl<'a> Step<'a> {
         self.am.updated_at = Set(self.now);
         self.am.version = Set(self.row.version + 1);
         let updated = self.am.update(txn).await?;
+        let over = self.fx.over_capacity(txn).await?;
+        if !over.is_empty() {
+            return Err(TicketError::Raced(over));
+        }
         if !self.later.is_empty() {
             let contacts = Contacts::load(txn, &self.experts, &[self.row.customer_id], self.managers).await?;
             for f in self.later {

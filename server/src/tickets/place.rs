@@ -12,7 +12,7 @@ use crate::db::entity::{assignment, ticket};
 use crate::notify::contacts::Contacts;
 use sea_orm::ActiveValue::Set;
 use serde_json::json;
-use sysops_core::assignment::{Assignment, Decision, Request, Unassignable};
+use sysops_core::assignment::{Assignment, Decision, NotAssignable, Request, Unassignable};
 use sysops_core::category::Category;
 use sysops_core::geo::GeoPoint;
 use sysops_core::ids::ExpertId;
@@ -68,6 +68,30 @@ pub fn choose(
             Ok(Placed::Unassignable(u))
         }
     }
+}
+
+/// Places a ticket waiting for an expert with the expert a person named, if they pass
+/// every hard constraint (soft ones are overridden and named in the reasons).
+pub fn choose_named(
+    pool: &mut PoolTx<'_>,
+    machine: &mut Ticket,
+    expert: ExpertId,
+    category: Category,
+    location: GeoPoint,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Placed, TicketError> {
+    let exclude = machine.excluded().clone();
+    let a =
+        pool.choose_named(expert, &Request { category, location, exclude: &exclude, now }).map_err(|e| match e {
+            NotAssignable::Unknown => TicketError::field("expert_id", "is not an expert"),
+            NotAssignable::Hard(why) => {
+                TicketError::Refused(format!("this expert cannot take the ticket: {}", why.join("; ")))
+            }
+        })?;
+    machine
+        .apply(TicketEvent::Assign { expert })
+        .map_err(|e| TicketError::internal(format!("state machine refused a placement: {e}")))?;
+    Ok(Placed::Assigned(a))
 }
 
 /// Minutes for an expert at `from` to reach `to`: city driving at 30 km/h plus ten

@@ -6,7 +6,7 @@
 
 use crate::dispatch::Dispatcher;
 use chrono::{DateTime, Utc};
-use sysops_core::assignment::{Decision, Request};
+use sysops_core::assignment::{Assignment, Decision, NotAssignable, Request};
 use sysops_core::ids::ExpertId;
 
 enum Change {
@@ -38,14 +38,43 @@ impl<'a> PoolTx<'a> {
         decision
     }
 
+    /// A person's choice of expert `id` for `req`: checked against the hard constraints
+    /// and, if they pass, counted against the expert under the same lock (so two
+    /// requests cannot both fill an expert's last slot).
+    pub fn choose_named(&mut self, id: ExpertId, req: &Request<'_>) -> Result<Assignment, NotAssignable> {
+        let mut pool = self.dispatcher.pool();
+        let a = pool.assess(id, req)?;
+        let previous = pool.get(id).and_then(|c| c.last_assigned_at);
+        pool.record_assignment(id, req.now);
+        self.log.push(Change::Assigned { expert: id, at: req.now, previous });
+        Ok(a)
+    }
+
     /// `id` no longer holds one ticket.
     pub fn release(&mut self, id: ExpertId) {
         self.dispatcher.pool().release(id);
         self.log.push(Change::Released(id));
     }
 
-    /// The transaction committed: the changes stand.
-    pub fn commit(self) {}
+    /// The transaction committed: the changes stand (an expert who released a ticket
+    /// may take a waiting one).
+    /// Returns the experts whose load changed, to announce to the other nodes.
+    pub fn commit(self) -> Vec<uuid::Uuid> {
+        if self.log.iter().any(|c| matches!(c, Change::Released(_))) {
+            self.dispatcher.mark_freed();
+        }
+        let mut ids: Vec<uuid::Uuid> = self
+            .log
+            .iter()
+            .map(|c| match c {
+                Change::Assigned { expert, .. } => expert.as_uuid(),
+                Change::Released(e) => e.as_uuid(),
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
 
     /// The transaction failed: undoes every change, newest first.
     pub fn undo(self) {

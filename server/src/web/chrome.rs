@@ -75,7 +75,11 @@ fn places(role: Role) -> &'static [(&'static str, &'static str)] {
             ("/admin/messages", "Messages"),
             ("/admin/conflicts", "Sync conflicts"),
         ],
-        Role::Manager => &[("/manager", "Overview"), ("", "Reports")],
+        Role::Manager => &[
+            ("/manager", "Overview"),
+            ("/manager/reports/ticketing", "Ticketing report"),
+            ("/manager/reports/experts", "Expert performance"),
+        ],
         Role::Expert => &[],
     }
 }

@@ -81,9 +81,7 @@ pub async fn search(
                 results.items = page.items;
                 results.next = page.next_cursor;
             }
-            Err(crate::api::problem::ApiError::Validation(v)) => {
-                results.problem = v.0.first().map(|e| e.message.clone())
-            }
+            Err(crate::error::ServiceError::Validation(v)) => results.problem = v.0.first().map(|e| e.message.clone()),
             Err(e) => return Err(viewer.error(e)),
         }
     }

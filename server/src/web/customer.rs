@@ -289,7 +289,7 @@ pub async fn subscribe_post(
                     session::flash(&viewer.session, format!("Your {} is covered from today.", s.product));
                     return Ok(see_other("/my"));
                 }
-                Err(crate::api::problem::ApiError::Conflict(m)) => {
+                Err(crate::error::ServiceError::Conflict(m)) => {
                     if same_subscription_exists(&state, customer, plan_id, &f.product).await? {
                         session::flash(&viewer.session, format!("Your {} is covered by this plan.", f.product.trim()));
                         return Ok(see_other("/my"));

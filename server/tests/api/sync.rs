@@ -312,27 +312,31 @@ async fn bad_input_on_the_wire_closes_only_that_connection_with_a_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn work_done_offline_after_a_reassignment_stands_and_a_cancelled_one_is_a_conflict() {
+async fn work_done_offline_after_a_reassignment_stands_and_after_a_decline_or_cancellation_is_a_conflict() {
     let s = Server::spawn(Backend::Sqlite).await;
     let w = World::new(&s).await;
     let (_manager_email, manager_token) = manager(&s, &w.admin).await;
     let c = &w.customer;
     let (e0, e1) = (&w.experts[0], &w.experts[1]);
+    s.post("/api/v1/devices", Some(&e1.token), &json!({"platform": "android", "push_token": "token-e1"})).await;
     // Only e0 is on duty while the tickets come in.
     s.patch(&format!("/api/v1/experts/{}", e1.id), Some(&w.admin), &json!({"available": false})).await;
     let (_, t) = s.post("/api/v1/tickets", Some(&c.token), &ticket_body(c, "television", "Offline job")).await;
     let (_, t2) = s.post("/api/v1/tickets", Some(&c.token), &ticket_body(c, "television", "Cancelled job")).await;
+    let (_, t3) = s.post("/api/v1/tickets", Some(&c.token), &ticket_body(c, "television", "Declined job")).await;
     assert_eq!(
-        (t["assigned_expert_id"].as_str(), t2["assigned_expert_id"].as_str()),
-        (Some(e0.id.as_str()), Some(e0.id.as_str()))
+        (t["assigned_expert_id"].as_str(), t2["assigned_expert_id"].as_str(), t3["assigned_expert_id"].as_str()),
+        (Some(e0.id.as_str()), Some(e0.id.as_str()), Some(e0.id.as_str()))
     );
     s.patch(&format!("/api/v1/experts/{}", e1.id), Some(&w.admin), &json!({"available": true})).await;
-    let (id, id2) = (t["id"].as_str().unwrap().to_owned(), t2["id"].as_str().unwrap().to_owned());
+    let id = t["id"].as_str().unwrap().to_owned();
+    let (id2, id3) = (t2["id"].as_str().unwrap().to_owned(), t3["id"].as_str().unwrap().to_owned());
     // e0 gets the first ticket onto their device (two devices, in fact).
     let phone = Device::connect(&s, &e0.email, PASSWORD).await;
     let tablet = Device::connect(&s, &e0.email, PASSWORD).await;
     let work_id = ids::work(id.parse().unwrap(), e0.id.parse().unwrap());
     let ((_, wp), (_, wt)) = (phone.ticket(&id).await, tablet.ticket(&id).await);
+    phone.ticket(&id3).await;
     // Both devices write notes; then the phone goes offline.
     phone.edit(&wp, |tx| WorkDoc::set_notes(tx, "Brought a ladder.").unwrap()).await;
     tablet.edit(&wt, |tx| WorkDoc::set_notes(tx, "Customer home after 5pm.").unwrap()).await;
@@ -348,11 +352,16 @@ async fn work_done_offline_after_a_reassignment_stands_and_a_cancelled_one_is_a_
     assert!(merged.contains("ladder") && merged.contains("5pm"), "notes from both devices are kept: {merged}");
     tablet.stop().await;
     phone.stop().await;
-    // Meanwhile e0 declines through the dispatcher (say, by phone call): reassigned.
-    let (_, t) =
-        s.post(&format!("/api/v1/tickets/{id}/decline"), Some(&e0.token), &json!({"reason": "called in"})).await;
-    assert_eq!(t["assigned_expert_id"], e1.id.as_str());
-    // …but the work was done offline, and the device syncs later.
+    // Meanwhile a manager reassigns the first ticket (e0 cannot be reached), and e0
+    // declines the third by phone.
+    let (st, t) = s
+        .post(&format!("/api/v1/tickets/{id}/assign"), Some(&manager_token), &json!({"reason": "e0 unreachable"}))
+        .await;
+    assert_eq!((st, t["assigned_expert_id"].as_str()), (StatusCode::OK, Some(e1.id.as_str())), "{t}");
+    let (_, t3) =
+        s.post(&format!("/api/v1/tickets/{id3}/decline"), Some(&e0.token), &json!({"reason": "called in"})).await;
+    assert_eq!(t3["assigned_expert_id"], e1.id.as_str());
+    // …but the work on the first was done offline, and the device syncs later.
     let phone = Device::connect(&s, &e0.email, PASSWORD).await;
     let wp = phone.find(work_id).await.expect("the work document is still the expert's");
     phone
@@ -372,6 +381,26 @@ async fn work_done_offline_after_a_reassignment_stands_and_a_cancelled_one_is_a_
         alerts["items"].as_array().unwrap().iter().any(|a| a["kind"] == "late_completion"),
         "the dispatcher is told: {alerts}"
     );
+    // The superseded expert hears (push) that the job is done.
+    let (_, queued) = s.get(&format!("/api/v1/admin/outbox?ticket_id={id}"), Some(&w.admin)).await;
+    assert!(
+        queued["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["template"] == "expert_ticket_done" && m["recipient"] == "token-e1"),
+        "{queued}"
+    );
+
+    // The third ticket, which e0 declined, is completed offline too: refused, and a
+    // conflict for the managers; the ticket stays with e1.
+    let w3 = phone.find(ids::work(id3.parse().unwrap(), e0.id.parse().unwrap())).await.expect("e0's work document");
+    phone.edit(&w3, |tx| WorkDoc::complete(tx, "2026-11-26T09:45:00Z", "Did it anyway.").unwrap()).await;
+    let declined = conflict_for(&s, &manager_token, &id3).await;
+    assert_eq!(declined["kind"], "completion_refused", "{declined}");
+    assert!(declined["message"].as_str().unwrap().contains("you declined this ticket"), "{declined}");
+    let (_, t3) = s.get(&format!("/api/v1/tickets/{id3}"), Some(&w.admin)).await;
+    assert_eq!((t3["status"].as_str(), t3["assigned_expert_id"].as_str()), (Some("assigned"), Some(e1.id.as_str())));
 
     // The second ticket is cancelled while e0 completes it offline: a visible conflict.
     let (_, w2) = phone.ticket(&id2).await;
@@ -379,29 +408,31 @@ async fn work_done_offline_after_a_reassignment_stands_and_a_cancelled_one_is_a_
         s.post(&format!("/api/v1/tickets/{id2}/cancel"), Some(&c.token), &json!({"reason": "fixed it myself"})).await;
     assert_eq!(st, StatusCode::OK);
     phone.edit(&w2, |tx| WorkDoc::complete(tx, "2026-11-26T10:00:00Z", "Done anyway.").unwrap()).await;
-    let mut conflicts = serde_json::Value::Null;
-    for _ in 0..100 {
-        conflicts = s.get("/api/v1/sync/conflicts", Some(&manager_token)).await.1;
-        if conflicts["items"].as_array().is_some_and(|a| !a.is_empty()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let first = &conflicts["items"][0];
-    assert_eq!(
-        (first["kind"].as_str(), first["ticket_id"].as_str()),
-        (Some("completion_refused"), Some(id2.as_str())),
-        "{conflicts}"
-    );
+    let cancelled = conflict_for(&s, &manager_token, &id2).await;
+    assert_eq!(cancelled["kind"], "completion_refused", "{cancelled}");
     let (_, t2) = s.get(&format!("/api/v1/tickets/{id2}"), Some(&w.admin)).await;
     assert_eq!(t2["status"], "cancelled");
     // The device learns the outcome on its next sync: a notice in its root.
     let root = phone.find(ids::root(e0.id.parse().unwrap())).await.unwrap();
     let n = phone
-        .wait_for(&root, 10, "the conflict notice", |d| RootDoc::read(d).ok().and_then(|r| r.notices.last().cloned()))
+        .wait_for(&root, 10, "the conflict notice", |d| {
+            RootDoc::read(d).ok().and_then(|r| r.notices.last().cloned()).filter(|n| n.message.contains("cancelled"))
+        })
         .await;
     assert!(n.message.contains("completion_refused"), "{n:?}");
     phone.stop().await;
+}
+
+/// Waits for the managers' sync conflict about ticket `id`.
+async fn conflict_for(s: &Server, manager_token: &str, id: &str) -> serde_json::Value {
+    for _ in 0..100 {
+        let conflicts = s.get("/api/v1/sync/conflicts", Some(manager_token)).await.1;
+        if let Some(c) = conflicts["items"].as_array().and_then(|a| a.iter().find(|c| c["ticket_id"] == id)) {
+            return c.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no sync conflict recorded for ticket {id}");
 }
 
 async fn ticket_notes(s: &Server, admin: &str, id: &str) -> String {
