@@ -153,7 +153,7 @@ pub async fn ticketing_page(
             return Ok(page);
         }
     };
-    let r = query::ticketing(&state.db, &range, &filters).await.map_err(|e| viewer.error(e.into()))?;
+    let r = query::ticketing(&state.db, &range, &filters).await.map_err(|e| viewer.error(e))?;
     page.form.from = r.from.to_string();
     page.form.to = r.to.to_string();
     let days: Vec<String> = r.by_day.iter().map(|d| d.day.to_string()).collect();
@@ -206,7 +206,7 @@ fn csv_download(name: &str, from: chrono::NaiveDate, to: chrono::NaiveDate, body
 }
 
 fn bad(viewer: &Viewer, e: sysops_core::FieldError) -> WebError {
-    viewer.error(e.into())
+    viewer.error(e)
 }
 
 /// `GET /manager/reports/ticketing.csv`: the page's figures as the API's CSV.
@@ -218,7 +218,7 @@ pub async fn ticketing_csv(
 ) -> WebResult<HttpResponse> {
     viewer.require(READERS, "reports")?;
     let (range, filters) = q.parse().map_err(|e| bad(&viewer, e))?;
-    let r = query::ticketing(&state.db, &range, &filters).await.map_err(|e| viewer.error(e.into()))?;
+    let r = query::ticketing(&state.db, &range, &filters).await.map_err(|e| viewer.error(e))?;
     Ok(csv_download("ticketing", r.from, r.to, crate::reports::csv::ticketing(&r)))
 }
 
@@ -264,7 +264,7 @@ pub async fn experts_page(
             return Ok(page);
         }
     };
-    let r = query::experts(&state.db, &range, &filters).await.map_err(|e| viewer.error(e.into()))?;
+    let r = query::experts(&state.db, &range, &filters).await.map_err(|e| viewer.error(e))?;
     page.form.from = r.from.to_string();
     page.form.to = r.to.to_string();
     let top: Vec<_> = r.experts.iter().take(CHART_EXPERTS).collect();
@@ -295,6 +295,6 @@ pub async fn experts_csv(
 ) -> WebResult<HttpResponse> {
     viewer.require(READERS, "reports")?;
     let (range, filters) = q.parse().map_err(|e| bad(&viewer, e))?;
-    let r = query::experts(&state.db, &range, &filters).await.map_err(|e| viewer.error(e.into()))?;
+    let r = query::experts(&state.db, &range, &filters).await.map_err(|e| viewer.error(e))?;
     Ok(csv_download("experts", r.from, r.to, crate::reports::csv::experts(&r)))
 }
