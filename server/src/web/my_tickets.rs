@@ -173,6 +173,14 @@ pub struct Typed {
     pub reason: String,
     /// Why the cancellation was not taken.
     pub reason_error: Option<String>,
+    /// The expert chosen for assigning by hand (empty: the next best).
+    pub assign_to: String,
+    /// Why the chosen expert could not be given the ticket.
+    pub assign_to_error: Option<String>,
+    /// Why it is being assigned by hand.
+    pub assign_reason: String,
+    /// What is wrong with that reason.
+    pub assign_reason_error: Option<String>,
 }
 
 /// What only staff see on a ticket's page.
@@ -187,8 +195,9 @@ pub struct StaffView {
     pub assignment: Vec<String>,
     /// The assigned expert's name.
     pub expert: Option<String>,
-    /// Where manual assignment will live (the dispatch work), if anywhere yet.
-    pub assign_href: Option<String>,
+    /// The experts skilled in the ticket's category (id, words), for assigning it by
+    /// hand; empty when the ticket is not open.
+    pub candidates: Vec<(String, String)>,
 }
 
 /// `GET /my/tickets/{id}`.

@@ -139,6 +139,8 @@ pub async fn timeline(
             }
             ("declined", true) => (format!("Declined by {}", name_of(e.actor_id)), text_of(&e.detail, "reason")),
             ("accept_timeout", true) => (format!("{} did not accept in time", expert_in(e)), String::new()),
+            ("reassigned", true) => (format!("Reassigned by {}", name_of(e.actor_id)), text_of(&e.detail, "reason")),
+            ("retried", true) => ("Offered to the experts again".to_owned(), String::new()),
             ("assignee_gone", false) => {
                 ("The expert could not come".to_owned(), "We are finding another expert for you.".to_owned())
             }
