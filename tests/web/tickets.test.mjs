@@ -168,10 +168,17 @@ test('a customer raises a ticket with the keyboard, follows it live as experts a
   await page.waitForURL(`${server.base}/my/tickets/${id}`);
   await page.getByText(/change as your tickets move|Expert confirmed/).first().waitFor();
   await page.evaluate(() => { window.stillHere = true; });
+  // On the way, arrived: events that leave the ticket's row as it was still arrive live.
+  await expertDoes(second, id, 'en-route');
+  await page.waitForFunction(() => document.querySelector('[data-ticket-status]')?.textContent === 'Expert on the way');
+  await page.locator('#timeline', { hasText: `${secondName} is on the way` }).waitFor();
+  await expertDoes(second, id, 'arrived');
+  await page.locator('#timeline', { hasText: `${secondName} arrived` }).waitFor();
+  assert.equal(await page.locator('[data-ticket-status]').innerText(), 'Expert arrived');
   await expertDoes(second, id, 'complete', { resolution: 'Reseated the memory; it boots.' });
   await page.getByRole('link', { name: 'Answer the survey' }).waitFor();
   assert.equal(await page.locator('[data-ticket-status]').innerText(), 'Fixed');
-  assert.match(await page.locator('#timeline').innerText(), /Completed[\s\S]*Reseated the memory/);
+  assert.match(await page.locator('#timeline').innerText(), new RegExp(`Raised[\\s\\S]*Assigned to ${first.name.split(' ')[0]}[\\s\\S]*Assigned to ${secondName}[\\s\\S]*Accepted by ${secondName}[\\s\\S]*on the way[\\s\\S]*arrived[\\s\\S]*Completed[\\s\\S]*Reseated the memory`));
   assert.equal(await page.getByRole('button', { name: 'Cancel the ticket' }).count(), 0, 'a done ticket cannot be cancelled');
   assert.ok(await page.evaluate(() => window.stillHere), 'the page was not reloaded');
   await capture(page, 'ticket-completed');
