@@ -61,6 +61,7 @@
     if (!("EventSource" in window)) return;
     var ticket = box.getAttribute("data-live-ticket");
     var version = parseInt(box.getAttribute("data-version") || "0", 10);
+    var lastEvent = box.getAttribute("data-last-event") || "";
     var newest = box.getAttribute("data-live-newest") || "";
     var regions = Array.prototype.map.call(box.querySelectorAll("[data-live-region]"), function (r) { return r.id; });
     if (box.id && box.hasAttribute("data-live-region")) regions.push(box.id);
@@ -78,8 +79,11 @@
         tag.className = "tag tag-" + c.status;
       });
       if (ticket) {
-        if (c.id === ticket && c.version > version) {
-          version = c.version;
+        // Event ids are time-ordered UUIDs: a newer one sorts after the page's.
+        var newer = c.last_event && c.last_event > lastEvent;
+        if (c.id === ticket && (c.version > version || newer)) {
+          version = Math.max(version, c.version);
+          if (newer) lastEvent = c.last_event;
           refreshRegions(regions);
         }
       } else if (tags.length === 0 && c.id > newest) {

@@ -168,10 +168,17 @@ test('a customer raises a ticket with the keyboard, follows it live as experts a
   await page.waitForURL(`${server.base}/my/tickets/${id}`);
   await page.getByText(/change as your tickets move|Expert confirmed/).first().waitFor();
   await page.evaluate(() => { window.stillHere = true; });
+  // On the way, arrived: events that leave the ticket's row as it was still arrive live.
+  await expertDoes(second, id, 'en-route');
+  await page.waitForFunction(() => document.querySelector('[data-ticket-status]')?.textContent === 'Expert on the way');
+  await page.locator('#timeline', { hasText: `${secondName} is on the way` }).waitFor();
+  await expertDoes(second, id, 'arrived');
+  await page.locator('#timeline', { hasText: `${secondName} arrived` }).waitFor();
+  assert.equal(await page.locator('[data-ticket-status]').innerText(), 'Expert arrived');
   await expertDoes(second, id, 'complete', { resolution: 'Reseated the memory; it boots.' });
   await page.getByRole('link', { name: 'Answer the survey' }).waitFor();
   assert.equal(await page.locator('[data-ticket-status]').innerText(), 'Fixed');
-  assert.match(await page.locator('#timeline').innerText(), /Completed[\s\S]*Reseated the memory/);
+  assert.match(await page.locator('#timeline').innerText(), new RegExp(`Raised[\\s\\S]*Assigned to ${first.name.split(' ')[0]}[\\s\\S]*Assigned to ${secondName}[\\s\\S]*Accepted by ${secondName}[\\s\\S]*on the way[\\s\\S]*arrived[\\s\\S]*Completed[\\s\\S]*Reseated the memory`));
   assert.equal(await page.getByRole('button', { name: 'Cancel the ticket' }).count(), 0, 'a done ticket cannot be cancelled');
   assert.ok(await page.evaluate(() => window.stillHere), 'the page was not reloaded');
   await capture(page, 'ticket-completed');
@@ -330,6 +337,28 @@ test('an agent finds a caller by phone, raises a ticket for them once despite a 
   assert.match(await page.locator('#timeline').innerText(), /Note from Sam Agent[\s\S]*Caller prefers mornings <b>before 10<\/b>\./);
   assert.match((await ticketApi(id)).dispatcher_notes ?? JSON.stringify(await ticketApi(id)), /prefers mornings/);
   await capture(page, 'console-ticket');
+  // The console's ticket page follows the ticket live too.
+  await page.evaluate(() => { window.stillHere = true; });
+  await expertDoes(expertOf(t), id, 'accept');
+  await page.waitForFunction(() => document.querySelector('[data-ticket-status]')?.textContent === 'Expert confirmed');
+  await page.locator('#timeline', { hasText: 'Accepted by' }).waitFor();
+  assert.ok(await page.evaluate(() => window.stillHere), 'the page was not reloaded');
+
+  // Assign by hand: a reason is needed (the choice is kept); then it goes to the other expert.
+  const holder = expertOf(await ticketApi(id));
+  const other = experts.find((e) => e !== holder);
+  await page.getByLabel('Expert', { exact: true }).selectOption({ label: `${other.name} (on duty)` });
+  await page.getByRole('button', { name: 'Assign', exact: true }).click();
+  await page.waitForLoadState('load');
+  assert.match(await page.locator('#f-assign-reason-error').innerText(), /why/i);
+  assert.equal(await page.getByLabel('Expert', { exact: true }).inputValue(), other.id);
+  await capture(page, 'console-assign-errors');
+  await page.getByLabel('Why?', { exact: true }).fill('The customer asked for an earlier visit');
+  await page.getByRole('button', { name: 'Assign', exact: true }).click();
+  await page.waitForURL(`${server.base}/console/tickets/${id}`);
+  assert.match(await page.locator('.flash').innerText(), /reassigned/);
+  assert.match(await page.locator('#timeline').innerText(), new RegExp(`Reassigned by Sam Agent[\\s\\S]*earlier visit[\\s\\S]*Assigned to ${other.name}`));
+  assert.equal((await ticketApi(id)).assigned_expert_id, other.id);
 
   // A printer: nobody repairs printers, so nobody fits; the page says why. Cancel it.
   await page.goto(customerUrl);
@@ -351,5 +380,53 @@ test('an agent finds a caller by phone, raises a ticket for them once despite a 
   assert.equal(await page.getByRole('button', { name: 'Cancel the ticket' }).count(), 0);
   await page.goto(customerUrl);
   assert.match(await page.locator('main').innerText(), /Paper jam[\s\S]*Cancelled/);
+  await context.close();
+});
+
+test('an admin deactivates an expert on the back office: their open ticket moves on and the console says why', async () => {
+  // Dana is the only one who repairs printers; a customer's printer ticket is hers.
+  const danaEmail = `${unique('dana')}@experts.test`;
+  let r = await api(server.base, 'POST', '/api/v1/experts', admin, {
+    name: 'Dana Gone', email: danaEmail, password: PASSWORD, phone: '+13125550179', skills: ['printer'],
+    service_area: { center: { lat: 41.88, lon: -87.63 }, radius_km: 50 }, locale: 'en-US', location: { lat: 41.88, lon: -87.63 }, available: true,
+  });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  const dana = await login(server.base, danaEmail, PASSWORD);
+  const plans = await api(server.base, 'GET', '/api/v1/plans');
+  const plan = plans.body.items.find((p) => p.name === PLAN);
+  const email = `${unique('pat')}@customers.test`;
+  r = await api(server.base, 'POST', '/api/v1/customers', null, {
+    name: 'Pat Printer', email, password: PASSWORD, phone: '+1 312 555 0160', notify_by: 'email', address: '2 Main St, Chicago', location: { lat: 41.88, lon: -87.63 },
+  });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  const token = await login(server.base, email, PASSWORD);
+  r = await api(server.base, 'POST', '/api/v1/customers/me/subscriptions', token, { plan_id: plan.id, product: 'Office printer' });
+  r = await api(server.base, 'POST', '/api/v1/tickets', token, { subscription_id: r.body.id, category: 'printer', title: 'Streaky prints', description: 'Lines on every page.' });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  const id = r.body.id;
+  assert.equal(r.body.status, 'assigned');
+  assert.equal((await expertDoes({ token: dana }, id, 'accept')).status, 'accepted');
+
+  const { context, page } = await fresh();
+  await signIn(page, server.base, ADMIN.email, ADMIN.password);
+  await page.goto(server.base + '/admin/experts');
+  await page.getByRole('button', { name: 'Deactivate Dana Gone' }).click();
+  await page.waitForURL(server.base + '/admin/experts');
+  assert.match(await page.locator('.flash').innerText(), /Dana Gone is deactivated/);
+  assert.match(await page.locator('tr', { hasText: 'Dana Gone' }).innerText(), /deactivated/);
+  await capture(page, 'experts-deactivated');
+  assert.equal((await api(server.base, 'GET', '/api/v1/tickets', dana)).status, 401, 'her tokens stop working');
+
+  // Nobody else repairs printers: the ticket waits, and the console says why.
+  await page.goto(`${server.base}/console/tickets/${id}`);
+  assert.equal(await page.locator('[data-ticket-status]').innerText(), 'Finding an expert');
+  assert.match(await page.locator('#timeline').innerText(), /Dana Gone was deactivated/);
+  assert.match(await page.locator('#staff-info').innerText(), /Why no expert is assigned[\s\S]*printer/);
+  // Reactivated: she can sign in again.
+  await page.goto(server.base + '/admin/experts');
+  await page.getByRole('button', { name: 'Reactivate Dana Gone' }).click();
+  await page.waitForURL(server.base + '/admin/experts');
+  assert.match(await page.locator('.flash').innerText(), /active again/);
+  await login(server.base, danaEmail, PASSWORD);
   await context.close();
 });

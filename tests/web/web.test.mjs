@@ -298,7 +298,7 @@ test('managers and experts land on their own start pages', async () => {
   const { context, page } = await fresh();
   await signIn(page, server.base, await staff('manager'), PASSWORD);
   assert.equal(new URL(page.url()).pathname, '/manager');
-  assert.match(await page.locator('nav').innerText(), /Reports\s*coming soon/);
+  assert.match(await page.locator('nav').innerText(), /Ticketing report[\s\S]*Expert performance/);
   await capture(page, 'manager');
   await context.close();
 

@@ -11,7 +11,7 @@ use crate::db::entity::{expert, user};
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, QueryOrder};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
 use sysops_core::category::CategorySet;
 use sysops_core::expert::{DEFAULT_CAPACITY, MAX_CAPACITY};
@@ -240,8 +240,20 @@ pub async fn list(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpR
 /// Every expert, oldest first.
 pub async fn all(state: &AppState) -> ApiResult<Vec<ExpertView>> {
     let experts = expert::Entity::find().order_by_asc(expert::Column::UserId).all(&state.db.read).await?;
-    let users = user::Entity::find().all(&state.db.read).await?;
-    let users: std::collections::HashMap<Uuid, user::Model> = users.into_iter().map(|u| (u.id, u)).collect();
+    // The experts' own accounts only, by primary key (the users table holds every
+    // customer too).
+    let mut users: std::collections::HashMap<Uuid, user::Model> = std::collections::HashMap::new();
+    for chunk in experts.chunks(500) {
+        let ids: Vec<Uuid> = chunk.iter().map(|e| e.user_id).collect();
+        users.extend(
+            user::Entity::find()
+                .filter(user::Column::Id.is_in(ids))
+                .all(&state.db.read)
+                .await?
+                .into_iter()
+                .map(|u| (u.id, u)),
+        );
+    }
     let mut items = Vec::with_capacity(experts.len());
     for e in &experts {
         if let Some(u) = users.get(&e.user_id) {

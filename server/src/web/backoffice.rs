@@ -34,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(expert_create)
         .service(expert_edit)
         .service(expert_save)
+        .service(expert_standing)
         .service(kb_queue)
         .service(kb_publish)
         .service(kb_reject)
@@ -85,6 +86,14 @@ pub async fn overview(viewer: Viewer, state: web::Data<AppState>) -> WebResult<O
 struct ExpertsPage {
     chrome: Chrome,
     experts: Vec<ExpertView>,
+    /// The deactivated ones among them.
+    deactivated: std::collections::HashSet<uuid::Uuid>,
+}
+
+impl ExpertsPage {
+    fn is_deactivated(&self, id: &uuid::Uuid) -> bool {
+        self.deactivated.contains(id)
+    }
 }
 
 /// `GET /admin/experts`.
@@ -92,7 +101,61 @@ struct ExpertsPage {
 pub async fn experts_list(viewer: Viewer, state: web::Data<AppState>) -> WebResult<ExpertsPage> {
     viewer.require(ADMIN, "the back office")?;
     let experts = experts::all(&state).await.map_err(|e| viewer.error(e))?;
-    Ok(ExpertsPage { chrome: viewer.chrome, experts })
+    let ids: Vec<uuid::Uuid> = experts.iter().map(|x| x.id).collect();
+    let mut deactivated = std::collections::HashSet::new();
+    for chunk in ids.chunks(500) {
+        let gone: Vec<uuid::Uuid> = crate::db::entity::user::Entity::find()
+            .select_only()
+            .column(crate::db::entity::user::Column::Id)
+            .filter(crate::db::entity::user::Column::Id.is_in(chunk.to_vec()))
+            .filter(crate::db::entity::user::Column::Disabled.eq(true))
+            .into_tuple()
+            .all(&state.db.read)
+            .await
+            .map_err(db_err)?;
+        deactivated.extend(gone);
+    }
+    Ok(ExpertsPage { chrome: viewer.chrome, experts, deactivated })
+}
+
+/// The deactivate / reactivate form.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct StandingForm {
+    /// `true` to deactivate, `false` to reactivate.
+    pub disabled: String,
+}
+
+/// `POST /admin/experts/{id}/standing`: deactivates an expert (sign-in refused, tokens
+/// dead on every node, their open tickets passed on to the next expert) or reactivates
+/// them. The same service as `PATCH /api/v1/users/{id}`.
+#[post("/admin/experts/{id}/standing")]
+pub async fn expert_standing(
+    viewer: Viewer,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    form: Form<StandingForm>,
+) -> WebResult<HttpResponse> {
+    viewer.require(ADMIN, "the back office")?;
+    let Ok(id) = id.parse::<uuid::Uuid>() else { return Err(WebError::not_found(&viewer.chrome)) };
+    let disabled = form.into_inner().disabled == "true";
+    match crate::auth::accounts::set_disabled(&state, viewer.caller, id, disabled).await {
+        Ok(u) if disabled => session::flash(
+            &viewer.session,
+            format!(
+                "{} is deactivated: they can no longer sign in, and their open tickets were passed on to other experts (or wait for one, when nobody fits).",
+                u.name
+            ),
+        ),
+        Ok(u) => session::flash(
+            &viewer.session,
+            format!("{} is active again; set them on duty when they are ready.", u.name),
+        ),
+        Err(crate::auth::accounts::AccountError::NotFound) => return Err(WebError::not_found(&viewer.chrome)),
+        Err(crate::auth::accounts::AccountError::Internal(e)) => return Err(WebError::Internal(e)),
+        Err(e) => session::flash(&viewer.session, format!("That could not be done: {e}.")),
+    }
+    Ok(see_other("/admin/experts"))
 }
 
 /// A skill box on the expert form.

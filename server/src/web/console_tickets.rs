@@ -11,7 +11,7 @@ use super::session::{self, Viewer};
 use super::tickets::{self, Audience, RaiseForm};
 use crate::auth::Role;
 use crate::customers;
-use crate::db::entity::{assignment, ticket_event, user};
+use crate::db::entity::{assignment, expert, ticket_event, user};
 use crate::state::AppState;
 use crate::tickets::{Actor, Op, TicketError};
 use actix_web::web::{self, Form};
@@ -30,7 +30,13 @@ const NOTERS: &[Role] = &[Role::Agent, Role::Admin, Role::Manager];
 
 /// Registers the routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(raise_form).service(raise_post).service(one).service(live).service(note).service(cancel);
+    cfg.service(raise_form)
+        .service(raise_post)
+        .service(one)
+        .service(live)
+        .service(note)
+        .service(cancel)
+        .service(assign);
 }
 
 fn parse_id(viewer: &Viewer, raw: &str) -> WebResult<Uuid> {
@@ -142,8 +148,103 @@ async fn staff_view(state: &AppState, t: &crate::db::entity::ticket::Model) -> W
         unassignable,
         assignment,
         expert: t.assigned_expert_id.map(|e| names.get(&e).cloned().unwrap_or_else(|| "(removed expert)".to_owned())),
-        assign_href: None,
+        candidates: if matches!(t.status.as_str(), "created" | "assigned" | "accepted" | "unassignable") {
+            candidates(state, &t.category).await?
+        } else {
+            Vec::new()
+        },
     })
+}
+
+/// The active experts skilled in `category`, by name: (id, "Name (on duty, 2 open)").
+async fn candidates(state: &AppState, category: &str) -> WebResult<Vec<(String, String)>> {
+    let db = &state.db.read;
+    let experts = expert::Entity::find().all(db).await.map_err(anyhow::Error::from)?;
+    let skilled: Vec<&expert::Model> = experts
+        .iter()
+        .filter(|e| e.skills.as_array().is_some_and(|s| s.iter().any(|x| x.as_str() == Some(category))))
+        .collect();
+    let mut out = Vec::new();
+    for chunk in skilled.chunks(500) {
+        let ids: Vec<Uuid> = chunk.iter().map(|e| e.user_id).collect();
+        let users: std::collections::HashMap<Uuid, user::Model> = user::Entity::find()
+            .filter(user::Column::Id.is_in(ids))
+            .filter(user::Column::Disabled.eq(false))
+            .all(db)
+            .await
+            .map_err(anyhow::Error::from)?
+            .into_iter()
+            .map(|u| (u.id, u))
+            .collect();
+        for e in chunk {
+            if let Some(u) = users.get(&e.user_id) {
+                let duty = if e.on_duty { "on duty" } else { "off duty" };
+                out.push((e.user_id.to_string(), format!("{} ({duty})", u.name)));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(out)
+}
+
+/// The assign form.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct AssignForm {
+    /// The expert's id; empty: the next best.
+    pub expert: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// `POST /console/tickets/{id}/assign`: gives the ticket to a named expert or the next
+/// best (the service refuses one who fails a hard constraint); refusals are shown at
+/// their field with what was chosen and typed.
+#[post("/console/tickets/{id}/assign")]
+pub async fn assign(
+    req: HttpRequest,
+    viewer: Viewer,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    form: Form<AssignForm>,
+) -> WebResult<HttpResponse> {
+    viewer.require(CONSOLE, "the call-center console")?;
+    let id = parse_id(&viewer, &id)?;
+    let f = form.into_inner();
+    let (mut to_error, mut reason_error) = (None, None);
+    let expert = match f.expert.trim() {
+        "" => None,
+        raw => match raw.parse::<Uuid>() {
+            Ok(e) => Some(e),
+            Err(_) => {
+                to_error = Some("Choose an expert from the list.".to_owned());
+                None
+            }
+        },
+    };
+    if to_error.is_none() {
+        match state.tickets.run(Actor::User(viewer.caller), id, Op::Assign { expert, reason: f.reason.clone() }).await {
+            Ok(_) => {
+                session::flash(&viewer.session, "The ticket is reassigned; the experts and the customer are told.");
+                return Ok(see_other(&format!("/console/tickets/{id}")));
+            }
+            Err(TicketError::Invalid(v)) => {
+                for e in v.0 {
+                    let m = super::form::sentence(&e.message);
+                    if e.field == "reason" { reason_error = Some(m) } else { to_error = Some(m) }
+                }
+            }
+            Err(TicketError::NotFound(_)) => return Err(WebError::not_found(&viewer.chrome)),
+            Err(e @ (TicketError::Storage(_) | TicketError::Internal(_))) => return Err(WebError::Internal(e.into())),
+            Err(e) => to_error = Some(super::form::sentence(&e.detail())),
+        }
+    }
+    let mut page = staff_page(viewer, &state, id).await?;
+    page.typed.assign_to = f.expert;
+    page.typed.assign_to_error = to_error;
+    page.typed.assign_reason = f.reason;
+    page.typed.assign_reason_error = reason_error;
+    Ok(page.respond_to(&req).map_into_boxed_body())
 }
 
 /// The reason nobody fits, with the count of experts ruled out for each cause.
@@ -185,11 +286,13 @@ pub async fn one(viewer: Viewer, state: web::Data<AppState>, id: web::Path<Strin
 
 async fn staff_page(viewer: Viewer, state: &AppState, id: Uuid) -> WebResult<TicketPage> {
     let Some(t) = tickets::load(state, id).await? else { return Err(WebError::not_found(&viewer.chrome)) };
-    let timeline = tickets::timeline(state, &t, Audience::Staff).await?;
+    let (timeline, last_event) = tickets::timeline(state, &t, Audience::Staff).await?;
+    let progress = tickets::progress(state, std::slice::from_ref(&t)).await?;
     let staff = staff_view(state, &t).await?;
     let can_cancel = viewer.caller.require(CANCELLERS, "cancelling").is_ok() && tickets::cancellable(&t.status);
     Ok(TicketPage {
-        status: super::customer::status_words(&t.status),
+        status: super::customer::label(&t.status, progress.get(&t.id).copied()),
+        last_event: last_event.map(|e| e.to_string()).unwrap_or_default(),
         raised: t.created_at.format("%-d %b %Y, %H:%M UTC").to_string(),
         timeline,
         base: format!("/console/tickets/{id}"),
@@ -215,7 +318,7 @@ pub async fn live(
     viewer.require(CONSOLE, "the call-center console")?;
     let id = parse_id(&viewer, &id)?;
     let Some(t) = tickets::load(&state, id).await? else { return Err(WebError::not_found(&viewer.chrome)) };
-    Ok(live.stream(Watch::Ticket(id), vec![t]))
+    live.stream(Watch::Ticket(id), vec![t]).await.map_err(|e| WebError::Internal(e.into()))
 }
 
 /// The note form.

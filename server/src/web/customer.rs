@@ -55,18 +55,29 @@ pub async fn recent_tickets(state: &AppState, customer: Uuid, n: u64, pages: &st
         .all(&state.db.read)
         .await
         .map_err(anyhow::Error::from)?;
+    let progress = super::tickets::progress(state, &rows).await?;
     Ok(rows
         .into_iter()
         .map(|t| TicketRow {
             href: format!("{pages}/{}", t.id),
             id: t.id,
-            status: status_words(&t.status).to_owned(),
+            status: label(&t.status, progress.get(&t.id).copied()).to_owned(),
             status_key: t.status,
             title: t.title,
             category: t.category,
             raised: t.created_at.format("%-d %b %Y").to_string(),
         })
         .collect())
+}
+
+/// A ticket's status in words, with the expert's progress on an accepted ticket (the
+/// last of `en_route` and `arrived` recorded, if any).
+pub fn label(status: &str, progress: Option<&str>) -> &'static str {
+    match (status, progress) {
+        ("accepted", Some("en_route")) => "Expert on the way",
+        ("accepted", Some("arrived")) => "Expert arrived",
+        _ => status_words(status),
+    }
 }
 
 /// A ticket status in words a customer understands.

@@ -43,18 +43,29 @@ pub struct Change {
     pub label: &'static str,
     /// The row's version (a page refreshes its timeline when it grows).
     pub version: i32,
+    /// The ticket's latest event seen (a page refreshes its timeline when it is newer
+    /// than the page's: events such as "on the way" leave the row as it was).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_event: Option<Uuid>,
 }
 
 impl Change {
-    fn of(t: &ticket::Model) -> Self {
+    fn of(t: &ticket::Model, progress: &HashMap<Uuid, &'static str>, last_event: Option<Uuid>) -> Self {
         Self {
             id: t.id,
             customer: t.customer_id,
-            label: super::customer::status_words(&t.status),
+            label: super::customer::label(&t.status, progress.get(&t.id).copied()),
             status: t.status.clone(),
             version: t.version,
+            last_event,
         }
     }
+}
+
+/// The expert's progress on the accepted tickets among `rows`.
+async fn progress(db: &Db, rows: &[ticket::Model]) -> Result<HashMap<Uuid, &'static str>, sea_orm::DbErr> {
+    let accepted = rows.iter().filter(|t| t.status == "accepted").map(|t| t.id).collect();
+    super::tickets::progress_of(&db.read, accepted).await
 }
 
 /// The node's watcher.
@@ -137,28 +148,39 @@ impl Live {
             .all(&self.db.read)
             .await?;
         seen.retain(|_, at| *at >= now - 2 * LOOKBACK_MS);
+        // Each changed ticket with its latest new event (ids ascend).
         let mut changed: Vec<Uuid> = Vec::new();
+        let mut latest: HashMap<Uuid, Uuid> = HashMap::new();
         for (event, ticket) in events {
-            if seen.insert(event, now).is_none() && !first && !changed.contains(&ticket) {
-                changed.push(ticket);
+            if seen.insert(event, now).is_none() && !first {
+                if !changed.contains(&ticket) {
+                    changed.push(ticket);
+                }
+                latest.insert(ticket, event);
             }
         }
         // On the first look everything in the window is only remembered: streams start
         // with the current state anyway.
         for ids in changed.chunks(500) {
             let rows = ticket::Entity::find().filter(ticket::Column::Id.is_in(ids.to_vec())).all(&self.db.read).await?;
+            let progress = progress(&self.db, &rows).await?;
             for t in &rows {
-                let _ = self.tx.send(Change::of(t));
+                let _ = self.tx.send(Change::of(t, &progress, latest.get(&t.id).copied()));
             }
         }
         Ok(())
     }
 
     /// An event stream of `watch`, starting with `current` (the rows as they are now).
-    pub fn stream(self: &Arc<Self>, watch: Watch, current: Vec<ticket::Model>) -> HttpResponse {
+    pub async fn stream(
+        self: &Arc<Self>,
+        watch: Watch,
+        current: Vec<ticket::Model>,
+    ) -> Result<HttpResponse, sea_orm::DbErr> {
         self.start();
         let rx = self.tx.subscribe();
-        let initial: Vec<Bytes> = current.iter().map(|t| frame(&Change::of(t))).collect();
+        let progress = progress(&self.db, &current).await?;
+        let initial: Vec<Bytes> = current.iter().map(|t| frame(&Change::of(t, &progress, None))).collect();
         let shutdown = self.shutdown.clone();
         let state = (rx, shutdown, false);
         let live = futures::stream::unfold(state, move |(mut rx, shutdown, done)| async move {
@@ -187,11 +209,11 @@ impl Live {
             std::iter::once(Bytes::from_static(b"retry: 2000\n\n")).chain(initial).map(Ok::<_, actix_web::Error>),
         );
         use futures::StreamExt;
-        HttpResponse::Ok()
+        Ok(HttpResponse::Ok()
             .content_type("text/event-stream")
             .insert_header(("Cache-Control", "no-cache"))
             .insert_header(("X-Accel-Buffering", "no"))
-            .streaming(head.chain(live))
+            .streaming(head.chain(live)))
     }
 }
 
@@ -209,7 +231,14 @@ mod tests {
         let now = chrono::Utc::now().timestamp_millis();
         assert!(v7_floor(now - 1) < Uuid::now_v7());
         assert!(v7_floor(now + 10_000) > Uuid::now_v7());
-        let c = Change { id: Uuid::nil(), customer: Uuid::max(), status: "assigned".into(), label: "x", version: 3 };
+        let c = Change {
+            id: Uuid::nil(),
+            customer: Uuid::max(),
+            status: "assigned".into(),
+            label: "x",
+            version: 3,
+            last_event: None,
+        };
         let f = String::from_utf8(frame(&c).to_vec()).unwrap();
         assert!(f.starts_with("event: ticket\ndata: {") && f.ends_with("}\n\n"));
         assert!(!f.contains("ffffffff"), "the customer is never sent: {f}");

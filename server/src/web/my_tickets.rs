@@ -58,7 +58,7 @@ pub async fn live(viewer: Viewer, state: web::Data<AppState>, live: web::Data<Ar
         .all(&state.db.read)
         .await
         .map_err(anyhow::Error::from)?;
-    Ok(live.stream(Watch::Customer(me), current))
+    live.stream(Watch::Customer(me), current).await.map_err(|e| WebError::Internal(e.into()))
 }
 
 /// The raise form.
@@ -156,6 +156,8 @@ pub struct TicketPage {
     pub staff: Option<StaffView>,
     /// Where the page's live stream is.
     pub live: String,
+    /// The id of the ticket's latest event (the live script refreshes on a newer one).
+    pub last_event: String,
     /// What was typed into the page's small forms, and what is wrong with it.
     pub typed: Typed,
 }
@@ -171,6 +173,14 @@ pub struct Typed {
     pub reason: String,
     /// Why the cancellation was not taken.
     pub reason_error: Option<String>,
+    /// The expert chosen for assigning by hand (empty: the next best).
+    pub assign_to: String,
+    /// Why the chosen expert could not be given the ticket.
+    pub assign_to_error: Option<String>,
+    /// Why it is being assigned by hand.
+    pub assign_reason: String,
+    /// What is wrong with that reason.
+    pub assign_reason_error: Option<String>,
 }
 
 /// What only staff see on a ticket's page.
@@ -185,8 +195,9 @@ pub struct StaffView {
     pub assignment: Vec<String>,
     /// The assigned expert's name.
     pub expert: Option<String>,
-    /// Where manual assignment will live (the dispatch work), if anywhere yet.
-    pub assign_href: Option<String>,
+    /// The experts skilled in the ticket's category (id, words), for assigning it by
+    /// hand; empty when the ticket is not open.
+    pub candidates: Vec<(String, String)>,
 }
 
 /// `GET /my/tickets/{id}`.
@@ -203,11 +214,13 @@ async fn customer_page(viewer: Viewer, state: &AppState, id: Uuid) -> WebResult<
         Some(t) if t.customer_id == viewer.caller.user_id => t,
         _ => return Err(WebError::not_found(&viewer.chrome)),
     };
-    let timeline = tickets::timeline(state, &t, Audience::Customer).await?;
+    let (timeline, last_event) = tickets::timeline(state, &t, Audience::Customer).await?;
+    let progress = tickets::progress(state, std::slice::from_ref(&t)).await?;
     let survey = tickets::survey_link(state, &t).await?;
     Ok(TicketPage {
         chrome: viewer.chrome,
-        status: super::customer::status_words(&t.status),
+        status: super::customer::label(&t.status, progress.get(&t.id).copied()),
+        last_event: last_event.map(|e| e.to_string()).unwrap_or_default(),
         raised: t.created_at.format("%-d %b %Y, %H:%M UTC").to_string(),
         timeline,
         base: format!("/my/tickets/{id}"),

@@ -15,7 +15,7 @@ use crate::db::entity::{survey_invite, ticket, ticket_event, user};
 use crate::state::AppState;
 use crate::tickets::{Keyed, Submitted, TicketError, TicketRequest};
 use rand::RngCore;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -54,8 +54,12 @@ fn text_of(v: &serde_json::Value, key: &str) -> String {
     v.get(key).and_then(|x| x.as_str()).unwrap_or_default().to_owned()
 }
 
-/// The timeline of `t` for `audience`, oldest first.
-pub async fn timeline(state: &AppState, t: &ticket::Model, audience: Audience) -> WebResult<Vec<Entry>> {
+/// The timeline of `t` for `audience`, oldest first, and the id of its latest event.
+pub async fn timeline(
+    state: &AppState,
+    t: &ticket::Model,
+    audience: Audience,
+) -> WebResult<(Vec<Entry>, Option<Uuid>)> {
     let events = ticket_event::Entity::find()
         .filter(ticket_event::Column::TicketId.eq(t.id))
         .order_by_asc(ticket_event::Column::Id)
@@ -135,6 +139,8 @@ pub async fn timeline(state: &AppState, t: &ticket::Model, audience: Audience) -
             }
             ("declined", true) => (format!("Declined by {}", name_of(e.actor_id)), text_of(&e.detail, "reason")),
             ("accept_timeout", true) => (format!("{} did not accept in time", expert_in(e)), String::new()),
+            ("reassigned", true) => (format!("Reassigned by {}", name_of(e.actor_id)), text_of(&e.detail, "reason")),
+            ("retried", true) => ("Offered to the experts again".to_owned(), String::new()),
             ("assignee_gone", false) => {
                 ("The expert could not come".to_owned(), "We are finding another expert for you.".to_owned())
             }
@@ -178,6 +184,37 @@ pub async fn timeline(state: &AppState, t: &ticket::Model, audience: Audience) -
             detail,
             kind: e.kind.clone(),
         });
+    }
+    Ok((out, events.last().map(|e| e.id)))
+}
+
+/// The expert's progress on the accepted tickets among `rows`: the kind of the latest
+/// `en_route` or `arrived` event of each (one query, none when nothing is accepted).
+pub async fn progress(state: &AppState, rows: &[ticket::Model]) -> WebResult<HashMap<Uuid, &'static str>> {
+    let accepted: Vec<Uuid> = rows.iter().filter(|t| t.status == "accepted").map(|t| t.id).collect();
+    progress_of(&state.db.read, accepted).await.map_err(|e| WebError::Internal(e.into()))
+}
+
+/// [`progress`] for ticket ids known to be accepted.
+pub async fn progress_of(
+    db: &sea_orm::DatabaseConnection,
+    accepted: Vec<Uuid>,
+) -> Result<HashMap<Uuid, &'static str>, sea_orm::DbErr> {
+    let mut out = HashMap::new();
+    for chunk in accepted.chunks(500) {
+        let events: Vec<(Uuid, String)> = ticket_event::Entity::find()
+            .select_only()
+            .column(ticket_event::Column::TicketId)
+            .column(ticket_event::Column::Kind)
+            .filter(ticket_event::Column::TicketId.is_in(chunk.to_vec()))
+            .filter(ticket_event::Column::Kind.is_in(["en_route", "arrived"]))
+            .order_by_asc(ticket_event::Column::Id)
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (id, kind) in events {
+            out.insert(id, if kind == "arrived" { "arrived" } else { "en_route" });
+        }
     }
     Ok(out)
 }

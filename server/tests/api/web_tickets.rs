@@ -137,6 +137,31 @@ async fn live_status_follows_changes_made_on_another_node(backend: Backend) {
     let accepted = wait_for_event(&mut stream, &[id, "\"status\":\"accepted\""]).await;
     assert!(accepted.contains("\"label\":\"Expert confirmed\""), "{accepted}");
 
+    if backend == Backend::Sqlite {
+        // The expert sets off (the device's sync writes an event and leaves the row as it
+        // is; here the event is written as the projection writes it): the stream says so,
+        // and so do the pages.
+        let db = rusqlite::Connection::open(a.cfg.data_dir.join("sysops.db")).unwrap();
+        db.busy_timeout(Duration::from_secs(5)).unwrap();
+        let event = uuid::Uuid::now_v7();
+        let copied = db
+            .execute(
+                "INSERT INTO ticket_events (id, ticket_id, kind, actor_id, actor_role, at, detail) \
+                 SELECT ?1, ticket_id, 'en_route', actor_id, actor_role, at, '{}' FROM ticket_events WHERE kind = 'accepted'",
+                [event.as_bytes().to_vec()],
+            )
+            .unwrap();
+        assert_eq!(copied, 1);
+        drop(db);
+        let on_the_way = wait_for_event(&mut stream, &[id, "Expert on the way"]).await;
+        assert!(on_the_way.contains(&format!("\"last_event\":\"{event}\"")), "{on_the_way}");
+        let page = browser.get(&format!("/my/tickets/{id}")).await;
+        assert!(page.html.contains(">Expert on the way<") && page.html.contains("is on the way"), "{}", page.html);
+        assert!(page.html.contains(&format!("data-last-event=\"{event}\"")));
+        let list = browser.get("/my/tickets").await;
+        assert!(list.html.contains(">Expert on the way<"), "{}", list.html);
+    }
+
     // Another customer's ticket never reaches this stream.
     let someone = add_customer(&a, "someone", &w.plan_id).await;
     let (st, theirs) =
