@@ -43,6 +43,8 @@ pub struct TicketRow {
     pub status_key: String,
     /// Raised, `3 Dec 2026`.
     pub raised: String,
+    /// The assigned (or completing) expert's first name; empty when none.
+    pub expert: String,
 }
 
 /// The latest tickets of a customer, newest first.
@@ -54,9 +56,12 @@ pub async fn recent_tickets(state: &AppState, customer: Uuid, n: u64) -> Result<
         .all(&state.db.read)
         .await
         .map_err(anyhow::Error::from)?;
+    let experts = rows.iter().filter_map(|t| t.assigned_expert_id).collect();
+    let names = crate::tickets::disclose::first_names(&state.db.read, experts).await.map_err(anyhow::Error::from)?;
     Ok(rows
         .into_iter()
         .map(|t| TicketRow {
+            expert: t.assigned_expert_id.and_then(|e| names.get(&e).cloned()).unwrap_or_default(),
             id: t.id,
             status: status_words(&t.status).to_owned(),
             status_key: t.status,

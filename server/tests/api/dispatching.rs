@@ -506,3 +506,40 @@ async fn two_nodes_assigning_at_once_never_give_an_expert_more_than_their_capaci
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_customers_web_page_names_the_expert_by_first_name_only() {
+    use reqwest::header::{COOKIE, SET_COOKIE};
+    let s = Server::spawn(Backend::Sqlite).await;
+    let w = World::new(&s).await;
+    let dana = named_expert(&s, &w.admin, "Dana Katherine Scully", 0.3).await;
+    let t = raise(&s, &w.customer, "television", "Web view").await;
+    assert_eq!(t["assigned_expert_id"], dana.id.as_str());
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let cookie = |r: &reqwest::Response| {
+        r.headers().get(SET_COOKIE).map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+    };
+    let r = http.get(s.url("/sign-in")).header("accept", "text/html").send().await.unwrap();
+    let mut jar = cookie(&r).expect("a session cookie");
+    let html = r.text().await.unwrap();
+    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF token") + 19;
+    let csrf = html[at..].split('"').next().unwrap().to_owned();
+    let r = http
+        .post(s.url("/sign-in"))
+        .header(COOKIE, &jar)
+        .header("origin", &s.base)
+        .form(&[("email", w.customer.email.as_str()), ("password", PASSWORD), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    jar = cookie(&r).unwrap_or(jar);
+    let page = http.get(s.url("/my")).header(COOKIE, &jar).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<td>Dana</td>"), "{html}");
+    assert!(!html.contains("Scully"), "only the first name: {html}");
+    for other in [&w.experts[0].id, &w.experts[1].id, &dana.id] {
+        assert!(!html.contains(other.as_str()), "an expert id on the customer's page: {html}");
+    }
+}
