@@ -1,4 +1,4 @@
-//! The device side of sync: a samod [`Dialer`](samod::Dialer) that connects to the
+//! The device side of sync: a samod [`samod::Dialer`] that connects to the
 //! server's `/api/v1/sync` WebSocket with the expert's access token, so a samod
 //! repository on a device (or in a test) syncs with the server, reconnecting with
 //! backoff whenever the network comes back.

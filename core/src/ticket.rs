@@ -9,6 +9,7 @@
 //!   │  └── Decline / ────┘  └──── Complete ─────┼─────────────────────┘
 //!   │      AcceptTimeout /        (implicit accept)
 //!   │      Withdraw (also from accepted: a person reassigns)
+//!   │◀──── AssigneeGone (deactivated) ── assigned, accepted
 //!   │ NoExpertFits
 //!   ▼
 //! unassignable ── Assign ──▶ assigned        any open state ── Cancel ──▶ cancelled

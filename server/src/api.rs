@@ -11,10 +11,13 @@ pub mod extract;
 pub mod health;
 pub mod idempotency;
 pub mod kb;
+pub mod openapi;
 pub mod plans;
 pub mod privacy;
 pub mod problem;
+pub mod reports;
 pub mod surveys;
+pub mod sync;
 pub mod tickets;
 pub mod users;
 pub mod views;
@@ -26,6 +29,7 @@ use actix_web::dev::ServiceResponse;
 use actix_web::http::header;
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpRequest, HttpResponse, web};
+use openapi::ProblemResponses;
 use problem::ApiError;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -47,11 +51,12 @@ use utoipa::{Modify, OpenApi};
         workflow::accept, workflow::decline, workflow::complete, workflow::cancel, workflow::note, surveys::submit,
         admin::list_outbox, admin::retry, admin::alerts, admin::conflicts,
         workflow::assign, workflow::en_route, workflow::arrived,
-        crate::sync::bridge::root, crate::sync::bridge::socket,
+        sync::root, sync::socket,
         health::live, health::ready, health::metrics,
+        reports::ticketing, reports::experts, reports::financial,
     ),
     components(schemas(problem::Problem, problem::FieldErrorBody)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemResponses),
 )]
 pub struct ApiDoc;
 
@@ -126,12 +131,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(admin::conflicts)
     .service(admin::dev_outbox)
     .service(webhooks::twilio_status)
-    .service(crate::sync::bridge::root)
-    .service(crate::sync::bridge::socket)
+    .service(sync::root)
+    .service(sync::socket)
     .service(health::live)
     .service(health::ready)
     .service(health::metrics)
     .service(health::problem_type)
+    .service(reports::ticketing)
+    .service(reports::experts)
+    .service(reports::financial)
     .service(health::docs_redirect)
     .service(workflow::assign)
     .service(workflow::en_route)

@@ -96,8 +96,15 @@ impl Application {
             sync_handle.clone(),
             intents,
             (settings.sync_max_new_documents, settings.sync_max_unavailable),
+            crate::sync::hub::Cache {
+                documents: settings.sync_cache_documents,
+                idle: Duration::from_secs(settings.sync_idle_close_secs),
+            },
         )
         .await?;
+        for c in sync.collectors() {
+            metrics.register(c)?;
+        }
         sync_rt.spawn(crate::sync::reconcile::run(sync.clone(), sync_inputs.intents));
         if let (true, Some(url)) = (settings.uses_postgres(), settings.database_url.clone()) {
             sync_rt.spawn(crate::sync::pgnotify::run(sync.clone(), url));
@@ -155,9 +162,12 @@ impl Application {
             inflight.clone(),
         ));
         background.push(crate::tickets::jobs::spawn(tickets.clone(), shutdown.clone()));
+        // Reports' read model: its own task, never inside intake's transactions (ADR 16).
+        background.push(crate::reports::store::spawn(db.clone(), Duration::from_millis(1000), shutdown.clone()));
         sync_rt.spawn(crate::sync::projection::run(tickets.clone(), sync.clone(), sync_inputs.synced));
         let metrics_data = web::Data::from(metrics.clone());
         let sessions = crate::web::session::Sessions::load(&settings, &db).await?;
+        let live = crate::web::live::Live::new(db.clone(), shutdown.clone());
         let state = web::Data::new(AppState {
             settings,
             db: db.clone(),
@@ -186,7 +196,7 @@ impl Application {
                 .wrap(TracingLogger::<crate::telemetry::requests::RequestSpans>::new())
                 .wrap(from_fn(api::refuse_upgrades))
                 .configure(api::routes)
-                .configure(|c| crate::web::configure(c, &sessions))
+                .configure(|c| crate::web::configure(c, &sessions, &live))
                 .default_service(web::to(api::not_found))
         })
         .listen(listener)?

@@ -1,5 +1,5 @@
 //! Who is calling and how they prove it: the credential check shared by every front end
-//! ([`sign_in`]), password hashing on a bounded pool, and JWT access and refresh tokens
+//! ([`sign_in()`]), password hashing on a bounded pool, and JWT access and refresh tokens
 //! signed with keys that outlive the process.
 
 pub mod accounts;
@@ -16,7 +16,7 @@ pub mod tokens;
 pub use sign_in::{SignInError, SignedIn, sign_in};
 pub use tokens::{Auth, TokenPair};
 
-use crate::api::problem::ApiError;
+use crate::error::ServiceError;
 use hashing::{HashError, Hasher};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
@@ -80,6 +80,21 @@ pub struct Caller {
     pub role: Role,
 }
 
+impl Caller {
+    /// Refuses (403) unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role], action: &str) -> Result<(), ServiceError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(format!(
+                "{action} is not allowed for the {} role (allowed: {})",
+                self.role.as_str(),
+                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+            )))
+        }
+    }
+}
+
 static POOL: OnceLock<Hasher> = OnceLock::new();
 
 /// Sizes the process's password-hashing pool (first call wins; later ones, e.g. from
@@ -93,14 +108,14 @@ pub fn hasher() -> &'static Hasher {
     POOL.get_or_init(|| Hasher::start(Hasher::default_threads(), std::time::Duration::from_secs(2)))
 }
 
-impl From<HashError> for ApiError {
+impl From<HashError> for ServiceError {
     fn from(e: HashError) -> Self {
         match e {
-            HashError::Busy { retry_after_secs } => ApiError::Overloaded {
+            HashError::Busy { retry_after_secs } => ServiceError::Overloaded {
                 detail: "the server is busy checking passwords; retry shortly".to_owned(),
                 retry_after_secs,
             },
-            HashError::Failed(m) => ApiError::Internal(anyhow::anyhow!(m)),
+            HashError::Failed(m) => ServiceError::Internal(anyhow::anyhow!(m)),
         }
     }
 }
@@ -116,7 +131,7 @@ pub fn verify_password_blocking(password: &str, hash: &str) -> bool {
 }
 
 /// Hashes a new password on the pool; 503 when the pool stays saturated.
-pub async fn hash_password(password: String) -> Result<String, ApiError> {
+pub async fn hash_password(password: String) -> Result<String, ServiceError> {
     Ok(hasher().hash(password).await?)
 }
 

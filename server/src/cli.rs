@@ -71,6 +71,20 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Reports' read model.
+    Reports {
+        /// What to do.
+        #[command(subcommand)]
+        command: ReportsCommand,
+    },
+}
+
+/// `reports` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ReportsCommand {
+    /// Empties the reports' read model and folds every ticket's events again (safe while
+    /// servers run: their jobs carry on from the rebuild's start).
+    Rebuild,
 }
 
 /// Runs the command line.
@@ -122,6 +136,30 @@ pub async fn run() -> anyhow::Result<()> {
                     settings.data_dir.display().to_string()
                 }
             );
+            Ok(())
+        }
+        Command::Reports { command: ReportsCommand::Rebuild } => {
+            let db = Db::connect(&settings).await?;
+            db.migrate().await?;
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} tickets ({per_sec}, {eta} left)")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.set_message("rebuilding reports");
+            let started = std::time::Instant::now();
+            let r = crate::reports::store::rebuild(&db, |done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            })
+            .await?;
+            bar.finish_and_clear();
+            println!(
+                "reports rebuilt from the events: {} tickets folded, {} cube cells written, in {:.1} s",
+                r.tickets,
+                r.cells,
+                started.elapsed().as_secs_f64()
+            );
+            db.close().await;
             Ok(())
         }
         Command::Migrate => {

@@ -131,6 +131,10 @@ pub struct Settings {
     pub sync_max_new_documents: usize,
     /// Requests for documents the expert may not see before a sync connection is closed.
     pub sync_max_unavailable: usize,
+    /// Most sync documents a node keeps in memory when nobody is syncing them (ADR 17).
+    pub sync_cache_documents: usize,
+    /// Seconds after which a document nobody is syncing leaves memory (ADR 17).
+    pub sync_idle_close_secs: u64,
 }
 
 impl Default for Settings {
@@ -189,6 +193,8 @@ impl Default for Settings {
             password_reset_ttl_secs: 30 * 60,
             sync_max_new_documents: 5_000,
             sync_max_unavailable: 1_000,
+            sync_cache_documents: 1_000,
+            sync_idle_close_secs: 60,
         }
     }
 }

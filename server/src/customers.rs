@@ -1,15 +1,14 @@
 //! Customers as a service that the API and the web pages both call: registering,
 //! editing one's profile, subscribing, and, for the call center, finding a customer
 //! among millions (through their search terms, `sysops_core::customer::search`) and
-//! reading one with their plans. Errors are `ApiError`s; each edge maps them once.
+//! reading one with their plans. Errors are `ServiceError`s; each front end maps them once.
 
-use crate::api::customers::NewCustomer;
-use crate::api::problem::{ApiError, ApiResult};
-use crate::api::views::{CustomerView, Location, Page, SubscriptionView};
 use crate::auth::Role;
 use crate::db::Db;
 use crate::db::entity::{customer, customer_term, plan, subscription, user};
 use crate::db::is_unique_violation;
+use crate::error::{ServiceError, ServiceResult};
+use crate::views::{CustomerView, Location, Page, SubscriptionView};
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Statement,
@@ -22,6 +21,50 @@ use sysops_core::plan::SubscriptionStatus;
 use sysops_core::text::{Address, Email, Locale, Name, Password, Phone, Product};
 use utoipa::ToSchema;
 use uuid::Uuid;
+
+/// A new customer.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCustomer {
+    /// Full name.
+    pub name: String,
+    /// E-mail (the login).
+    pub email: String,
+    /// Password, 8 to 128 characters, not one of the most common passwords (nor one with
+    /// look-alike substitutions or added digits), nor the e-mail or name.
+    pub password: String,
+    /// Phone in international form (+14155550123).
+    pub phone: String,
+    /// `sms` or `email`.
+    pub notify_by: String,
+    /// Address.
+    pub address: String,
+    /// Where the address is.
+    pub location: Location,
+    /// Language of messages to the customer (`en-US`, `es-US`, …); default `en-US`.
+    pub locale: Option<String>,
+}
+
+/// Inserts a user, turning a taken e-mail into 409.
+pub async fn insert_user(txn: &impl ConnectionTrait, u: user::ActiveModel) -> ServiceResult<user::Model> {
+    match user::Entity::insert(u).exec_with_returning(txn).await {
+        Ok(u) => Ok(u),
+        Err(e) if is_unique_violation(&e) => {
+            Err(ServiceError::Conflict("an account with this e-mail address already exists".to_owned()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Loads a customer's two rows.
+pub async fn load(c: &impl ConnectionTrait, id: Uuid) -> ServiceResult<(user::Model, customer::Model)> {
+    let u = user::Entity::find_by_id(id).one(c).await?;
+    let cu = customer::Entity::find_by_id(id).one(c).await?;
+    match (u, cu) {
+        (Some(u), Some(cu)) => Ok((u, cu)),
+        _ => Err(ServiceError::not_found("customer")),
+    }
+}
 
 /// Who may find customers and read one with their plans (the call center and admins).
 pub const FINDERS: &[Role] = &[Role::Agent, Role::Admin];
@@ -72,10 +115,10 @@ pub async fn insert(
     txn: &impl ConnectionTrait,
     c: ValidCustomer,
     password_hash: String,
-) -> ApiResult<(user::Model, customer::Model)> {
+) -> ServiceResult<(user::Model, customer::Model)> {
     let now = Utc::now();
     let id = Uuid::now_v7();
-    let u = crate::api::customers::insert_user(
+    let u = insert_user(
         txn,
         user::ActiveModel {
             id: Set(id),
@@ -104,7 +147,13 @@ pub async fn insert(
 }
 
 /// Files a customer under their current search terms (replacing the old ones).
-pub async fn file_terms(txn: &impl ConnectionTrait, id: Uuid, name: &str, email: &str, phone: &str) -> ApiResult<()> {
+pub async fn file_terms(
+    txn: &impl ConnectionTrait,
+    id: Uuid,
+    name: &str,
+    email: &str,
+    phone: &str,
+) -> ServiceResult<()> {
     customer_term::Entity::delete_many().filter(customer_term::Column::CustomerId.eq(id)).exec(txn).await?;
     let rows = search::terms(name, email, phone)
         .into_iter()
@@ -132,7 +181,7 @@ pub struct ProfilePatch {
 }
 
 /// Applies a profile change, all or nothing.
-pub async fn update_profile(db: &Db, id: Uuid, p: &ProfilePatch) -> ApiResult<CustomerView> {
+pub async fn update_profile(db: &Db, id: Uuid, p: &ProfilePatch) -> ServiceResult<CustomerView> {
     let mut v = ValidationErrors::new();
     let name = p.name.as_deref().and_then(|x| v.check("name", Name::parse(x)));
     let phone = p.phone.as_deref().and_then(|x| v.check("phone", Phone::parse(x)));
@@ -142,7 +191,7 @@ pub async fn update_profile(db: &Db, id: Uuid, p: &ProfilePatch) -> ApiResult<Cu
     let locale = p.locale.as_deref().and_then(|x| v.check("locale", Locale::parse(x)));
     v.finish()?;
     let txn = db.begin_write().await?;
-    let (mut u, c) = crate::api::customers::load(&txn, id).await?;
+    let (mut u, c) = load(&txn, id).await?;
     let refile = name.is_some() || phone.is_some();
     if let Some(n) = name {
         let mut um: user::ActiveModel = u.clone().into();
@@ -183,11 +232,11 @@ pub struct ValidSubscription {
 }
 
 /// Checks a subscription request: the product's name and that the plan is on offer.
-pub async fn validate_subscription(db: &Db, plan_id: Uuid, product: &str) -> ApiResult<ValidSubscription> {
+pub async fn validate_subscription(db: &Db, plan_id: Uuid, product: &str) -> ServiceResult<ValidSubscription> {
     let product = Product::parse(product).map_err(|e| e.under("product"))?;
     let p = plan::Entity::find_by_id(plan_id).one(&db.read).await?;
     if !p.is_some_and(|p| p.active) {
-        return Err(ApiError::field("plan_id", "no such plan in the catalogue"));
+        return Err(ServiceError::field("plan_id", "no such plan in the catalogue"));
     }
     Ok(ValidSubscription { plan_id, product })
 }
@@ -197,7 +246,7 @@ pub async fn subscribe(
     txn: &impl ConnectionTrait,
     customer_id: Uuid,
     s: ValidSubscription,
-) -> ApiResult<SubscriptionView> {
+) -> ServiceResult<SubscriptionView> {
     let row = subscription::ActiveModel {
         id: Set(Uuid::now_v7()),
         customer_id: Set(customer_id),
@@ -209,7 +258,7 @@ pub async fn subscribe(
     };
     match subscription::Entity::insert(row).exec_with_returning(txn).await {
         Ok(s) => Ok(SubscriptionView::from(&s)),
-        Err(e) if is_unique_violation(&e) => Err(ApiError::Conflict(format!(
+        Err(e) if is_unique_violation(&e) => Err(ServiceError::Conflict(format!(
             "you already have a subscription for the product {:?}; one per product",
             s.product.as_str()
         ))),
@@ -236,11 +285,11 @@ fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
-fn bad_cursor() -> ApiError {
-    ApiError::field("cursor", "not a cursor this server issued")
+fn bad_cursor() -> ServiceError {
+    ServiceError::field("cursor", "not a cursor this server issued")
 }
 
-fn parse_cursor(c: &str) -> ApiResult<(String, Uuid)> {
+fn parse_cursor(c: &str) -> ServiceResult<(String, Uuid)> {
     let (term, id) = c.split_once('.').ok_or_else(bad_cursor)?;
     let term = String::from_utf8(hex::decode(term).map_err(|_| bad_cursor())?).map_err(|_| bad_cursor())?;
     Ok((term, id.parse().map_err(|_| bad_cursor())?))
@@ -254,12 +303,12 @@ const FALLBACK_CANDIDATES: u64 = 1_000;
 /// page is one index range: fast however many customers there are. Name words typed out
 /// of the name's order, when the range finds nothing, get one page from a bounded
 /// search of the most selective word.
-pub async fn find(db: &Db, q: &str, limit: u64, cursor: Option<&str>) -> ApiResult<Page<CustomerSummary>> {
+pub async fn find(db: &Db, q: &str, limit: u64, cursor: Option<&str>) -> ServiceResult<Page<CustomerSummary>> {
     if q.chars().count() > 200 {
-        return Err(ApiError::field("q", "must be at most 200 characters"));
+        return Err(ServiceError::field("q", "must be at most 200 characters"));
     }
     let Some(plan) = search::plan(q) else {
-        return Err(ApiError::field(
+        return Err(ServiceError::field(
             "q",
             "type part of a name, an e-mail address or at least 4 digits of a phone number",
         ));
@@ -285,7 +334,7 @@ async fn in_range(
     cursor: Option<(String, Uuid)>,
     limit: u64,
     bound: Option<u64>,
-) -> ApiResult<Page<CustomerSummary>> {
+) -> ServiceResult<Page<CustomerSummary>> {
     let backend = db.backend();
     let mut values: Vec<sea_orm::Value> =
         vec![lead.to_owned().into(), search::upper_bound(lead).into(), format!("{}%", escape_like(lead)).into()];
@@ -367,7 +416,7 @@ pub struct CustomerDetail {
 }
 
 /// A customer's subscriptions with their plans, oldest first.
-pub async fn subscriptions(db: &Db, customer_id: Uuid) -> ApiResult<Vec<SubscriptionDetail>> {
+pub async fn subscriptions(db: &Db, customer_id: Uuid) -> ServiceResult<Vec<SubscriptionDetail>> {
     let subs = subscription::Entity::find()
         .filter(subscription::Column::CustomerId.eq(customer_id))
         .order_by_asc(subscription::Column::Id)
@@ -389,8 +438,8 @@ pub async fn subscriptions(db: &Db, customer_id: Uuid) -> ApiResult<Vec<Subscrip
 }
 
 /// One customer and their subscriptions (404 when there is no such customer).
-pub async fn detail(db: &Db, id: Uuid) -> ApiResult<CustomerDetail> {
-    let (u, c) = crate::api::customers::load(&db.read, id).await?;
+pub async fn detail(db: &Db, id: Uuid) -> ServiceResult<CustomerDetail> {
+    let (u, c) = load(&db.read, id).await?;
     Ok(CustomerDetail { customer: CustomerView::new(&u, &c), subscriptions: subscriptions(db, id).await? })
 }
 

@@ -115,6 +115,15 @@ fn country_code_matches(t: &Town, r: &str) -> bool {
     matches!((r, t.country), ("us" | "usa", "United States") | ("uk", "United Kingdom"))
 }
 
+/// The town nearest to a point (a linear scan of every town: callers cache the answer).
+pub fn nearest(lat: f64, lon: f64) -> Option<&'static Town> {
+    let scale = lat.to_radians().cos().powi(2);
+    index().towns.iter().min_by(|a, b| {
+        let d = |t: &Town| (t.lat - lat).powi(2) + (t.lon - lon).powi(2) * scale;
+        d(a).total_cmp(&d(b))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,9 +4,9 @@
 //! puts a successor on offer (`docs/adr/0010-plan-revisions.md`). A name change, or
 //! any change to a plan nobody holds yet, is made in place.
 
-use crate::api::problem::{ApiError, ApiResult};
 use crate::db::Db;
 use crate::db::entity::{plan, subscription};
+use crate::error::{ServiceError, ServiceResult};
 use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde::Deserialize;
@@ -33,11 +33,11 @@ pub struct PlanPatch {
 
 /// Applies a change: in place when only the name changes or nobody holds the plan;
 /// otherwise the plan is retired and its successor (a new id) is returned.
-pub async fn change(db: &Db, id: Uuid, p: &PlanPatch) -> ApiResult<plan::Model> {
+pub async fn change(db: &Db, id: Uuid, p: &PlanPatch) -> ServiceResult<plan::Model> {
     let txn = db.begin_write().await?;
-    let old = plan::Entity::find_by_id(id).one(&txn).await?.ok_or_else(|| ApiError::not_found("plan"))?;
+    let old = plan::Entity::find_by_id(id).one(&txn).await?.ok_or_else(|| ServiceError::not_found("plan"))?;
     if !old.active {
-        return Err(ApiError::Conflict("the plan is retired; change the plan that replaced it".to_owned()));
+        return Err(ServiceError::Conflict("the plan is retired; change the plan that replaced it".to_owned()));
     }
     let mut v = ValidationErrors::new();
     let name = p.name.as_deref().and_then(|n| v.check("name", Name::parse(n)));
@@ -85,8 +85,8 @@ pub async fn change(db: &Db, id: Uuid, p: &PlanPatch) -> ApiResult<plan::Model> 
 
 /// Takes a plan off the catalogue: nobody new can subscribe; existing subscriptions
 /// go on under it. Retiring a retired plan changes nothing.
-pub async fn retire(db: &Db, id: Uuid) -> ApiResult<plan::Model> {
-    let p = plan::Entity::find_by_id(id).one(&db.write).await?.ok_or_else(|| ApiError::not_found("plan"))?;
+pub async fn retire(db: &Db, id: Uuid) -> ServiceResult<plan::Model> {
+    let p = plan::Entity::find_by_id(id).one(&db.write).await?.ok_or_else(|| ServiceError::not_found("plan"))?;
     if !p.active {
         return Ok(p);
     }

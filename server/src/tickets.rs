@@ -11,6 +11,7 @@
 pub mod disclose;
 pub mod effects;
 pub mod error;
+pub mod gone;
 pub mod intake;
 pub mod jobs;
 pub mod messages;

@@ -12,13 +12,18 @@ pub mod assets;
 pub mod backoffice;
 pub mod chrome;
 pub mod console;
+pub mod console_tickets;
 pub mod csrf;
 pub mod customer;
 pub mod error;
 pub mod form;
 pub mod home;
+pub mod live;
+pub mod my_tickets;
 pub mod register;
+pub mod reports;
 pub mod session;
+pub mod tickets;
 
 use actix_session::Session;
 use actix_web::http::header;
@@ -33,9 +38,10 @@ const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; s
 
 /// Every page, as one scope registered after the API (it answers whatever the API does
 /// not, including unknown paths: an HTML 404 for browsers, a problem for `/api/…`).
-pub fn configure(cfg: &mut web::ServiceConfig, sessions: &session::Sessions) {
+pub fn configure(cfg: &mut web::ServiceConfig, sessions: &session::Sessions, live: &std::sync::Arc<live::Live>) {
     cfg.service(
         web::scope("")
+            .app_data(web::Data::new(live.clone()))
             .app_data(
                 web::FormConfig::default()
                     .limit(64 * 1024)
@@ -58,8 +64,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, sessions: &session::Sessions) {
             .configure(home::routes)
             .configure(register::routes)
             .configure(customer::routes)
+            .configure(my_tickets::routes)
             .configure(console::routes)
+            .configure(console_tickets::routes)
             .configure(backoffice::routes)
+            .configure(reports::routes)
             .default_service(web::to(not_found)),
     );
 }

@@ -33,8 +33,67 @@
     });
   }
 
+
+  // Live ticket status (server-sent events): the tags of the tickets on the page follow
+  // their status; a ticket's page refreshes its timeline when the ticket changes, and a
+  // list refreshes when a newer ticket appears. Without JavaScript the page shows the
+  // state as of its loading.
+  function refreshRegions(ids) {
+    return fetch(window.location.href, { headers: { accept: "text/html" }, credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        ids.forEach(function (id) {
+          var now = document.getElementById(id);
+          var next = doc.getElementById(id);
+          if (!now || !next) return;
+          // Never throw away what someone is typing.
+          var typing = Array.prototype.some.call(now.querySelectorAll("input[type=text], textarea"), function (f) {
+            return f.value !== "" || f === document.activeElement;
+          });
+          if (!typing) now.innerHTML = next.innerHTML;
+        });
+      })
+      .catch(function () { /* the next change tries again */ });
+  }
+
+  function setUpLive(box) {
+    if (!("EventSource" in window)) return;
+    var ticket = box.getAttribute("data-live-ticket");
+    var version = parseInt(box.getAttribute("data-version") || "0", 10);
+    var newest = box.getAttribute("data-live-newest") || "";
+    var regions = Array.prototype.map.call(box.querySelectorAll("[data-live-region]"), function (r) { return r.id; });
+    if (box.id && box.hasAttribute("data-live-region")) regions.push(box.id);
+    var note = box.querySelector("[data-live-note]");
+    var source = new EventSource(box.getAttribute("data-live"));
+    source.addEventListener("open", function () {
+      if (note) note.textContent = "Statuses on this page change as your tickets move.";
+    });
+    source.addEventListener("ticket", function (ev) {
+      var c;
+      try { c = JSON.parse(ev.data); } catch (e) { return; }
+      var tags = document.querySelectorAll('[data-ticket-status="' + c.id + '"]');
+      tags.forEach(function (tag) {
+        if (tag.textContent !== c.label) tag.textContent = c.label;
+        tag.className = "tag tag-" + c.status;
+      });
+      if (ticket) {
+        if (c.id === ticket && c.version > version) {
+          version = c.version;
+          refreshRegions(regions);
+        }
+      } else if (tags.length === 0 && c.id > newest) {
+        newest = c.id;
+        refreshRegions(regions);
+      }
+    });
+    source.addEventListener("reload", function () { refreshRegions(regions); });
+    window.addEventListener("pagehide", function () { source.close(); });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-geo]").forEach(setUpGeolocation);
     document.querySelectorAll("form[data-once]").forEach(setUpOnce);
+    document.querySelectorAll("[data-live]").forEach(setUpLive);
   });
 })();

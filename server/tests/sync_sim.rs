@@ -412,6 +412,30 @@ async fn run(seed: u64) -> Result<(), String> {
         })
     };
 
+    // The server takes documents nobody is syncing out of memory all the time (ADR 17):
+    // every document, every few milliseconds, as soon as it is idle. A document in use
+    // must stay, and one loaded again must be the same: convergence checks both.
+    let evicted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let evictor = {
+        let (server, evicted) = (world.server.clone(), evicted.clone());
+        let docs: Vec<DocumentId> = world
+            .tickets
+            .iter()
+            .flat_map(|t| std::iter::once(ids::ticket(*t)).chain(world.experts.iter().map(move |e| ids::work(*t, *e))))
+            .map(doc_id)
+            .collect();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(7)).await;
+                for d in &docs {
+                    if server.close_if_idle(d) {
+                        evicted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            }
+        })
+    };
+
     // Random edits under faults; partitions come and go.
     let mut handles: HashMap<(usize, Uuid), DocHandle> = HashMap::new();
     for step in 0..STEPS {
@@ -535,17 +559,21 @@ async fn run(seed: u64) -> Result<(), String> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     projector.abort();
-    let (dropped, duplicated) = (
+    evictor.abort();
+    let (dropped, duplicated, evicted) = (
         net.dropped.load(std::sync::atomic::Ordering::Relaxed),
         net.duplicated.load(std::sync::atomic::Ordering::Relaxed),
+        evicted.load(std::sync::atomic::Ordering::Relaxed),
     );
     let projected = world.model.lock().unwrap().projections.len();
     eprintln!(
-        "sync simulation: {dropped} messages dropped, {duplicated} duplicated, {projected} work documents projected"
+        "sync simulation: {dropped} messages dropped, {duplicated} duplicated, {projected} work documents projected, \
+         {evicted} server documents evicted"
     );
-    if dropped == 0 || duplicated == 0 || projected == 0 {
+    if dropped == 0 || duplicated == 0 || projected == 0 || evicted == 0 {
         return Err(format!(
-            "the run exercised too little ({dropped} dropped, {duplicated} duplicated, {projected} projected)"
+            "the run exercised too little ({dropped} dropped, {duplicated} duplicated, {projected} projected, \
+             {evicted} evicted)"
         ));
     }
     check_projection(&world).await

@@ -139,6 +139,9 @@ pub enum TicketEvent {
     },
     /// Withdrawn by the customer or staff.
     Cancel,
+    /// The assignee can no longer do it (their account was deactivated): it is passed on
+    /// like a decline, accepted or not.
+    AssigneeGone,
 }
 
 impl TicketEvent {
@@ -154,6 +157,7 @@ impl TicketEvent {
             Self::Complete { .. } => "completed",
             Self::Close { .. } => "closed",
             Self::Cancel => "cancelled",
+            Self::AssigneeGone => "assignee_gone",
         }
     }
 }
@@ -312,6 +316,7 @@ impl Ticket {
             }
             (TicketEvent::AcceptTimeout, Assigned) => self.pass_on(&mut t),
             (TicketEvent::Withdraw, Assigned | Accepted) => self.pass_on(&mut t),
+            (TicketEvent::AssigneeGone, Assigned | Accepted) => self.pass_on(&mut t),
             (TicketEvent::Complete { by }, Assigned | Accepted) if self.assignee == Some(*by) => {
                 self.assignee = None;
                 self.completed_by = Some(*by);

@@ -37,6 +37,23 @@ fn a_decline_excludes_the_expert_for_good() {
 }
 
 #[test]
+fn a_deactivated_assignee_passes_the_ticket_on_even_after_accepting() {
+    let [a, b, _] = experts();
+    let mut t = Ticket::new(TicketId::new());
+    t.apply(TicketEvent::Assign { expert: a }).unwrap();
+    t.apply(TicketEvent::Accept { by: a }).unwrap();
+    let tr = t.apply(TicketEvent::AssigneeGone).unwrap();
+    assert_eq!((tr.released, tr.needs_assignment), (Some(a), true));
+    assert_eq!((t.status(), t.assignee()), (TicketStatus::Created, None));
+    assert_eq!(t.apply(TicketEvent::Assign { expert: a }), Err(TransitionError::ExpertExcluded));
+    t.apply(TicketEvent::Assign { expert: b }).unwrap();
+    // Nothing to pass on once it is done or before anyone holds it.
+    t.apply(TicketEvent::Complete { by: b }).unwrap();
+    assert!(t.apply(TicketEvent::AssigneeGone).is_err());
+    assert!(Ticket::new(TicketId::new()).apply(TicketEvent::AssigneeGone).is_err());
+}
+
+#[test]
 fn only_the_assignee_may_accept_or_complete() {
     let [a, b, _] = experts();
     let mut t = Ticket::new(TicketId::new());
@@ -117,6 +134,7 @@ fn event(pool: [ExpertId; 3]) -> impl Strategy<Value = TicketEvent> {
         Just(TicketEvent::Close { reason: CloseReason::SurveyReceived }),
         Just(TicketEvent::Close { reason: CloseReason::NoSurvey }),
         Just(TicketEvent::Cancel),
+        Just(TicketEvent::AssigneeGone),
     ]
 }
 

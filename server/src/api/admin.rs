@@ -78,6 +78,7 @@ pub struct OutboxQuery {
     /// Only messages about this ticket.
     pub ticket_id: Option<Uuid>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
     /// From a previous page's `next_cursor`.
     pub cursor: Option<String>,

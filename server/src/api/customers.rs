@@ -7,40 +7,18 @@ use super::problem::{ApiError, ApiResult};
 use super::views::{CustomerView, Location, Page, SubscriptionView};
 use crate::auth::{Caller, Role, hash_password};
 use crate::customers::{self, CustomerDetail, CustomerSummary, ProfilePatch};
-use crate::db::entity::{customer, subscription, user};
-use crate::db::is_unique_violation;
+use crate::db::entity::subscription;
 use crate::state::AppState;
 use actix_web::web::Query;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
 use sysops_core::ValidationErrors;
 use sysops_core::geo::GeoPoint;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-/// A new customer.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewCustomer {
-    /// Full name.
-    pub name: String,
-    /// E-mail (the login).
-    pub email: String,
-    /// Password, 8 to 128 characters, not one of the most common passwords (nor one with
-    /// look-alike substitutions or added digits), nor the e-mail or name.
-    pub password: String,
-    /// Phone in international form (+14155550123).
-    pub phone: String,
-    /// `sms` or `email`.
-    pub notify_by: String,
-    /// Address.
-    pub address: String,
-    /// Where the address is.
-    pub location: Location,
-    /// Language of messages to the customer (`en-US`, `es-US`, …); default `en-US`.
-    pub locale: Option<String>,
-}
+pub use crate::customers::{NewCustomer, insert_user, load};
 
 /// Validates a location, reporting errors under `field`.
 pub fn parse_location(v: &mut ValidationErrors, field: &str, l: &Location) -> Option<GeoPoint> {
@@ -68,27 +46,6 @@ pub async fn register(
         })
     })
     .await
-}
-
-/// Inserts a user, turning a taken e-mail into 409.
-pub async fn insert_user(txn: &impl ConnectionTrait, u: user::ActiveModel) -> ApiResult<user::Model> {
-    match user::Entity::insert(u).exec_with_returning(txn).await {
-        Ok(u) => Ok(u),
-        Err(e) if is_unique_violation(&e) => {
-            Err(ApiError::Conflict("an account with this e-mail address already exists".to_owned()))
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Loads a customer's two rows.
-pub async fn load(c: &impl ConnectionTrait, id: Uuid) -> ApiResult<(user::Model, customer::Model)> {
-    let u = user::Entity::find_by_id(id).one(c).await?;
-    let cu = customer::Entity::find_by_id(id).one(c).await?;
-    match (u, cu) {
-        (Some(u), Some(cu)) => Ok((u, cu)),
-        _ => Err(ApiError::not_found("customer")),
-    }
 }
 
 /// The signed-in customer's profile.
@@ -127,7 +84,7 @@ pub async fn subscribe(
     let valid = customers::validate_subscription(&state.db, body.value.plan_id, &body.value.product).await?;
     let customer_id = caller.user_id;
     created(&state, &req, key, &scope_of(Some(&caller)), &body.raw, move |txn| {
-        Box::pin(async move { customers::subscribe(txn, customer_id, valid).await })
+        Box::pin(async move { Ok(customers::subscribe(txn, customer_id, valid).await?) })
     })
     .await
 }
@@ -168,6 +125,7 @@ pub struct FindQuery {
     /// without the country code finds it).
     pub q: String,
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
     /// From a previous page's `next_cursor`.
     pub cursor: Option<String>,

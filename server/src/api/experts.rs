@@ -225,7 +225,7 @@ fn may_see(caller: &Caller, id: Uuid) -> ApiResult<()> {
         Role::Admin => Ok(()),
         Role::Expert if caller.user_id == id => Ok(()),
         Role::Expert => Err(ApiError::not_found("expert")),
-        _ => caller.require(&[Role::Admin], "reading expert profiles"),
+        _ => Ok(caller.require(&[Role::Admin], "reading expert profiles")?),
     }
 }
 

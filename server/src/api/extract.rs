@@ -3,7 +3,7 @@
 //! caller's bearer token.
 
 use super::problem::ApiError;
-use crate::auth::{Caller, Role};
+use crate::auth::Caller;
 use crate::state::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -170,7 +170,7 @@ pub async fn caller_of(req: &HttpRequest) -> Result<Caller, ApiError> {
     let token = bearer(req).ok_or_else(|| {
         ApiError::Unauthorized("missing bearer token: send Authorization: Bearer <access token>".to_owned())
     })?;
-    state.auth.authenticate(&state.db, &token).await
+    Ok(state.auth.authenticate(&state.db, &token).await?)
 }
 
 /// The bearer token of the `Authorization` header, if any.
@@ -178,21 +178,6 @@ pub fn bearer(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
-}
-
-impl Caller {
-    /// Refuses (403) unless the caller has one of `roles`.
-    pub fn require(&self, roles: &[Role], action: &str) -> Result<(), ApiError> {
-        if roles.contains(&self.role) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "{action} is not allowed for the {} role (allowed: {})",
-                self.role.as_str(),
-                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
-            )))
-        }
-    }
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ pub struct SearchQuery {
     /// Words to look for; empty lists the newest articles.
     pub q: Option<String>,
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
     /// From a previous page's `next_cursor`.
     pub cursor: Option<String>,

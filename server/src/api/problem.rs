@@ -163,6 +163,31 @@ impl From<FieldError> for ApiError {
     }
 }
 
+/// The one mapping from the other services' errors to problems.
+impl From<crate::error::ServiceError> for ApiError {
+    fn from(e: crate::error::ServiceError) -> Self {
+        use crate::error::ServiceError as S;
+        match e {
+            S::Validation(v) => Self::Validation(v),
+            S::Unprocessable(m) => Self::Unprocessable(m),
+            S::Unauthorized(m) => Self::Unauthorized(m),
+            S::Forbidden(m) => Self::Forbidden(m),
+            S::NotFound(m) => Self::NotFound(m),
+            S::Conflict(m) => Self::Conflict(m),
+            S::Gone(m) => Self::Gone(m),
+            S::RateLimited { detail, retry_after_secs } => Self::RateLimited { detail, retry_after_secs },
+            S::Overloaded { detail, retry_after_secs } => Self::Overloaded { detail, retry_after_secs },
+            S::Internal(e) => Self::Internal(e),
+        }
+    }
+}
+
+impl From<crate::auth::sign_in::SignInError> for ApiError {
+    fn from(e: crate::auth::sign_in::SignInError) -> Self {
+        crate::error::ServiceError::from(e).into()
+    }
+}
+
 /// The one mapping from the ticket service's errors to problems.
 impl From<crate::tickets::TicketError> for ApiError {
     fn from(e: crate::tickets::TicketError) -> Self {

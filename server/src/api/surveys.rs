@@ -62,13 +62,16 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
+/// A page in the site's look (its stylesheet and header), readable without JavaScript.
 fn page(title: &str, inner: &str) -> String {
     format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{t}</title><style>body{{font-family:system-ui,sans-serif;max-width:34rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}\
-         fieldset{{border:0;padding:0}}label{{display:block;margin:.3rem 0}}textarea{{width:100%;min-height:6rem}}\
-         button{{font-size:1rem;padding:.5rem 1.2rem;margin-top:1rem}}.error{{color:#a00}}</style></head>\
-         <body><h1>{t}</h1>{inner}</body></html>",
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{t} · Sysops Squad</title><link rel=\"stylesheet\" href=\"/static/app.css\">\
+         <link rel=\"icon\" href=\"/static/logo.svg\" type=\"image/svg+xml\"></head>\
+         <body><header class=\"top\"><div class=\"wrap bar\"><a class=\"brand\" href=\"/\">\
+         <img src=\"/static/logo.svg\" alt=\"\" width=\"32\" height=\"32\"><span>Sysops Squad</span></a></div></header>\
+         <main id=\"main\" class=\"wrap\"><section class=\"panel narrow\"><h1>{t}</h1>{inner}</section></main></body></html>",
         t = escape(title)
     )
 }
@@ -78,30 +81,64 @@ fn error_page(e: &ApiError) -> HttpResponse {
     HttpResponse::build(e.status_code()).content_type("text/html; charset=utf-8").body(body)
 }
 
+/// The survey form: `rating` and `comment` as sent (a form sent again keeps them), and
+/// the message for each field that was refused.
+fn survey_form(token: &str, rating: Option<i64>, comment: &str, errors: &[(String, String)]) -> String {
+    let error_of = |field: &str| errors.iter().find(|(f, _)| f == field).map(|(_, m)| m.as_str());
+    let stars: String = (1..=5)
+        .rev()
+        .map(|n| {
+            format!(
+                "<label class=\"choice\"><input type=\"radio\" name=\"rating\" value=\"{n}\"{}> {n} {}</label>",
+                if rating == Some(n) { " checked" } else { "" },
+                "★".repeat(n as usize)
+            )
+        })
+        .collect();
+    let rating_error = error_of("rating")
+        .map(|m| format!("<p class=\"error\" id=\"rating-error\">{}</p>", escape(&sentence(m))))
+        .unwrap_or_default();
+    let comment_error = error_of("comment")
+        .map(|m| format!("<p class=\"error\" id=\"comment-error\">{}</p>", escape(&sentence(m))))
+        .unwrap_or_default();
+    let has_rating_error = if error_of("rating").is_some() { " has-error" } else { "" };
+    let has_comment_error = if error_of("comment").is_some() { " has-error" } else { "" };
+    let described = |field: &str, id: &str| {
+        if error_of(field).is_some() {
+            format!(" aria-describedby=\"{id}\" aria-invalid=\"true\"")
+        } else {
+            String::new()
+        }
+    };
+    format!(
+        "<form method=\"post\" action=\"/survey/{}\"><fieldset class=\"choices{has_rating_error}\"{}><legend>Your rating</legend>{rating_error}{stars}</fieldset>\
+         <div class=\"field{has_comment_error}\"><label for=\"comment\">Anything else?</label>{comment_error}\
+         <textarea id=\"comment\" name=\"comment\" rows=\"4\" maxlength=\"2000\"{}>{}</textarea></div>\
+         <p><button type=\"submit\" class=\"button\">Send</button></p></form>",
+        escape(token),
+        described("rating", "rating-error"),
+        described("comment", "comment-error"),
+        escape(comment)
+    )
+}
+
+/// "must be between 1 and 5" → "Must be between 1 and 5."
+fn sentence(m: &str) -> String {
+    let mut c = m.chars();
+    let mut s: String = c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default();
+    if !s.ends_with('.') {
+        s.push('.');
+    }
+    s
+}
+
 /// The survey form.
 #[get("/survey/{token}")]
 pub async fn form(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
     if let Err(e) = state.tickets.surveys.verify(&token) {
         return error_page(&e.into());
     }
-    let stars: String = (1..=5)
-        .rev()
-        .map(|n| {
-            format!(
-                "<label><input type=\"radio\" name=\"rating\" value=\"{n}\" required> {n} {}</label>",
-                "★".repeat(n)
-            )
-        })
-        .collect();
-    let body = page(
-        "How did we do?",
-        &format!(
-            "<form method=\"post\" action=\"/survey/{}\"><fieldset><legend>Your rating</legend>{stars}</fieldset>\
-             <label for=\"comment\">Anything else?</label><textarea id=\"comment\" name=\"comment\" maxlength=\"2000\"></textarea>\
-             <button type=\"submit\">Send</button></form>",
-            escape(&token)
-        ),
-    );
+    let body = page("How did we do?", &survey_form(&token, None, "", &[]));
     HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body)
 }
 
@@ -120,11 +157,25 @@ pub async fn form_submit(
     token: web::Path<String>,
     answer: web::Form<SurveyForm>,
 ) -> HttpResponse {
-    let rating = answer.rating.as_deref().and_then(|r| r.parse::<i64>().ok()).unwrap_or(0);
+    let sent = answer.rating.as_deref().and_then(|r| r.trim().parse::<i64>().ok());
+    let Some(rating) = sent else {
+        // Nothing chosen: the form again, with the message at the rating and the comment kept.
+        if let Err(e) = state.tickets.surveys.verify(&token) {
+            return error_page(&e.into());
+        }
+        let errors = [("rating".to_owned(), "choose a rating from 1 to 5 stars".to_owned())];
+        let body = page("How did we do?", &survey_form(&token, None, &answer.comment, &errors));
+        return HttpResponse::UnprocessableEntity().content_type("text/html; charset=utf-8").body(body);
+    };
     match state.tickets.answer_survey(&token, rating, &answer.comment).await {
         Ok(_) => HttpResponse::Created()
             .content_type("text/html; charset=utf-8")
             .body(page("Thank you", "<p>Your answer has been recorded. Thank you for helping us improve.</p>")),
+        Err(crate::tickets::TicketError::Invalid(v)) => {
+            let errors: Vec<(String, String)> = v.0.into_iter().map(|f| (f.field, f.message)).collect();
+            let body = page("How did we do?", &survey_form(&token, Some(rating), &answer.comment, &errors));
+            HttpResponse::UnprocessableEntity().content_type("text/html; charset=utf-8").body(body)
+        }
         Err(e) => error_page(&e.into()),
     }
 }

@@ -135,6 +135,7 @@ pub struct ListQuery {
     /// Only tickets in this status.
     pub status: Option<String>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
     /// From a previous page's `next_cursor`.
     pub cursor: Option<String>,

@@ -94,7 +94,8 @@ pub async fn create(
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     /// `true` disables the account at once (sign-in refused, every token stops working on
-    /// every node, an expert goes off duty); `false` enables it again.
+    /// every node, an expert goes off duty and their open tickets, accepted or not, go to
+    /// the next expert or become unassignable); `false` enables it again.
     pub disabled: bool,
 }
 

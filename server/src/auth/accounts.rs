@@ -58,6 +58,9 @@ pub async fn set_disabled(state: &AppState, by: Caller, id: Uuid, disabled: bool
     status::changed(&state.db, &state.auth.users, id).await;
     if expert_changed {
         state.dispatcher.refresh_expert(&state.db, id).await?;
+        // Their open tickets go to the next expert (the jobs' sweep retries any left).
+        let moved = crate::tickets::gone::pass_on(&state.tickets, crate::tickets::Actor::User(by), id).await?;
+        tracing::info!(expert = %id, moved, "a deactivated expert's open tickets were passed on");
     }
     tracing::info!(user_id = %id, by = %by.user_id, disabled, "account standing changed");
     Ok(u)

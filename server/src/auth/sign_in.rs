@@ -5,8 +5,8 @@
 use super::Role;
 use super::hashing::HashError;
 use super::throttle::{self, Limits, Subject};
-use crate::api::problem::ApiError;
 use crate::db::entity::user;
+use crate::error::ServiceError;
 use crate::state::AppState;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use std::net::IpAddr;
@@ -63,15 +63,17 @@ impl From<HashError> for SignInError {
     }
 }
 
-impl From<SignInError> for ApiError {
+impl From<SignInError> for ServiceError {
     fn from(e: SignInError) -> Self {
         match e {
-            SignInError::WrongCredentials => ApiError::Unauthorized(e.to_string()),
+            SignInError::WrongCredentials => ServiceError::Unauthorized(e.to_string()),
             SignInError::RateLimited { retry_after_secs } => {
-                ApiError::RateLimited { detail: e.to_string(), retry_after_secs }
+                ServiceError::RateLimited { detail: e.to_string(), retry_after_secs }
             }
-            SignInError::Busy { retry_after_secs } => ApiError::Overloaded { detail: e.to_string(), retry_after_secs },
-            SignInError::Internal(e) => ApiError::internal(e),
+            SignInError::Busy { retry_after_secs } => {
+                ServiceError::Overloaded { detail: e.to_string(), retry_after_secs }
+            }
+            SignInError::Internal(e) => ServiceError::internal(e),
         }
     }
 }

@@ -4,8 +4,8 @@ use super::keys::{Key, KeyRing};
 use super::sessions::Session;
 use super::status::StatusCache;
 use super::{Caller, Role, hash_password_blocking};
-use crate::api::problem::ApiError;
 use crate::db::Db;
+use crate::error::ServiceError;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -103,7 +103,7 @@ impl Auth {
         typ: &str,
         ttl: u64,
         session: Option<Session>,
-    ) -> Result<String, ApiError> {
+    ) -> Result<String, ServiceError> {
         let iat = now_secs();
         let claims = Claims {
             iss: ISSUER.to_owned(),
@@ -118,7 +118,7 @@ impl Auth {
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some("JWT".to_owned());
         header.kid = Some(self.signer.0.clone());
-        jsonwebtoken::encode(&header, &claims, &self.signer.1).map_err(|e| ApiError::Internal(e.into()))
+        jsonwebtoken::encode(&header, &claims, &self.signer.1).map_err(|e| ServiceError::Internal(e.into()))
     }
 
     /// Seconds a refresh token lives.
@@ -127,7 +127,7 @@ impl Auth {
     }
 
     /// A fresh access token, and `session`'s refresh token, for the user.
-    pub fn issue(&self, user_id: Uuid, role: Role, session: Session) -> Result<TokenPair, ApiError> {
+    pub fn issue(&self, user_id: Uuid, role: Role, session: Session) -> Result<TokenPair, ServiceError> {
         Ok(TokenPair {
             access_token: self.sign(user_id, role, "access", self.access_ttl, None)?,
             refresh_token: self.sign(user_id, role, "refresh", self.refresh_ttl, Some(session))?,
@@ -139,21 +139,21 @@ impl Auth {
     }
 
     /// An access token valid for a given number of seconds (for tests of expiry).
-    pub fn issue_access_with_ttl(&self, user_id: Uuid, role: Role, ttl: u64) -> Result<String, ApiError> {
+    pub fn issue_access_with_ttl(&self, user_id: Uuid, role: Role, ttl: u64) -> Result<String, ServiceError> {
         self.sign(user_id, role, "access", ttl, None)
     }
 
-    fn verify(&self, token: &str, typ: &str) -> Result<Claims, ApiError> {
+    fn verify(&self, token: &str, typ: &str) -> Result<Claims, ServiceError> {
         self.verify_with(token, typ, true)
     }
 
-    fn verify_with(&self, token: &str, typ: &str, check_expiry: bool) -> Result<Claims, ApiError> {
+    fn verify_with(&self, token: &str, typ: &str, check_expiry: bool) -> Result<Claims, ServiceError> {
         let mut v = Validation::new(Algorithm::HS256);
         v.validate_exp = check_expiry;
         v.leeway = 5;
         v.set_required_spec_claims(&["exp", "sub", "iss"]);
         v.set_issuer(&[ISSUER]);
-        let invalid = || ApiError::Unauthorized(format!("the {typ} token is invalid"));
+        let invalid = || ServiceError::Unauthorized(format!("the {typ} token is invalid"));
         let kid = jsonwebtoken::decode_header(token).map_err(|_| invalid())?.kid;
         // A token names its key; one from before key ids is tried with each key.
         let mut candidates =
@@ -167,7 +167,7 @@ impl Auth {
                     match e.kind() {
                         ErrorKind::InvalidSignature if candidates.peek().is_some() => continue,
                         ErrorKind::ExpiredSignature => {
-                            return Err(ApiError::Unauthorized(format!(
+                            return Err(ServiceError::Unauthorized(format!(
                                 "the {typ} token has expired; obtain a new one"
                             )));
                         }
@@ -177,7 +177,7 @@ impl Auth {
             }
         };
         if data.claims.typ != typ {
-            return Err(ApiError::Unauthorized(format!(
+            return Err(ServiceError::Unauthorized(format!(
                 "a {} token was sent where a {typ} token is needed",
                 data.claims.typ
             )));
@@ -187,31 +187,31 @@ impl Auth {
 
     /// The caller an access token names, if they still exist, are enabled and still
     /// have the role the token says.
-    pub async fn authenticate(&self, db: &Db, token: &str) -> Result<Caller, ApiError> {
+    pub async fn authenticate(&self, db: &Db, token: &str) -> Result<Caller, ServiceError> {
         let caller = self.verify_access(token)?;
         match self.users.get(db, caller.user_id).await? {
             Some(s) if s.active && s.role == caller.role => Ok(caller),
-            Some(s) if s.active => Err(ApiError::Unauthorized(
+            Some(s) if s.active => Err(ServiceError::Unauthorized(
                 "your role has changed since this token was issued; sign in again".to_owned(),
             )),
-            _ => Err(ApiError::Unauthorized("the account no longer exists or is disabled".to_owned())),
+            _ => Err(ServiceError::Unauthorized("the account no longer exists or is disabled".to_owned())),
         }
     }
 
     /// The caller an access token names (signature and expiry only; see
     /// [`Auth::authenticate`]).
-    pub fn verify_access(&self, token: &str) -> Result<Caller, ApiError> {
+    pub fn verify_access(&self, token: &str) -> Result<Caller, ServiceError> {
         let c = self.verify(token, "access")?;
         Ok(Caller { user_id: c.sub, role: c.role })
     }
 
     /// What a refresh token says.
-    pub fn verify_refresh(&self, token: &str) -> Result<RefreshToken, ApiError> {
+    pub fn verify_refresh(&self, token: &str) -> Result<RefreshToken, ServiceError> {
         Ok(refresh_of(self.verify(token, "refresh")?))
     }
 
     /// What a refresh token says, even when it has expired (to sign it out).
-    pub fn verify_refresh_for_logout(&self, token: &str) -> Result<RefreshToken, ApiError> {
+    pub fn verify_refresh_for_logout(&self, token: &str) -> Result<RefreshToken, ServiceError> {
         Ok(refresh_of(self.verify_with(token, "refresh", false)?))
     }
 

@@ -4,10 +4,10 @@
 //! every device, and the author's device is told either way (a notice in the expert's
 //! root document, the way sync tells a device about refused changes).
 
-use crate::api::problem::{ApiError, ApiResult};
 use crate::auth::{Caller, Role};
 use crate::db::Db;
 use crate::db::entity::{kb_article, kb_review, user};
+use crate::error::{ServiceError, ServiceResult};
 use crate::state::AppState;
 use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -38,8 +38,8 @@ pub fn cursor_of(a: &kb_article::Model) -> String {
 }
 
 /// Reads a cursor made by [`cursor_of`].
-pub fn parse_cursor(c: &str) -> ApiResult<After> {
-    let bad = || ApiError::field("cursor", "not a cursor this server issued");
+pub fn parse_cursor(c: &str) -> ServiceResult<After> {
+    let bad = || ServiceError::field("cursor", "not a cursor this server issued");
     let (t, id) = c.split_once('.').ok_or_else(bad)?;
     let t = chrono::DateTime::from_timestamp_nanos(t.parse().map_err(|_| bad())?);
     Ok((t, id.parse().map_err(|_| bad())?))
@@ -47,7 +47,7 @@ pub fn parse_cursor(c: &str) -> ApiResult<After> {
 
 /// Articles in review, those waiting longest first (device-made ids are random, so the
 /// order is by arrival), after `after`.
-pub async fn waiting(db: &Db, limit: u64, after: Option<After>) -> ApiResult<Vec<Waiting>> {
+pub async fn waiting(db: &Db, limit: u64, after: Option<After>) -> ServiceResult<Vec<Waiting>> {
     use sea_orm::Condition;
     let mut q = kb_article::Entity::find().filter(kb_article::Column::Status.eq(ArticleStatus::InReview.as_str()));
     if let Some((t, id)) = after {
@@ -90,21 +90,21 @@ pub enum Outcome {
 
 /// Publishes or rejects an article in review; 404 when there is no such article, 409
 /// when it is not in review, 422 for an empty reason. The author's device is told.
-pub async fn decide(state: &AppState, caller: Caller, id: Uuid, outcome: Outcome) -> ApiResult<kb_article::Model> {
+pub async fn decide(state: &AppState, caller: Caller, id: Uuid, outcome: Outcome) -> ServiceResult<kb_article::Model> {
     caller.require(REVIEWERS, "reviewing knowledge-base articles")?;
     if let Outcome::Reject { reason } = &outcome {
         let n = reason.trim().chars().count();
         if n == 0 {
-            return Err(ApiError::field("reason", "say why the article is rejected; the author reads it"));
+            return Err(ServiceError::field("reason", "say why the article is rejected; the author reads it"));
         }
         if n > MAX_REASON {
-            return Err(ApiError::field("reason", format!("must be at most {MAX_REASON} characters")));
+            return Err(ServiceError::field("reason", format!("must be at most {MAX_REASON} characters")));
         }
     }
     let txn = state.db.begin_write().await?;
-    let a = kb_article::Entity::find_by_id(id).one(&txn).await?.ok_or_else(|| ApiError::not_found("article"))?;
+    let a = kb_article::Entity::find_by_id(id).one(&txn).await?.ok_or_else(|| ServiceError::not_found("article"))?;
     if a.status != ArticleStatus::InReview.as_str() {
-        return Err(ApiError::Conflict(format!("the article is {}, not in review", a.status)));
+        return Err(ServiceError::Conflict(format!("the article is {}, not in review", a.status)));
     }
     let (status, reason) = match &outcome {
         Outcome::Publish => (ArticleStatus::Published, None),

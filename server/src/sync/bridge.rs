@@ -15,12 +15,10 @@
 
 use super::acl::Access;
 use super::hub::SyncHub;
-use super::wire::{self, DocRef, MAX_MESSAGE_BYTES};
-use crate::api::extract::bearer;
-use crate::api::problem::{ApiError, ApiResult};
-use crate::auth::{Caller, Role};
+use super::wire::{self, DocRef};
+use crate::auth::Caller;
 use crate::state::AppState;
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::web;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
 use futures::{SinkExt, StreamExt};
 use samod::{PeerId, Transport};
@@ -30,57 +28,11 @@ use std::time::Duration;
 use sysops_core::sync::ids::{self, DocKind};
 use uuid::Uuid;
 
-/// The caller of a WebSocket upgrade: bearer header or `?access_token=`.
-async fn ws_caller(state: &AppState, req: &HttpRequest) -> Result<Caller, ApiError> {
-    let token = bearer(req).or_else(|| {
-        web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
-            .ok()
-            .and_then(|q| q.get("access_token").cloned())
-    });
-    let token = token.ok_or_else(|| {
-        ApiError::Unauthorized("send the access token as Authorization: Bearer or ?access_token=".to_owned())
-    })?;
-    state.auth.authenticate(&state.db, &token).await
-}
-
-/// The expert's root document.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct RootView {
-    /// `automerge:…` URL of the root document, which lists every document the caller may sync.
-    pub root: String,
-}
-
-/// The caller's root document.
-#[utoipa::path(tag = "sync", responses((status = 200, body = RootView), (status = 403, body = crate::api::problem::Problem)),
-    security(("bearer" = [])))]
-#[get("/api/v1/sync/root")]
-pub async fn root(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
-    caller.require(&[Role::Expert], "syncing documents")?;
-    let hub = state.sync.clone();
-    let user = caller.user_id;
-    let rt = hub.rt.clone();
-    let root = rt
-        .spawn(async move { super::reconcile::expert_docs(&hub, user).await })
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))??;
-    Ok(HttpResponse::Ok().json(RootView { root: ids::url(root) }))
-}
-
-/// The WebSocket speaking the automerge-repo sync protocol.
-#[utoipa::path(tag = "sync", params(("access_token" = Option<String>, Query, description = "The access token, when the client cannot set headers")),
-    responses((status = 101, description = "Switching to the automerge-repo protocol"), (status = 401, body = crate::api::problem::Problem),
-        (status = 403, body = crate::api::problem::Problem)))]
-#[get("/api/v1/sync")]
-pub async fn socket(state: web::Data<AppState>, req: HttpRequest, body: web::Payload) -> ApiResult<HttpResponse> {
-    let caller = ws_caller(&state, &req).await?;
-    caller.require(&[Role::Expert], "syncing documents")?;
-    let (resp, session, stream) =
-        actix_ws::handle(&req, body).map_err(|e| ApiError::BadRequest(format!("not a WebSocket upgrade: {e}")))?;
-    let stream =
-        stream.max_frame_size(MAX_MESSAGE_BYTES).aggregate_continuations().max_continuation_size(MAX_MESSAGE_BYTES);
+/// Serves one upgraded connection of `caller` (an expert) until it ends: the sync
+/// front end (`api::sync`) authenticates and upgrades, then hands the socket here.
+pub fn start(state: web::Data<AppState>, caller: Caller, session: Session, stream: actix_ws::AggregatedMessageStream) {
     let standing = Standing { changes: state.auth.users.changes(), state: state.clone(), caller };
     actix_web::rt::spawn(serve(state.sync.clone(), caller.user_id, session, stream, standing));
-    Ok(resp)
 }
 
 async fn close(session: Session, code: CloseCode, why: &str) {

@@ -8,8 +8,9 @@ use crate::db::Db;
 use automerge::Automerge;
 use automerge::transaction::{CommitOptions, Transaction};
 use samod::{DocHandle, PeerId, RepoEvent, RepoObserver, Transport};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use sysops_core::sync::docs::DocError;
 use sysops_core::sync::ids;
 use tokio::sync::mpsc;
@@ -58,10 +59,34 @@ impl SyncHandle {
     }
 }
 
-/// Watches the repository: which documents are open here, and which just received a
-/// device's sync message (so their projection runs).
+/// How many documents a node keeps in memory (ADR 17): a document nobody is syncing
+/// leaves memory after `idle`, and sooner, least recently used first, while more than
+/// `documents` are open.
+#[derive(Debug, Clone, Copy)]
+pub struct Cache {
+    /// Most documents kept open when nobody is using them.
+    pub documents: usize,
+    /// How long an unused document stays open.
+    pub idle: Duration,
+}
+
+/// The documents open on this node and when each was last used.
+type Opened = Arc<Mutex<HashMap<Uuid, Instant>>>;
+
+/// Marks an open document as used now.
+fn touch(opened: &Opened, id: Uuid) {
+    if let Ok(mut o) = opened.lock()
+        && let Some(t) = o.get_mut(&id)
+    {
+        *t = Instant::now();
+    }
+}
+
+/// Watches the repository: which documents are open here and when they were last used,
+/// and which just received a device's sync message (so their projection runs).
 struct Observer {
-    opened: Arc<Mutex<HashSet<Uuid>>>,
+    opened: Opened,
+    open_gauge: prometheus::IntGauge,
     synced: mpsc::UnboundedSender<Uuid>,
 }
 
@@ -70,16 +95,24 @@ impl RepoObserver for Observer {
         match event {
             RepoEvent::DocumentOpened { document_id } => {
                 if let (Some(id), Ok(mut o)) = (uuid_of(document_id), self.opened.lock()) {
-                    o.insert(id);
+                    o.insert(id, Instant::now());
+                    self.open_gauge.set(i64::try_from(o.len()).unwrap_or(i64::MAX));
+                }
+            }
+            RepoEvent::SyncMessageGenerated { document_id, .. } => {
+                if let Some(id) = uuid_of(document_id) {
+                    touch(&self.opened, id);
                 }
             }
             RepoEvent::DocumentClosed { document_id } => {
                 if let (Some(id), Ok(mut o)) = (uuid_of(document_id), self.opened.lock()) {
                     o.remove(&id);
+                    self.open_gauge.set(i64::try_from(o.len()).unwrap_or(i64::MAX));
                 }
             }
             RepoEvent::SyncMessageReceived { document_id, .. } => {
                 if let Some(id) = uuid_of(document_id) {
+                    touch(&self.opened, id);
                     let _ = self.synced.send(id);
                 }
             }
@@ -103,14 +136,20 @@ pub struct SyncHub {
     pub node: String,
     /// The server's peer id.
     pub peer_id: String,
-    /// Documents open on this node.
-    pub opened: Arc<Mutex<HashSet<Uuid>>>,
+    /// Documents open on this node, and when each was last used.
+    opened: Opened,
+    /// How many documents stay in memory.
+    pub cache: Cache,
     /// Intents (the reconciler's input).
     pub handle: SyncHandle,
     /// The runtime samod and the sync tasks run on.
     pub rt: tokio::runtime::Handle,
     /// Per-connection limits: new documents, and requests for unavailable ones.
     pub limits: (usize, usize),
+    /// Documents open on this node (a gauge on `/metrics`).
+    open_gauge: prometheus::IntGauge,
+    /// Documents that left memory unused (a counter on `/metrics`).
+    closed_total: prometheus::IntCounter,
     /// Cancelled when the server shuts down: open sync sessions close at once (devices
     /// reconnect to another node or later) instead of holding the shutdown up.
     pub closing: tokio_util::sync::CancellationToken,
@@ -133,10 +172,11 @@ impl SyncHub {
         handle: SyncHandle,
         intents: mpsc::UnboundedReceiver<Intent>,
         limits: (usize, usize),
+        cache: Cache,
     ) -> anyhow::Result<(Arc<Self>, Inputs)> {
         let acl = Arc::new(Acl::load(&db, node.clone()).await?);
         let storage = DbStorage::new(db.clone(), node.clone(), &rt);
-        let opened = Arc::new(Mutex::new(HashSet::new()));
+        let opened: Opened = Default::default();
         let (synced_tx, synced) = mpsc::unbounded_channel();
         // Short: the peer id rides in every message's envelope both ways. A hash of the
         // node's name keeps it stable across restarts and distinct between nodes.
@@ -144,7 +184,8 @@ impl SyncHub {
             use sha2::Digest;
             format!("srv:{}", &hex::encode(sha2::Sha256::digest(node.as_bytes()))[..12])
         };
-        let observer = Observer { opened: opened.clone(), synced: synced_tx };
+        let open_gauge = prometheus::IntGauge::new("sync_documents_open", "Sync documents in memory on this node")?;
+        let observer = Observer { opened: opened.clone(), open_gauge: open_gauge.clone(), synced: synced_tx };
         let builder = samod::Repo::builder(rt.clone())
             .with_peer_id(PeerId::from(peer_id.clone()))
             .with_storage(storage.clone())
@@ -163,11 +204,18 @@ impl SyncHub {
             node,
             peer_id,
             opened,
+            cache,
             handle,
             rt,
             limits,
+            open_gauge,
+            closed_total: prometheus::IntCounter::new(
+                "sync_documents_closed_total",
+                "Sync documents that left memory because nobody was using them",
+            )?,
             closing: Default::default(),
         });
+        hub.rt.spawn(evict(hub.clone()));
         Ok((hub, Inputs { intents, synced }))
     }
 
@@ -245,7 +293,11 @@ impl SyncHub {
 
     /// A document, loaded if needed.
     pub async fn find(&self, id: Uuid) -> anyhow::Result<Option<DocHandle>> {
-        self.repo.find(doc_of(id)).await.map_err(|_| anyhow::anyhow!("the sync repository stopped"))
+        let found = self.repo.find(doc_of(id)).await.map_err(|_| anyhow::anyhow!("the sync repository stopped"))?;
+        if found.is_some() {
+            touch(&self.opened, id);
+        }
+        Ok(found)
     }
 
     /// Changes a document on its actor (the change syncs to connected devices and is
@@ -275,12 +327,77 @@ impl SyncHub {
 
     /// Whether a document is open on this node.
     pub fn is_open(&self, id: Uuid) -> bool {
-        self.opened.lock().is_ok_and(|o| o.contains(&id))
+        self.opened.lock().is_ok_and(|o| o.contains_key(&id))
+    }
+
+    /// How many documents are open on this node.
+    pub fn open_documents(&self) -> usize {
+        self.opened.lock().map_or(0, |o| o.len())
+    }
+
+    /// Takes documents nobody is using out of memory: those unused for longer than the
+    /// idle time, and the least recently used while more than the cache's size are open.
+    /// A document in use (a device syncing it, changes being stored, a handle held) stays
+    /// and is looked at again after another idle period. Returns how many left.
+    pub fn evict_unused(&self) -> usize {
+        let now = Instant::now();
+        let mut docs: Vec<(Instant, Uuid)> = match self.opened.lock() {
+            Ok(o) => o.iter().map(|(d, t)| (*t, *d)).collect(),
+            Err(_) => return 0,
+        };
+        let expired = |t: Instant| now.saturating_duration_since(t) >= self.cache.idle;
+        if docs.len() <= self.cache.documents && !docs.iter().any(|(t, _)| expired(*t)) {
+            return 0;
+        }
+        docs.sort_unstable();
+        let (mut open, mut closed) = (docs.len(), 0);
+        let mut busy = Vec::new();
+        for (t, d) in docs {
+            if open <= self.cache.documents && !expired(t) {
+                break;
+            }
+            if self.repo.close_if_idle(&doc_of(d)) {
+                open -= 1;
+                closed += 1;
+            } else {
+                busy.push(d);
+            }
+        }
+        if let Ok(mut o) = self.opened.lock() {
+            for d in busy {
+                if let Some(t) = o.get_mut(&d) {
+                    *t = now;
+                }
+            }
+        }
+        closed
+    }
+
+    /// The hub's metrics, for the server's registry.
+    pub fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
+        vec![Box::new(self.open_gauge.clone()), Box::new(self.closed_total.clone())]
     }
 
     /// Stops the repository (flushing storage).
     pub async fn stop(&self) {
         let stop = self.repo.stop();
         let _ = self.rt.spawn(stop).await;
+    }
+}
+
+/// Evicts unused documents every second until the server shuts down.
+async fn evict(hub: Arc<SyncHub>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = hub.closing.cancelled() => return,
+        }
+        let closed = hub.evict_unused();
+        if closed > 0 {
+            hub.closed_total.inc_by(closed as u64);
+            tracing::debug!(closed, open = hub.open_documents(), "sync documents left memory");
+        }
     }
 }

@@ -184,6 +184,21 @@ fn ticket_init(tx: &mut automerge::transaction::Transaction<'_>, ticket_id: &str
 }
 
 async fn write_ticket(hub: &SyncHub, t: &ticket::Model) -> anyhow::Result<()> {
+    let doc_id = ids::ticket(t.id);
+    let entry = ticket_entry(t);
+    // A document's first change must be the same on every node (same actor, same
+    // content), so it holds only what never changes; the rest is an ordinary change.
+    let tid = t.id.to_string();
+    hub.ensure_exists(doc_id, entry, move |tx| ticket_init(tx, &tid)).await?;
+    hub.acl.set_reader(&hub.db, doc_id, reader_of(t)).await?;
+    if experts_of(t).is_empty() && !hub.is_open(doc_id) {
+        // No expert has ever been given it (it waits for one), so no device has it and
+        // nobody may sync it: it stays in storage as created, and memory stays free
+        // (ADR 17). It is written from the row when an expert gets it, before they may
+        // read it. A ticket an expert has seen is always written (a closed ticket's
+        // final state, an erased customer's details).
+        return Ok(());
+    }
     let (cu, u) = (
         customer::Entity::find_by_id(t.customer_id).one(&hub.db.read).await?,
         user::Entity::find_by_id(t.customer_id).one(&hub.db.read).await?,
@@ -203,13 +218,7 @@ async fn write_ticket(hub: &SyncHub, t: &ticket::Model) -> anyhow::Result<()> {
         dispatcher_notes: t.dispatcher_notes.clone(),
         updated_at: rfc3339(t.updated_at),
     };
-    let doc_id = ids::ticket(t.id);
-    let entry = ticket_entry(t);
-    // A document's first change must be the same on every node (same actor, same
-    // content), so it holds only what never changes; the rest is an ordinary change.
-    let tid = t.id.to_string();
-    let h = hub.ensure(doc_id, entry, move |tx| ticket_init(tx, &tid)).await?;
-    hub.acl.set_reader(&hub.db, doc_id, reader_of(t)).await?;
+    let h = hub.find(doc_id).await?.ok_or_else(|| anyhow::anyhow!("document {doc_id} is not in storage"))?;
     hub.change(&h, move |tx| doc.write(tx)).await
 }
 

@@ -1,6 +1,7 @@
 //! Background jobs, run by every node (each change is guarded by the ticket's row lock
 //! and state machine, so two nodes never both act): accept timeouts, survey reminders
-//! and expiry, SLA breach alerts, and the retry of unassignable tickets.
+//! and expiry, SLA breach alerts, the retry of unassignable tickets, and tickets left
+//! with a deactivated expert.
 
 use super::effects::Effects;
 use super::messages::TicketMessage;
@@ -47,6 +48,7 @@ pub async fn tick(t: &Tickets) -> anyhow::Result<()> {
     survey_reminders(t).await?;
     survey_expiry(t).await?;
     sla(t).await?;
+    super::gone::sweep(t).await?;
     Ok(())
 }
 

@@ -79,6 +79,9 @@ pub enum Op {
         /// The note.
         text: String,
     },
+    /// The assigned expert's account was deactivated: the ticket goes to the next
+    /// expert, accepted or not.
+    AssigneeGone,
 }
 
 impl Op {
@@ -96,6 +99,7 @@ impl Op {
             Op::Retry => "assigned",
             Op::EnRoute { .. } => "marked en route",
             Op::Arrived { .. } => "marked arrived",
+            Op::AssigneeGone => "passed on",
         }
     }
 }
@@ -200,6 +204,7 @@ async fn apply(
         Op::Retry => step.retry(pool)?,
         Op::EnRoute { at } => step.progress(Progress::EnRoute, *at)?,
         Op::Arrived { at } => step.progress(Progress::Arrived, *at)?,
+        Op::AssigneeGone => step.assignee_gone(pool)?,
         Op::Close(reason) => step.close(*reason).map_err(refused)?,
     }
     let updated = step.write(&txn).await?;
@@ -492,6 +497,20 @@ impl<'a> Step<'a> {
         if let Some(old) = old {
             self.withdraw(old, "It was not accepted in time and has gone to another expert.");
         }
+        self.replace(pool)
+    }
+
+    /// The assignee's account was deactivated: the next expert gets the ticket (they are
+    /// not told: they can no longer sign in).
+    fn assignee_gone(&mut self, pool: &mut PoolTx<'_>) -> Result<(), TicketError> {
+        let tr = self.machine.apply(TicketEvent::AssigneeGone).map_err(|e| TicketError::transition(e, "passed on"))?;
+        let old = tr.released.map(|e| e.as_uuid());
+        self.fx.event(self.row.id, "assignee_gone", self.actor, json!({"expert_id": old}));
+        self.fx.end_assignment(self.row.id, "deactivated");
+        if let Some(e) = tr.released {
+            pool.release(e);
+        }
+        self.am.accepted_at_ms = Set(None);
         self.replace(pool)
     }
 

@@ -416,7 +416,7 @@ pub async fn kb_queue(viewer: Viewer, state: web::Data<AppState>) -> WebResult<R
 pub async fn kb_publish(viewer: Viewer, state: web::Data<AppState>, id: web::Path<Uuid>) -> WebResult<HttpResponse> {
     match review::decide(&state, viewer.caller, id.into_inner(), Outcome::Publish).await {
         Ok(a) => session::flash(&viewer.session, format!("\u{201c}{}\u{201d} is published.", a.title)),
-        Err(crate::api::problem::ApiError::Conflict(m)) => session::flash(&viewer.session, sentence(&m)),
+        Err(crate::error::ServiceError::Conflict(m)) => session::flash(&viewer.session, sentence(&m)),
         Err(e) => return Err(viewer.error(e)),
     }
     Ok(see_other("/admin/kb"))
@@ -449,8 +449,8 @@ pub async fn kb_reject(
         Ok(a) => {
             session::flash(&viewer.session, format!("\u{201c}{}\u{201d} is rejected; its author is told why.", a.title))
         }
-        Err(crate::api::problem::ApiError::Conflict(m)) => session::flash(&viewer.session, sentence(&m)),
-        Err(crate::api::problem::ApiError::Validation(v)) => {
+        Err(crate::error::ServiceError::Conflict(m)) => session::flash(&viewer.session, sentence(&m)),
+        Err(crate::error::ServiceError::Validation(v)) => {
             let message = v.0.first().map(|e| sentence(&e.message)).unwrap_or_default();
             let waiting = review::waiting(&state.db, 50, None).await.map_err(|e| viewer.error(e))?;
             let page = ReviewPage { chrome: viewer.chrome, waiting, reason_error: Some((id, message)) };
@@ -516,7 +516,11 @@ pub async fn messages(viewer: Viewer, state: web::Data<AppState>) -> WebResult<M
 #[post("/admin/messages/{id}/retry")]
 pub async fn message_retry(viewer: Viewer, state: web::Data<AppState>, id: web::Path<Uuid>) -> WebResult<HttpResponse> {
     viewer.require(ADMIN, "retrying messages")?;
-    if outbox::retry_dead(&state.db, id.into_inner()).await.map_err(|e| viewer.error(e.into()))?.is_some() {
+    if outbox::retry_dead(&state.db, id.into_inner())
+        .await
+        .map_err(|e| viewer.error(crate::api::problem::ApiError::from(e)))?
+        .is_some()
+    {
         state.notifier.kick();
         session::flash(&viewer.session, "The message is queued again.");
     } else {

@@ -64,7 +64,9 @@ fn role_label(role: Role) -> &'static str {
 fn places(role: Role) -> &'static [(&'static str, &'static str)] {
     // An empty href is a place that comes with later work (billing, reports).
     match role {
-        Role::Customer => &[("/my", "Plans and tickets"), ("/my/profile", "Profile"), ("", "Billing")],
+        Role::Customer => {
+            &[("/my", "Plans and tickets"), ("/my/tickets", "Tickets"), ("/my/profile", "Profile"), ("", "Billing")]
+        }
         Role::Agent => &[("/console", "Find a customer")],
         Role::Admin => &[
             ("/admin", "Overview"),
@@ -73,7 +75,11 @@ fn places(role: Role) -> &'static [(&'static str, &'static str)] {
             ("/admin/messages", "Messages"),
             ("/admin/conflicts", "Sync conflicts"),
         ],
-        Role::Manager => &[("/manager", "Overview"), ("", "Reports")],
+        Role::Manager => &[
+            ("/manager", "Overview"),
+            ("/manager/reports/ticketing", "Ticketing report"),
+            ("/manager/reports/experts", "Expert performance"),
+        ],
         Role::Expert => &[],
     }
 }

@@ -81,9 +81,7 @@ pub async fn search(
                 results.items = page.items;
                 results.next = page.next_cursor;
             }
-            Err(crate::api::problem::ApiError::Validation(v)) => {
-                results.problem = v.0.first().map(|e| e.message.clone())
-            }
+            Err(crate::error::ServiceError::Validation(v)) => results.problem = v.0.first().map(|e| e.message.clone()),
             Err(e) => return Err(viewer.error(e)),
         }
     }
@@ -109,6 +107,6 @@ pub async fn customer(viewer: Viewer, state: web::Data<AppState>, id: web::Path<
     viewer.require(customers::FINDERS, "the call-center console")?;
     let id = id.into_inner();
     let detail = customers::detail(&state.db, id).await.map_err(|e| viewer.error(e))?;
-    let tickets = recent_tickets(&state, id, 20).await?;
+    let tickets = recent_tickets(&state, id, 20, "/console/tickets").await?;
     Ok(CustomerPage { chrome: viewer.chrome, detail, tickets })
 }

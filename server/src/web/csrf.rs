@@ -50,7 +50,10 @@ pub async fn protect(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     // Safe methods change nothing; `/api/…` and unknown paths that reach this scope are
     // not pages (the scope's default service answers them: 404, or 405 with `Allow`).
-    let no_page = req.path().starts_with("/api/") || req.resource_map().match_pattern(req.path()).is_none();
+    // API-owned routes outside `/api/` (health, metrics, surveys) are not pages either.
+    let no_page = req.path().starts_with("/api/")
+        || req.resource_map().match_pattern(req.path()).is_none()
+        || crate::api::edge::allowed(req.request()).is_some();
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) || no_page {
         return Ok(next.call(req).await?.map_into_left_body());
     }

@@ -1,6 +1,5 @@
 //! The customer's pages: their plans and tickets, their profile and how to be told, and
-//! subscribing to a plan for a product. Tickets are listed read-only here; raising and
-//! following them comes with the ticket service.
+//! subscribing to a plan for a product. Raising and following tickets: `my_tickets`.
 
 use super::chrome::Chrome;
 use super::error::{WebError, WebResult};
@@ -43,12 +42,14 @@ pub struct TicketRow {
     pub status_key: String,
     /// Raised, `3 Dec 2026`.
     pub raised: String,
+    /// Its page.
+    pub href: String,
     /// The assigned (or completing) expert's first name; empty when none.
     pub expert: String,
 }
 
 /// The latest tickets of a customer, newest first.
-pub async fn recent_tickets(state: &AppState, customer: Uuid, n: u64) -> Result<Vec<TicketRow>, WebError> {
+pub async fn recent_tickets(state: &AppState, customer: Uuid, n: u64, pages: &str) -> Result<Vec<TicketRow>, WebError> {
     let rows = ticket::Entity::find()
         .filter(ticket::Column::CustomerId.eq(customer))
         .order_by_desc(ticket::Column::Id)
@@ -61,6 +62,7 @@ pub async fn recent_tickets(state: &AppState, customer: Uuid, n: u64) -> Result<
     Ok(rows
         .into_iter()
         .map(|t| TicketRow {
+            href: format!("{pages}/{}", t.id),
             expert: t.assigned_expert_id.and_then(|e| names.get(&e).cloned()).unwrap_or_default(),
             id: t.id,
             status: status_words(&t.status).to_owned(),
@@ -77,7 +79,9 @@ pub fn status_words(s: &str) -> &'static str {
     match s {
         "created" => "Received",
         "assigned" => "Expert assigned",
-        "accepted" => "Expert on the way",
+        "accepted" => "Expert confirmed",
+        "en_route" => "Expert on the way",
+        "arrived" => "Expert arrived",
         "completed" => "Fixed",
         "closed" => "Closed",
         "cancelled" => "Cancelled",
@@ -100,7 +104,7 @@ pub async fn start(viewer: Viewer, state: web::Data<AppState>) -> WebResult<Star
     viewer.require(CUSTOMER, "the customer's pages")?;
     let id = viewer.caller.user_id;
     let subscriptions = customers::subscriptions(&state.db, id).await.map_err(|e| viewer.error(e))?;
-    let tickets = recent_tickets(&state, id, 20).await?;
+    let tickets = recent_tickets(&state, id, 20, "/my/tickets").await?;
     Ok(StartPage { chrome: viewer.chrome, subscriptions, tickets })
 }
 
@@ -279,7 +283,7 @@ pub async fn subscribe_post(
                     session::flash(&viewer.session, format!("Your {} is covered from today.", s.product));
                     return Ok(see_other("/my"));
                 }
-                Err(crate::api::problem::ApiError::Conflict(m)) => {
+                Err(crate::error::ServiceError::Conflict(m)) => {
                     if same_subscription_exists(&state, customer, plan_id, &f.product).await? {
                         session::flash(&viewer.session, format!("Your {} is covered by this plan.", f.product.trim()));
                         return Ok(see_other("/my"));

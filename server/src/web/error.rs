@@ -103,6 +103,12 @@ impl WebError {
     }
 }
 
+impl From<crate::error::ServiceError> for WebError {
+    fn from(e: crate::error::ServiceError) -> Self {
+        Self::from_api(&Chrome::bare(), e.into())
+    }
+}
+
 impl From<ApiError> for WebError {
     fn from(e: ApiError) -> Self {
         Self::from_api(&Chrome::bare(), e)

@@ -41,9 +41,9 @@ impl FieldErrors {
 
     /// The fields of a validation problem (`Some`), or `None` for other errors, which
     /// the caller turns into a page. A conflict becomes a message on `conflict_field`.
-    pub fn from_api(e: ApiError, conflict_field: &str) -> Result<Self, ApiError> {
+    pub fn from_api(e: impl Into<ApiError>, conflict_field: &str) -> Result<Self, ApiError> {
         let mut out = Self::default();
-        match e {
+        match e.into() {
             ApiError::Validation(v) => {
                 for f in v.0 {
                     out.add(&f.field, f.message);
@@ -57,7 +57,7 @@ impl FieldErrors {
 }
 
 /// "must be at most 200 characters" → "Must be at most 200 characters."
-fn sentence(m: &str) -> String {
+pub fn sentence(m: &str) -> String {
     let mut c = m.chars();
     let mut s = match c.next() {
         Some(f) => f.to_uppercase().chain(c).collect::<String>(),

@@ -147,8 +147,8 @@ impl Viewer {
     }
 
     /// An API error as a page carrying this viewer's chrome.
-    pub fn error(&self, e: crate::api::problem::ApiError) -> WebError {
-        WebError::from_api(&self.chrome, e)
+    pub fn error(&self, e: impl Into<crate::api::problem::ApiError>) -> WebError {
+        WebError::from_api(&self.chrome, e.into())
     }
 }
 

@@ -134,6 +134,11 @@ impl Hub {
         self.state.is_connected_to(peer_id)
     }
 
+    /// sysops patch: the actor of an open document.
+    pub fn actor_for_document(&self, document_id: &crate::DocumentId) -> Option<crate::DocumentActorId> {
+        self.state.find_actor_for_document(document_id).map(|a| a.actor_id)
+    }
+
     pub fn is_stopped(&self) -> bool {
         self.state.run_state() == RunState::Stopped
     }

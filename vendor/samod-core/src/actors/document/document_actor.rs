@@ -449,6 +449,23 @@ impl DocumentActor {
         }
     }
 
+    /// sysops patch: whether the document can leave memory without anyone noticing:
+    /// loaded, everything written to storage, no sharing decision pending, and no
+    /// connected peer syncing it (none has asked for it or told us its heads, and no
+    /// message is waiting). Loading it again later gives the same document.
+    pub fn is_idle(&self) -> bool {
+        self.run_state == RunState::Running
+            && matches!(self.phase, Phase::Ready(_))
+            && self.load_state.is_idle()
+            && self.on_disk_state.is_idle()
+            && self.check_policy_tasks.is_empty()
+            && self.peer_connections.values().all(|c| {
+                !c.has_requested
+                    && c.pending_sync_messages.is_empty()
+                    && c.sync_state.their_heads.is_none()
+            })
+    }
+
     pub fn is_stopped(&self) -> bool {
         self.run_state == RunState::Stopped
     }

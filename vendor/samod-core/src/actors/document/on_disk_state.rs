@@ -89,6 +89,14 @@ impl OnDiskState {
         self.last_saved_heads = Some(doc.get_heads());
     }
 
+    /// sysops patch: nothing being written, deleted or compacted. Deletions still
+    /// queued (chunks a compacted snapshot supersedes, deleted with the next save) may
+    /// be forgotten: the document loaded again finds them on disk, and its next
+    /// compaction supersedes them again.
+    pub(super) fn is_idle(&self) -> bool {
+        self.running_puts.is_empty() && self.running_deletes.is_empty() && self.compaction.is_none()
+    }
+
     pub(super) fn is_flushed(&self) -> bool {
         self.running_puts.is_empty()
     }

@@ -33,6 +33,15 @@ impl HubEvent {
         }
     }
 
+    /// sysops patch: forgets an idle document. The runtime calls this only after
+    /// checking `DocumentActor::is_idle` with no hub event in between, and then
+    /// stops the actor itself; a later search or message loads the document again.
+    pub fn close_document(document_id: DocumentId) -> Self {
+        HubEvent {
+            payload: HubEventPayload::Input(HubInput::CloseDocument { document_id }),
+        }
+    }
+
     /// Creates a tick event for periodic processing.
     pub fn tick() -> Self {
         HubEvent {
@@ -253,6 +262,7 @@ impl HubEvent {
                 HubInput::DialFailed { .. } => "dial_failed",
                 HubInput::RemoveDialer { .. } => "remove_dialer",
                 HubInput::RemoveListener { .. } => "remove_listener",
+                HubInput::CloseDocument { .. } => "close_document",
             },
         }
     }

@@ -66,4 +66,9 @@ pub(crate) enum HubInput {
         listener_id: ListenerId,
     },
     Stop,
+    /// sysops patch: forget a document whose actor the runtime found idle (see
+    /// `DocumentActor::is_idle`); the runtime stops the actor itself.
+    CloseDocument {
+        document_id: DocumentId,
+    },
 }

@@ -256,6 +256,20 @@ impl State {
         self.searches.touch(actor_id);
     }
 
+    /// sysops patch: forgets a document (its actor is idle and stopped by the
+    /// runtime). Connections drop their subscription too, so that subscriptions stay
+    /// a subset of `document_to_actor` (`ensure_connections` relies on that).
+    fn close_document(&mut self, document_id: &DocumentId) {
+        let Some(actor_id) = self.document_to_actor.remove(document_id) else {
+            return;
+        };
+        self.actors.remove(&actor_id);
+        self.searches.remove(actor_id);
+        for conn in self.connections.values_mut() {
+            conn.remove_document(document_id);
+        }
+    }
+
     pub(crate) fn find_actor_for_document(&self, document_id: &DocumentId) -> Option<&ActorInfo> {
         self.document_to_actor
             .get(document_id)
@@ -545,6 +559,9 @@ impl State {
                     }
                     HubInput::RemoveListener { listener_id } => {
                         self.handle_remove_listener(results, listener_id);
+                    }
+                    HubInput::CloseDocument { document_id } => {
+                        self.close_document(&document_id);
                     }
                 }
             }

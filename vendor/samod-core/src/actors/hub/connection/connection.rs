@@ -369,6 +369,14 @@ impl Connection {
         self.changed_docs.insert(document_id);
     }
 
+    /// sysops patch: drops a closed document's subscription.
+    pub(crate) fn remove_document(&mut self, document_id: &DocumentId) {
+        if let ConnectionPhase::Established(established) = &mut self.phase {
+            established.document_subscriptions.remove(document_id);
+        }
+        self.changed_docs.remove(document_id);
+    }
+
     pub(crate) fn update_peer_state(&mut self, document_id: &DocumentId, state: PeerDocState) {
         let ConnectionPhase::Established(established) = &mut self.phase else {
             tracing::warn!("attmpeted to update document for non-established connection");

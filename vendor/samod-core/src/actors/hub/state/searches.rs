@@ -29,6 +29,12 @@ impl Searches {
         self.touched.insert(actor);
     }
 
+    /// sysops patch: forgets a closed document's actor.
+    pub(super) fn remove(&mut self, actor: DocumentActorId) {
+        self.phases.remove(&actor);
+        self.touched.remove(&actor);
+    }
+
     pub(super) fn add_search(&mut self, actor: DocumentActorId, phase: DocSearchPhase) {
         self.phases.insert(actor, phase);
     }

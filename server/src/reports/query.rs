@@ -1,0 +1,602 @@
+//! The reports, read from the cube (and, for the backlog, the per-ticket facts; for
+//! knowledge-base articles, their own small tables): a date range in the manager's time
+//! zone, filters, and figures.
+
+use super::fold::{self, bucket_value, metric};
+use crate::db::Db;
+use crate::db::entity::{kb_article, kb_review, report_cube, report_ticket_fact, user};
+use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Select};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Dates in a time zone: `from` and `to` both included.
+#[derive(Debug, Clone)]
+pub struct Range {
+    /// First day.
+    pub from: NaiveDate,
+    /// Last day.
+    pub to: NaiveDate,
+    /// The manager's time zone.
+    pub tz: Tz,
+}
+
+impl Range {
+    fn midnight(&self, d: NaiveDate) -> DateTime<Utc> {
+        let local = d.and_hms_opt(0, 0, 0).unwrap_or_default();
+        self.tz.from_local_datetime(&local).earliest().map_or_else(|| local.and_utc(), |t| t.with_timezone(&Utc))
+    }
+
+    /// The first instant of the range.
+    pub fn start(&self) -> DateTime<Utc> {
+        self.midnight(self.from)
+    }
+
+    /// The first instant after the range.
+    pub fn end(&self) -> DateTime<Utc> {
+        self.midnight(self.to.checked_add_days(Days::new(1)).unwrap_or(self.to))
+    }
+
+    /// The UTC hours whose start lies in the range: `[first, last)`. Exact for zones
+    /// whose offset is whole hours; within the hour otherwise.
+    pub fn hours(&self) -> (i64, i64) {
+        let ceil = |t: DateTime<Utc>| (t.timestamp() + 3599).div_euclid(3600);
+        (ceil(self.start()), ceil(self.end()))
+    }
+
+    /// The local day an hour's start falls on.
+    pub fn day_of_hour(&self, hour: i64) -> NaiveDate {
+        DateTime::from_timestamp(hour * 3600, 0).unwrap_or_default().with_timezone(&self.tz).date_naive()
+    }
+
+    /// Every day of the range.
+    pub fn days(&self) -> Vec<NaiveDate> {
+        self.from.iter_days().take_while(|d| *d <= self.to).collect()
+    }
+}
+
+/// What to count.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct Filters {
+    /// One category.
+    pub category: Option<String>,
+    /// One area (as reports name it, e.g. `+41.5-088.0`).
+    pub area: Option<String>,
+    /// One expert.
+    pub expert: Option<Uuid>,
+}
+
+/// A count under a key.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Count {
+    /// The key (a category, an area, a channel, a reason, an age bracket).
+    pub key: String,
+    /// How people read it (an area's nearest town).
+    pub label: String,
+    /// How many.
+    pub count: i64,
+}
+
+/// Tickets raised, completed and cancelled on one day.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct DayVolume {
+    /// The local day.
+    pub day: NaiveDate,
+    /// Raised.
+    pub created: i64,
+    /// Completed.
+    pub completed: i64,
+    /// Cancelled.
+    pub cancelled: i64,
+}
+
+/// A duration's distribution. Percentiles come from histogram buckets 5% wide and are
+/// reported as the bucket's upper bound.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Timing {
+    /// `to_assign` (raised → first assigned), `to_accept` (assigned → accepted),
+    /// `to_arrive` (accepted → on site), `to_complete` (raised → completed).
+    pub metric: String,
+    /// How many were measured.
+    pub count: i64,
+    /// Median, seconds.
+    pub p50_secs: Option<i64>,
+    /// 90th percentile, seconds.
+    pub p90_secs: Option<i64>,
+    /// Mean, seconds (exact).
+    pub mean_secs: Option<i64>,
+}
+
+/// Counts with their reasons.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Reasons {
+    /// How many.
+    pub total: i64,
+    /// By reason, most frequent first.
+    pub by_reason: Vec<Count>,
+}
+
+/// Open tickets at the end of the range (or now, if sooner), by age.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Backlog {
+    /// The instant measured.
+    pub at: DateTime<Utc>,
+    /// Open tickets then.
+    pub total: i64,
+    /// By age bracket (`lt_1h`, `1h_4h`, `4h_24h`, `1d_3d`, `3d_7d`, `ge_7d`).
+    pub by_age: Vec<Count>,
+}
+
+/// The ticketing report.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TicketingReport {
+    /// First day.
+    pub from: NaiveDate,
+    /// Last day (included).
+    pub to: NaiveDate,
+    /// Time zone of the days.
+    pub tz: String,
+    /// The read model holds every event stamped before this instant.
+    pub as_of: Option<DateTime<Utc>>,
+    /// Raised, completed, cancelled per local day (every day of the range).
+    pub by_day: Vec<DayVolume>,
+    /// Tickets raised per category.
+    pub by_category: Vec<Count>,
+    /// Tickets raised per area.
+    pub by_area: Vec<Count>,
+    /// Tickets raised per channel (`web`, `call_center`, or the raiser's role).
+    pub by_channel: Vec<Count>,
+    /// Durations.
+    pub times: Vec<Timing>,
+    /// Open tickets by age.
+    pub backlog: Backlog,
+    /// Placements that found nobody, by reason.
+    pub unassignable: Reasons,
+    /// Assignments after a ticket's first.
+    pub reassignments: i64,
+    /// Declined assignments, by reason.
+    pub declines: Reasons,
+    /// Assignments not accepted in time.
+    pub accept_timeouts: i64,
+    /// Cancelled tickets, by reason.
+    pub cancellations: Reasons,
+}
+
+/// One expert's performance.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ExpertRow {
+    /// The expert.
+    pub expert_id: Uuid,
+    /// Their name.
+    pub name: String,
+    /// Assignments offered.
+    pub assigned: i64,
+    /// Assignments accepted.
+    pub accepted: i64,
+    /// accepted / assigned.
+    pub acceptance_rate: Option<f64>,
+    /// Declined.
+    pub declines: i64,
+    /// Declines by reason.
+    pub decline_reasons: Vec<Count>,
+    /// Not accepted in time.
+    pub accept_timeouts: i64,
+    /// Tickets completed.
+    pub completed: i64,
+    /// Assigned → accepted.
+    pub to_accept: Timing,
+    /// Accepted → on site.
+    pub to_arrive: Timing,
+    /// Raised → completed.
+    pub to_complete: Timing,
+    /// Completions with no repeat ticket (same subscription and category) within 30
+    /// days (recent completions count until a repeat arrives).
+    pub first_time_fixes: i64,
+    /// first_time_fixes / completed.
+    pub first_time_fix_rate: Option<f64>,
+    /// Survey invitations sent (one per completion).
+    pub surveys_invited: i64,
+    /// Survey answers received.
+    pub survey_responses: i64,
+    /// survey_responses / surveys_invited.
+    pub survey_response_rate: Option<f64>,
+    /// Mean rating (1 to 5) of the answers received.
+    pub survey_score: Option<f64>,
+    /// Knowledge-base articles they wrote (created in the range).
+    pub kb_written: i64,
+    /// Their articles published in the range.
+    pub kb_published: i64,
+}
+
+/// The expert-performance report.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ExpertsReport {
+    /// First day.
+    pub from: NaiveDate,
+    /// Last day (included).
+    pub to: NaiveDate,
+    /// Time zone of the days.
+    pub tz: String,
+    /// The read model holds every event stamped before this instant.
+    pub as_of: Option<DateTime<Utc>>,
+    /// Every expert with activity in the range, most completions first.
+    pub experts: Vec<ExpertRow>,
+}
+
+/// A histogram: bucket → count, plus the exact sum.
+#[derive(Debug, Default, Clone)]
+pub struct Hist {
+    buckets: BTreeMap<u32, i64>,
+    count: i64,
+    sum: i64,
+}
+
+impl Hist {
+    fn add(&mut self, label: &str, n: i64, total: i64) {
+        if let Ok(b) = label.parse::<u32>() {
+            *self.buckets.entry(b).or_default() += n;
+        }
+        self.count += n;
+        self.sum += total;
+    }
+
+    /// The nearest-rank percentile `p` (0..1], as its bucket's value.
+    pub fn percentile(&self, p: f64) -> Option<i64> {
+        if self.count <= 0 {
+            return None;
+        }
+        let rank = ((p * self.count as f64).ceil() as i64).max(1);
+        let mut seen = 0;
+        for (b, n) in &self.buckets {
+            seen += n;
+            if seen >= rank {
+                return Some(bucket_value(*b));
+            }
+        }
+        None
+    }
+
+    fn timing(&self, metric: &str) -> Timing {
+        Timing {
+            metric: metric.to_owned(),
+            count: self.count,
+            p50_secs: self.percentile(0.5),
+            p90_secs: self.percentile(0.9),
+            mean_secs: (self.count > 0).then(|| self.sum / self.count),
+        }
+    }
+}
+
+/// The time metrics, in report order.
+pub const TIMINGS: [&str; 4] = [metric::TO_ASSIGN, metric::TO_ACCEPT, metric::TO_ARRIVE, metric::TO_COMPLETE];
+
+fn filtered(mut q: Select<report_cube::Entity>, r: &Range, f: &Filters) -> Select<report_cube::Entity> {
+    use report_cube::Column as C;
+    let (a, b) = r.hours();
+    q = q.filter(C::Hour.gte(a)).filter(C::Hour.lt(b));
+    if let Some(c) = &f.category {
+        q = q.filter(C::Category.eq(c.as_str()));
+    }
+    if let Some(x) = &f.area {
+        q = q.filter(C::Area.eq(x.as_str()));
+    }
+    if let Some(e) = f.expert {
+        q = q.filter(C::Expert.eq(e.to_string()));
+    }
+    q
+}
+
+fn sums(q: Select<report_cube::Entity>) -> Select<report_cube::Entity> {
+    q.column_as(Expr::cust("CAST(SUM(n) AS BIGINT)"), "n").column_as(Expr::cust("CAST(SUM(total) AS BIGINT)"), "total")
+}
+
+fn ranked(map: HashMap<String, i64>, label: impl Fn(&str) -> String) -> Vec<Count> {
+    let mut v: Vec<Count> =
+        map.into_iter().filter(|(_, n)| *n != 0).map(|(k, n)| Count { label: label(&k), key: k, count: n }).collect();
+    v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+    v
+}
+
+fn reasons(map: HashMap<String, i64>) -> Reasons {
+    let by_reason = ranked(map, str::to_owned);
+    Reasons { total: by_reason.iter().map(|c| c.count).sum(), by_reason }
+}
+
+async fn as_of(db: &Db) -> Result<Option<DateTime<Utc>>, DbErr> {
+    let c = super::store::cursor(&db.read).await?;
+    Ok((c != i64::MIN).then(|| DateTime::from_timestamp_micros(c)).flatten())
+}
+
+/// A category as people read it (`laptop` → `Laptops`).
+pub fn category_label(c: &str) -> String {
+    c.parse::<sysops_core::category::Category>().map_or_else(|_| c.to_owned(), |c| c.label().to_owned())
+}
+
+/// A channel as people read it.
+pub fn channel_label(c: &str) -> String {
+    match c {
+        "web" => "Web".to_owned(),
+        "call_center" => "Call center".to_owned(),
+        other => other.replace('_', " "),
+    }
+}
+
+/// The age brackets of the backlog, in order, with their upper bounds in seconds.
+pub const AGES: [(&str, &str, i64); 6] = [
+    ("lt_1h", "under 1 hour", 3_600),
+    ("1h_4h", "1 to 4 hours", 4 * 3_600),
+    ("4h_24h", "4 to 24 hours", 86_400),
+    ("1d_3d", "1 to 3 days", 3 * 86_400),
+    ("3d_7d", "3 to 7 days", 7 * 86_400),
+    ("ge_7d", "7 days or more", i64::MAX),
+];
+
+/// Open tickets at `at`: raised before it and not completed or cancelled by then.
+async fn backlog(db: &Db, at: DateTime<Utc>, f: &Filters) -> Result<Backlog, DbErr> {
+    use report_ticket_fact::Column as C;
+    let at_us = fold::micros(at);
+    let mut created = Vec::new();
+    for open_now in [true, false] {
+        let mut q =
+            report_ticket_fact::Entity::find().select_only().column(C::CreatedUs).filter(C::CreatedUs.lt(at_us));
+        q = if open_now { q.filter(C::EndedUs.is_null()) } else { q.filter(C::EndedUs.gte(at_us)) };
+        if let Some(c) = &f.category {
+            q = q.filter(C::Category.eq(c.as_str()));
+        }
+        if let Some(x) = &f.area {
+            q = q.filter(C::Area.eq(x.as_str()));
+        }
+        if let Some(e) = f.expert {
+            q = q.filter(C::ExpertId.eq(e));
+        }
+        created.extend(q.into_tuple::<i64>().all(&db.read).await?);
+    }
+    let mut counts = [0i64; AGES.len()];
+    for c in &created {
+        let age = (at_us - c) / 1_000_000;
+        let i = AGES.iter().position(|(_, _, max)| age < *max).unwrap_or(AGES.len() - 1);
+        counts[i] += 1;
+    }
+    Ok(Backlog {
+        at,
+        total: created.len() as i64,
+        by_age: AGES
+            .iter()
+            .zip(counts)
+            .map(|((k, l, _), n)| Count { key: (*k).to_owned(), label: (*l).to_owned(), count: n })
+            .collect(),
+    })
+}
+
+/// (hour, category, area, channel, metric, label, n, total).
+type HourRow = (i64, String, String, String, String, String, i64, i64);
+
+/// The ticketing report.
+pub async fn ticketing(db: &Db, r: &Range, f: &Filters) -> Result<TicketingReport, DbErr> {
+    use report_cube::Column as C;
+    let rows: Vec<HourRow> = sums(filtered(
+        report_cube::Entity::find().select_only().columns([
+            C::Hour,
+            C::Category,
+            C::Area,
+            C::Channel,
+            C::Metric,
+            C::Label,
+        ]),
+        r,
+        f,
+    ))
+    .group_by(C::Hour)
+    .group_by(C::Category)
+    .group_by(C::Area)
+    .group_by(C::Channel)
+    .group_by(C::Metric)
+    .group_by(C::Label)
+    .into_tuple()
+    .all(&db.read)
+    .await?;
+    let mut days: BTreeMap<NaiveDate, DayVolume> =
+        r.days().into_iter().map(|d| (d, DayVolume { day: d, created: 0, completed: 0, cancelled: 0 })).collect();
+    let (mut by_cat, mut by_area, mut by_channel) = (HashMap::new(), HashMap::new(), HashMap::new());
+    let mut hists: HashMap<&str, Hist> = HashMap::new();
+    let (mut unassignable, mut declines, mut cancellations) = (HashMap::new(), HashMap::new(), HashMap::new());
+    let (mut reassignments, mut timeouts) = (0, 0);
+    for (hour, category, area, channel, m, label, n, total) in rows {
+        let day = days.get_mut(&r.day_of_hour(hour));
+        match m.as_str() {
+            metric::CREATED => {
+                if let Some(d) = day {
+                    d.created += n;
+                }
+                *by_cat.entry(category).or_insert(0) += n;
+                *by_area.entry(area).or_insert(0) += n;
+                *by_channel.entry(channel).or_insert(0) += n;
+            }
+            metric::COMPLETED => {
+                if let Some(d) = day {
+                    d.completed += n;
+                }
+            }
+            metric::CANCELLED => {
+                if let Some(d) = day {
+                    d.cancelled += n;
+                }
+                *cancellations.entry(label).or_insert(0) += n;
+            }
+            metric::UNASSIGNABLE => *unassignable.entry(label).or_insert(0) += n,
+            metric::DECLINED => *declines.entry(label).or_insert(0) += n,
+            metric::REASSIGNED => reassignments += n,
+            metric::ACCEPT_TIMEOUT => timeouts += n,
+            other => {
+                if let Some(t) = TIMINGS.iter().find(|t| **t == other) {
+                    hists.entry(t).or_default().add(&label, n, total);
+                }
+            }
+        }
+    }
+    let at = r.end().min(Utc::now());
+    Ok(TicketingReport {
+        from: r.from,
+        to: r.to,
+        tz: r.tz.name().to_owned(),
+        as_of: as_of(db).await?,
+        by_day: days.into_values().collect(),
+        by_category: ranked(by_cat, category_label),
+        by_area: ranked(by_area, area_label),
+        by_channel: ranked(by_channel, channel_label),
+        times: TIMINGS.iter().map(|t| hists.get(t).cloned().unwrap_or_default().timing(t)).collect(),
+        backlog: backlog(db, at, f).await?,
+        unassignable: reasons(unassignable),
+        reassignments,
+        declines: reasons(declines),
+        accept_timeouts: timeouts,
+        cancellations: reasons(cancellations),
+    })
+}
+
+/// The expert-performance report.
+pub async fn experts(db: &Db, r: &Range, f: &Filters) -> Result<ExpertsReport, DbErr> {
+    use report_cube::Column as C;
+    let rows: Vec<(String, String, String, i64, i64)> =
+        sums(filtered(report_cube::Entity::find().select_only().columns([C::Expert, C::Metric, C::Label]), r, f))
+            .filter(C::Expert.ne(""))
+            .group_by(C::Expert)
+            .group_by(C::Metric)
+            .group_by(C::Label)
+            .into_tuple()
+            .all(&db.read)
+            .await?;
+    #[derive(Default)]
+    struct Acc {
+        counts: HashMap<String, (i64, i64)>,
+        hists: HashMap<String, Hist>,
+        declines: HashMap<String, i64>,
+        kb_written: i64,
+        kb_published: i64,
+    }
+    let mut by: HashMap<Uuid, Acc> = HashMap::new();
+    for (expert, m, label, n, total) in rows {
+        // A cell that was counted and later taken back (a repeat ticket, a refold).
+        if (n, total) == (0, 0) {
+            continue;
+        }
+        let Ok(id) = expert.parse::<Uuid>() else { continue };
+        let acc = by.entry(id).or_default();
+        if TIMINGS.contains(&m.as_str()) {
+            acc.hists.entry(m).or_default().add(&label, n, total);
+            continue;
+        }
+        if m == metric::DECLINED {
+            *acc.declines.entry(label).or_insert(0) += n;
+        }
+        let v = acc.counts.entry(m).or_insert((0, 0));
+        v.0 += n;
+        v.1 += total;
+    }
+    // Knowledge-base articles (a small table, read directly; category and area do not
+    // apply to them).
+    let (start, end) = (r.start(), r.end());
+    let mut written = kb_article::Entity::find()
+        .select_only()
+        .column(kb_article::Column::AuthorId)
+        .filter(kb_article::Column::CreatedAt.gte(start))
+        .filter(kb_article::Column::CreatedAt.lt(end))
+        .filter(kb_article::Column::AuthorId.is_not_null());
+    if let Some(e) = f.expert {
+        written = written.filter(kb_article::Column::AuthorId.eq(e));
+    }
+    for author in written.into_tuple::<Option<Uuid>>().all(&db.read).await?.into_iter().flatten() {
+        by.entry(author).or_default().kb_written += 1;
+    }
+    let published: Vec<Uuid> = kb_review::Entity::find()
+        .select_only()
+        .column(kb_review::Column::ArticleId)
+        .filter(kb_review::Column::Outcome.eq("published"))
+        .filter(kb_review::Column::ReviewedAt.gte(start))
+        .filter(kb_review::Column::ReviewedAt.lt(end))
+        .into_tuple()
+        .all(&db.read)
+        .await?;
+    for chunk in published.chunks(500) {
+        let authors: Vec<Option<Uuid>> = kb_article::Entity::find()
+            .select_only()
+            .column(kb_article::Column::AuthorId)
+            .filter(kb_article::Column::Id.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(&db.read)
+            .await?;
+        for a in authors.into_iter().flatten() {
+            if f.expert.is_none_or(|e| e == a) {
+                by.entry(a).or_default().kb_published += 1;
+            }
+        }
+    }
+    let ids: Vec<Uuid> = by.keys().copied().collect();
+    let mut names: HashMap<Uuid, String> = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let rows: Vec<(Uuid, String)> = user::Entity::find()
+            .select_only()
+            .columns([user::Column::Id, user::Column::Name])
+            .filter(user::Column::Id.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(&db.read)
+            .await?;
+        names.extend(rows);
+    }
+    let ratio = |a: i64, b: i64| (b > 0).then(|| a as f64 / b as f64);
+    let mut experts: Vec<ExpertRow> = by
+        .into_iter()
+        .map(|(id, acc)| {
+            let n = |m: &str| acc.counts.get(m).map_or(0, |v| v.0);
+            let timing = |m: &str| acc.hists.get(m).cloned().unwrap_or_default().timing(m);
+            let (survey_responses, rating_sum) = acc.counts.get(metric::SURVEY_RECEIVED).copied().unwrap_or((0, 0));
+            ExpertRow {
+                expert_id: id,
+                name: names.get(&id).cloned().unwrap_or_default(),
+                assigned: n(metric::ASSIGNED),
+                accepted: n(metric::ACCEPTED),
+                acceptance_rate: ratio(n(metric::ACCEPTED), n(metric::ASSIGNED)),
+                declines: n(metric::DECLINED),
+                decline_reasons: ranked(acc.declines, str::to_owned),
+                accept_timeouts: n(metric::ACCEPT_TIMEOUT),
+                completed: n(metric::COMPLETED),
+                to_accept: timing(metric::TO_ACCEPT),
+                to_arrive: timing(metric::TO_ARRIVE),
+                to_complete: timing(metric::TO_COMPLETE),
+                first_time_fixes: n(metric::FIRST_TIME_FIX),
+                first_time_fix_rate: ratio(n(metric::FIRST_TIME_FIX), n(metric::COMPLETED)),
+                surveys_invited: n(metric::SURVEY_INVITED),
+                survey_responses,
+                survey_response_rate: ratio(survey_responses, n(metric::SURVEY_INVITED)),
+                survey_score: ratio(rating_sum, survey_responses),
+                kb_written: acc.kb_written,
+                kb_published: acc.kb_published,
+            }
+        })
+        .collect();
+    experts.sort_by(|a, b| {
+        b.completed.cmp(&a.completed).then_with(|| a.name.cmp(&b.name)).then(a.expert_id.cmp(&b.expert_id))
+    });
+    Ok(ExpertsReport { from: r.from, to: r.to, tz: r.tz.name().to_owned(), as_of: as_of(db).await?, experts })
+}
+
+/// An area as people read it: near the nearest town to its cell's centre.
+pub fn area_label(area: &str) -> String {
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(l) = cache.lock().ok().and_then(|c| c.get(area).cloned()) {
+        return l;
+    }
+    let label = fold::area_centre(area)
+        .and_then(|(lat, lon)| crate::gazetteer::nearest(lat, lon))
+        .map_or_else(|| area.to_owned(), |t| format!("near {}", t.label()));
+    if let Ok(mut c) = cache.lock() {
+        c.insert(area.to_owned(), label.clone());
+    }
+    label
+}
