@@ -45,8 +45,17 @@ async fn raise(s: &Server, c: &Customer, category: &str, title: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expert_who_declined_cannot_complete_the_ticket_and_the_new_expert_can() {
-    let s = Server::spawn(Backend::Sqlite).await;
+async fn an_expert_who_declined_cannot_complete_the_ticket_and_the_new_expert_can_on_sqlite() {
+    decliner_cannot_complete(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expert_who_declined_cannot_complete_the_ticket_and_the_new_expert_can_on_postgres() {
+    decliner_cannot_complete(Backend::Postgres).await;
+}
+
+async fn decliner_cannot_complete(backend: Backend) {
+    let s = Server::spawn(backend).await;
     let w = World::new(&s).await;
     let (e0, e1) = (&w.experts[0], &w.experts[1]);
     let t = raise(&s, &w.customer, "television", "Declined then done?").await;
@@ -170,8 +179,17 @@ async fn expert_at(s: &Server, admin: &str, skills: &[&str], km: f64, area_km: f
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_manager_reassigns_an_accepted_ticket_to_the_next_best_and_everyone_is_told() {
-    let s = Server::spawn(Backend::Sqlite).await;
+async fn a_manager_reassigns_an_accepted_ticket_to_the_next_best_and_everyone_is_told_on_sqlite() {
+    manual_reassignment(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_reassigns_an_accepted_ticket_to_the_next_best_and_everyone_is_told_on_postgres() {
+    manual_reassignment(Backend::Postgres).await;
+}
+
+async fn manual_reassignment(backend: Backend) {
+    let s = Server::spawn(backend).await;
     let w = World::new(&s).await;
     let (_, manager_token) = manager(&s, &w.admin).await;
     let (e0, e1, e2) = (&w.experts[0], &w.experts[1], &w.experts[2]);
@@ -250,8 +268,17 @@ async fn a_manager_reassigns_an_accepted_ticket_to_the_next_best_and_everyone_is
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unassignable_tickets_are_retried_oldest_first_when_an_expert_can_take_them() {
-    let s = Server::spawn_with(Backend::Sqlite, &[("SYSOPS_POLL_MS", "50")]).await;
+async fn unassignable_tickets_are_retried_oldest_first_when_an_expert_can_take_them_on_sqlite() {
+    retries(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unassignable_tickets_are_retried_oldest_first_when_an_expert_can_take_them_on_postgres() {
+    retries(Backend::Postgres).await;
+}
+
+async fn retries(backend: Backend) {
+    let s = Server::spawn_with(backend, &[("SYSOPS_POLL_MS", "50")]).await;
     let w = World::new(&s).await;
     let (e0, e1, e2) = (&w.experts[0], &w.experts[1], &w.experts[2]);
     let c = &w.customer;
@@ -332,8 +359,17 @@ async fn a_person_assigns_an_unassignable_ticket_to_a_named_expert_outside_their
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_customer_hears_once_when_the_expert_sets_off_with_an_eta_and_once_when_they_arrive() {
-    let s = Server::spawn(Backend::Sqlite).await;
+async fn the_customer_hears_once_when_the_expert_sets_off_with_an_eta_and_once_when_they_arrive_on_sqlite() {
+    progress(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_customer_hears_once_when_the_expert_sets_off_with_an_eta_and_once_when_they_arrive_on_postgres() {
+    progress(Backend::Postgres).await;
+}
+
+async fn progress(backend: Backend) {
+    let s = Server::spawn(backend).await;
     let w = World::new(&s).await;
     let c = &w.customer;
     // This customer prefers text messages.
