@@ -71,6 +71,8 @@ id_type!(
     ArticleId,
     /// A completed survey.
     SurveyId,
+    /// An invoice for one billing period of one subscription.
+    InvoiceId,
 );
 
 impl From<CustomerId> for UserId {

@@ -8,7 +8,8 @@
 //!   invalid value (parse, don't validate);
 //! - [`customer`], [`plan`], [`expert`], [`kb`], [`survey`]: the domain records;
 //! - [`ticket`]: the ticket lifecycle as one explicit state machine;
-//! - [`assignment`]: the best-fit expert for a ticket, explained.
+//! - [`assignment`]: the best-fit expert for a ticket, explained;
+//! - [`billing`]: billing periods, invoices, proration, tax, dunning and the ledger.
 //!
 //! ```
 //! use sysops_core::ticket::{Ticket, TicketEvent, TicketStatus};
@@ -24,6 +25,7 @@
 //! ```
 
 pub mod assignment;
+pub mod billing;
 pub mod category;
 #[cfg(feature = "client")]
 pub mod client;

@@ -38,6 +38,8 @@ pub enum SubscriptionStatus {
     PastDue,
     /// Ended by the customer or by billing; no new tickets.
     Cancelled,
+    /// Every payment retry failed: no new tickets until the open invoice is paid.
+    Suspended,
 }
 
 impl SubscriptionStatus {
@@ -47,6 +49,7 @@ impl SubscriptionStatus {
             Self::Active => "active",
             Self::PastDue => "past_due",
             Self::Cancelled => "cancelled",
+            Self::Suspended => "suspended",
         }
     }
 
@@ -63,6 +66,7 @@ impl FromStr for SubscriptionStatus {
             "active" => Ok(Self::Active),
             "past_due" => Ok(Self::PastDue),
             "cancelled" => Ok(Self::Cancelled),
+            "suspended" => Ok(Self::Suspended),
             _ => Err(FieldError::new("", format!("unknown subscription status {s:?}"))),
         }
     }

@@ -11,6 +11,7 @@ mod m20261127_000002_workflow;
 mod m20261127_000003_sync;
 mod m20261203_000010_web;
 mod m20261203_000020_auth;
+mod m20261203_000030_billing;
 mod m20261203_000040_reports;
 
 /// Every migration, in order.
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_sync::Migration),
             Box::new(m20261203_000010_web::Migration),
             Box::new(m20261203_000020_auth::Migration),
+            Box::new(m20261203_000030_billing::Migration),
             Box::new(m20261203_000040_reports::Migration),
         ]
     }

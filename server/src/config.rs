@@ -135,6 +135,24 @@ pub struct Settings {
     pub sync_cache_documents: usize,
     /// Seconds after which a document nobody is syncing leaves memory (ADR 17).
     pub sync_idle_close_secs: u64,
+    /// Stripe secret key (`sk_…`); unset: billing charges nothing (in `--demo`, an
+    /// in-process stand-in).
+    #[serde(skip_serializing)]
+    pub stripe_secret_key: Option<SecretString>,
+    /// Secret Stripe signs webhooks with (`whsec_…`); unset: webhooks are refused.
+    #[serde(skip_serializing)]
+    pub stripe_webhook_secret: Option<SecretString>,
+    /// Stripe API base URL (a stand-in in tests).
+    pub stripe_base_url: String,
+    /// Tax per country in basis points, `FR=2000,DE=1900,*=0` (`*`: everyone else).
+    pub billing_tax_rates: String,
+    /// Rounding of tax and proration: `half_up` (default) or `half_even`.
+    pub billing_rounding: String,
+    /// Test only: `sysops-server bill --until` may bill future dates (a controllable
+    /// clock). Refused unless `demo` or `test_mode` is also set.
+    pub billing_test_clock: bool,
+    /// Marks a server started by a test harness (allows test-only settings).
+    pub test_mode: bool,
 }
 
 impl Default for Settings {
@@ -195,6 +213,13 @@ impl Default for Settings {
             sync_max_unavailable: 1_000,
             sync_cache_documents: 1_000,
             sync_idle_close_secs: 60,
+            stripe_secret_key: None,
+            stripe_webhook_secret: None,
+            stripe_base_url: crate::billing::stripe::DEFAULT_BASE_URL.to_owned(),
+            billing_tax_rates: String::new(),
+            billing_rounding: "half_up".to_owned(),
+            billing_test_clock: false,
+            test_mode: false,
         }
     }
 }
@@ -238,6 +263,11 @@ const TEXT_KEYS: &[&str] = &[
     "jwt_keys",
     "jwt_key_file",
     "metrics_token",
+    "stripe_secret_key",
+    "stripe_webhook_secret",
+    "stripe_base_url",
+    "billing_tax_rates",
+    "billing_rounding",
 ];
 
 /// The `SYSOPS_*` variables as settings: text settings verbatim, the others parsed
@@ -272,6 +302,10 @@ impl Settings {
         let s: Settings = fig.extract()?;
         anyhow::ensure!(s.intake_max_inflight > 0, "intake_max_inflight must be positive");
         anyhow::ensure!(s.intake_batch_max > 0, "intake_batch_max must be positive");
+        anyhow::ensure!(
+            !s.billing_test_clock || s.demo || s.test_mode,
+            "billing_test_clock is for tests only: it needs --demo or test_mode"
+        );
         Ok(s)
     }
 

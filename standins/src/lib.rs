@@ -1,5 +1,5 @@
 //! Local stand-ins for the outside services the platform talks to (FCM HTTP v1, Twilio
-//! Messages, an SMTP relay), so the production clients run unchanged in tests.
+//! Messages, an SMTP relay, Stripe: see [`stripe`]), so the production clients run unchanged in tests.
 //!
 //! Each stand-in is a real server on loopback speaking that service's wire protocol. It
 //! records what it accepts ([`Received`]) and can be told to fail at a seeded rate
@@ -20,9 +20,11 @@ pub mod fcm;
 mod http;
 mod record;
 pub mod smtp;
+pub mod stripe;
 pub mod twilio;
 
 pub use fcm::{FcmConfig, FcmStandin};
 pub use record::{DEFAULT_TIMEOUT_DELAY, Detail, Faults, Header, Provider, Received};
 pub use smtp::{SmtpConfig, SmtpStandin};
+pub use stripe::{StripeConfig, StripeFaults, StripeStandin};
 pub use twilio::{TwilioConfig, TwilioStandin};

@@ -1,4 +1,4 @@
-//! `sysops-standins`: runs the FCM, Twilio and SMTP stand-ins on loopback for tests that
+//! `sysops-standins`: runs the FCM, Twilio, SMTP and Stripe stand-ins on loopback for tests that
 //! drive the real server binary, prints where they listen, and waits for SIGTERM/SIGINT.
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use sysops_standins::{
-    DEFAULT_TIMEOUT_DELAY, FcmConfig, FcmStandin, SmtpConfig, SmtpStandin, TwilioConfig, TwilioStandin,
+    DEFAULT_TIMEOUT_DELAY, FcmConfig, FcmStandin, SmtpConfig, SmtpStandin, StripeConfig, StripeStandin, TwilioConfig,
+    TwilioStandin,
 };
 
 /// Local stand-ins for FCM HTTP v1, Twilio Messages and an SMTP relay.
@@ -49,6 +50,18 @@ struct Args {
     /// Password for --smtp-username.
     #[arg(long, requires = "smtp_username")]
     smtp_password: Option<String>,
+    /// Port of the Stripe stand-in; 0 picks one.
+    #[arg(long, default_value_t = 0)]
+    stripe_port: u16,
+    /// Secret key the Stripe stand-in accepts.
+    #[arg(long, default_value_t = StripeConfig::default().secret_key)]
+    stripe_secret_key: String,
+    /// Secret the Stripe stand-in signs webhooks with.
+    #[arg(long, default_value_t = StripeConfig::default().webhook_secret)]
+    stripe_webhook_secret: String,
+    /// Where the Stripe stand-in delivers events.
+    #[arg(long)]
+    stripe_webhook_url: Option<String>,
     /// How long the `timeout` fault holds answers back, in milliseconds.
     #[arg(long, default_value_t = u64::try_from(DEFAULT_TIMEOUT_DELAY.as_millis()).unwrap_or(30_000))]
     timeout_delay_ms: u64,
@@ -93,6 +106,15 @@ async fn main() -> anyhow::Result<()> {
     .await
     .context("starting the SMTP stand-in")?;
 
+    let stripe = StripeStandin::start(StripeConfig {
+        bind: loopback(args.stripe_port),
+        secret_key: args.stripe_secret_key,
+        webhook_secret: args.stripe_webhook_secret,
+        webhook_url: args.stripe_webhook_url,
+    })
+    .await
+    .context("starting the Stripe stand-in")?;
+
     if let Some(path) = &args.fcm_credentials {
         fcm.write_service_account(path)
             .with_context(|| format!("writing the FCM credentials to {}", path.display()))?;
@@ -100,6 +122,7 @@ async fn main() -> anyhow::Result<()> {
     println!("fcm {}", fcm.url());
     println!("twilio {}", twilio.url());
     println!("smtp {} control {}", smtp.url(), smtp.control_url());
+    println!("stripe {}", stripe.url());
 
     shutdown_signal().await?;
     tracing::info!("stopping");
