@@ -579,3 +579,43 @@ async fn the_customers_web_page_names_the_expert_by_first_name_only() {
         assert!(!html.contains(other.as_str()), "an expert id on the customer's page: {html}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_reassigning_at_once_give_an_experts_last_place_to_one_ticket_only() {
+    let a = Server::spawn(Backend::Postgres).await;
+    let (b, _dir) = second_node(&a).await;
+    let w = World::new(&a).await;
+    let (e0, e1) = (&w.experts[0], &w.experts[1]);
+    let c = &w.customer;
+    for round in 0..3 {
+        a.patch(&format!("/api/v1/experts/{}", e0.id), Some(&w.admin), &json!({"available": false})).await;
+        let t1 = raise(&a, c, "television", &format!("Left with e1 ({round}a)")).await;
+        let t2 = raise(&a, c, "television", &format!("Left with e1 ({round}b)")).await;
+        assert_eq!(
+            (t1["assigned_expert_id"].as_str(), t2["assigned_expert_id"].as_str()),
+            (Some(e1.id.as_str()), Some(e1.id.as_str()))
+        );
+        a.patch(&format!("/api/v1/experts/{}", e0.id), Some(&w.admin), &json!({"available": true, "capacity": 1}))
+            .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // e0 has one place; both nodes move a ticket from e1 to the next best at once.
+        let body = json!({"reason": "e1 is running late"});
+        let p1 = format!("/api/v1/tickets/{}/assign", t1["id"].as_str().unwrap());
+        let p2 = format!("/api/v1/tickets/{}/assign", t2["id"].as_str().unwrap());
+        let (r1, r2) = tokio::join!(a.post(&p1, Some(&w.admin), &body), b.post(&p2, Some(&w.admin), &body));
+        let mut codes = [r1.0.as_u16(), r2.0.as_u16()];
+        codes.sort_unstable();
+        assert_eq!(codes, [200, 409], "round {round}: {} / {}", r1.1, r2.1);
+        let (_, mine) = a.get("/api/v1/tickets?status=assigned", Some(&e0.token)).await;
+        let held = mine["items"].as_array().unwrap();
+        assert_eq!(held.len(), 1, "round {round}: e0 holds {held:?}");
+        // Finish everything for the next round.
+        for tok in [&e0.token, &e1.token] {
+            let (_, open) = a.get("/api/v1/tickets?status=assigned", Some(tok)).await;
+            for t in open["items"].as_array().unwrap() {
+                let id = t["id"].as_str().unwrap();
+                a.post(&format!("/api/v1/tickets/{id}/complete"), Some(tok), &json!({"resolution": "Done."})).await;
+            }
+        }
+    }
+}
