@@ -197,7 +197,7 @@ async fn main() {
     for cp in checkpoints {
         let phase = Instant::now();
         let mut tasks = Vec::new();
-        for (token, sub) in customers.iter().cloned() {
+        for (token, sub) in customers.clone() {
             let (s, next, done, errors) = (s.clone(), next.clone(), done.clone(), errors.clone());
             tasks.push(tokio::spawn(async move {
                 loop {

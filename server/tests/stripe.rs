@@ -207,7 +207,8 @@ async fn refunds_are_partial_or_full_and_never_more_than_charged() {
 #[tokio::test]
 async fn webhooks_arrive_signed_and_verify() {
     use std::sync::{Arc, Mutex};
-    let got: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+    let got: Received = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let g = got.clone();

@@ -201,8 +201,8 @@ mod tests {
         fn the_ledger_always_balances_against_paid_invoices(ops in proptest::collection::vec(op(), 0..80)) {
             let ids: Vec<InvoiceId> = (0..8).map(|_| InvoiceId::new()).collect();
             let totals: Vec<i64> = (0..8).map(|n| 500 + 250 * n as i64).collect();
-            let mut status = vec![InvoiceStatus::Open; 8];
-            let mut refunds = vec![0i64; 8];
+            let mut status = [InvoiceStatus::Open; 8];
+            let mut refunds = [0i64; 8];
             let mut ledger = Ledger::new();
             for o in ops {
                 let before = ledger.entries().len();

@@ -42,6 +42,8 @@ struct Inner {
     /// Encoded size of every change made on this device (to compare sync traffic with).
     local_bytes: std::sync::atomic::AtomicU64,
     syncing: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The expert's drafts index is on the device (articles can be written offline).
+    drafts_ready: std::sync::atomic::AtomicBool,
 }
 
 enum Event {
@@ -197,7 +199,11 @@ impl Inner {
                     self.notify("kb");
                 }
             }
-            Watched::Own(_) => {}
+            Watched::Own(id) => {
+                if id == ids::drafts(expert) {
+                    self.drafts_ready.store(true, std::sync::atomic::Ordering::Release);
+                }
+            }
         }
     }
 
@@ -319,6 +325,7 @@ impl Device {
             last_state: Mutex::new(None),
             local_bytes: Default::default(),
             syncing: Mutex::new(None),
+            drafts_ready: Default::default(),
         });
         let d = Self { rt, inner, recovered };
         if let Ok(expert) = d.inner.expert() {
@@ -473,15 +480,18 @@ impl Device {
         self.inner.publish_state();
     }
 
-    /// Waits until connected and nothing is pending, up to `timeout`; returns whether it
-    /// got there.
+    /// Waits until connected, nothing is pending and the expert's own documents are here,
+    /// up to `timeout`; returns whether it got there.
     pub fn wait_synced(&self, timeout: Duration) -> bool {
         let inner = self.inner.clone();
         self.rt.block_on(async move {
             let deadline = tokio::time::Instant::now() + timeout;
             while tokio::time::Instant::now() < deadline {
                 let s = inner.state();
-                if s.connected && s.pending_changes == 0 && s.last_synced_at.is_some() {
+                // Synced means the expert's own documents arrived too, so that an article
+                // written right after the first sync has its drafts index to go in.
+                let ready = inner.drafts_ready.load(std::sync::atomic::Ordering::Acquire);
+                if s.connected && s.pending_changes == 0 && s.last_synced_at.is_some() && ready {
                     return true;
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
