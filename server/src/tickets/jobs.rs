@@ -23,6 +23,9 @@ use uuid::Uuid;
 
 const BATCH: u64 = 100;
 
+/// Pages of waiting tickets one retry pass looks at.
+const RETRY_PAGES: usize = 20;
+
 /// Runs the jobs every `poll_ms` until `shutdown`.
 pub fn spawn(tickets: Arc<Tickets>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -80,31 +83,42 @@ async fn accept_timeouts(t: &Tickets) -> anyhow::Result<()> {
 /// one. A ticket nobody fits costs an in-memory check only; one that fits is placed
 /// through the workflow, under its row lock.
 async fn retry_unassignable(t: &Tickets) -> anyhow::Result<()> {
-    let waiting = ticket::Entity::find()
-        .filter(ticket::Column::Status.eq(TicketStatus::Unassignable.as_str()))
-        .order_by_asc(ticket::Column::Id)
-        .limit(BATCH)
-        .all(&t.db.read)
-        .await?;
     let now = Utc::now();
-    for row in waiting {
-        let (Ok(category), Ok(location)) = (
-            row.category.parse::<sysops_core::category::Category>(),
-            sysops_core::geo::GeoPoint::new(row.lat, row.lon),
-        ) else {
-            continue;
-        };
-        let exclude = crate::repo::tickets::machine(&row).map(|m| m.excluded().clone()).unwrap_or_default();
-        let req = sysops_core::assignment::Request { category, location, exclude: &exclude, now };
-        let fits = matches!(t.dispatcher.pool().choose(&req), sysops_core::assignment::Decision::Assigned(_));
-        if !fits {
-            continue;
+    let mut after: Option<Uuid> = None;
+    // Page through every waiting ticket (bounded per tick), so a backlog of tickets
+    // nobody can take never hides a newer one that fits.
+    for _ in 0..RETRY_PAGES {
+        let mut q = ticket::Entity::find().filter(ticket::Column::Status.eq(TicketStatus::Unassignable.as_str()));
+        if let Some(a) = after {
+            q = q.filter(ticket::Column::Id.gt(a));
         }
-        match t.run(Actor::System, row.id, Op::Retry).await {
-            Ok(_) => tracing::info!(ticket = %row.id, "an unassignable ticket was assigned on retry"),
-            Err(e) => tracing::debug!(ticket = %row.id, error = %e, "retry skipped"),
+        let waiting = q.order_by_asc(ticket::Column::Id).limit(BATCH).all(&t.db.read).await?;
+        let full = waiting.len() as u64 == BATCH;
+        after = waiting.last().map(|r| r.id);
+        for row in waiting {
+            let (Ok(category), Ok(location)) = (
+                row.category.parse::<sysops_core::category::Category>(),
+                sysops_core::geo::GeoPoint::new(row.lat, row.lon),
+            ) else {
+                continue;
+            };
+            let exclude = crate::repo::tickets::machine(&row).map(|m| m.excluded().clone()).unwrap_or_default();
+            let req = sysops_core::assignment::Request { category, location, exclude: &exclude, now };
+            let fits = matches!(t.dispatcher.pool().choose(&req), sysops_core::assignment::Decision::Assigned(_));
+            if !fits {
+                continue;
+            }
+            match t.run(Actor::System, row.id, Op::Retry).await {
+                Ok(_) => tracing::info!(ticket = %row.id, "an unassignable ticket was assigned on retry"),
+                Err(e) => tracing::debug!(ticket = %row.id, error = %e, "retry skipped"),
+            }
+        }
+        if !full {
+            return Ok(());
         }
     }
+    // More waiting than one tick looks at: look again next tick.
+    t.dispatcher.mark_freed();
     Ok(())
 }
 

@@ -627,15 +627,16 @@ impl<'a> Step<'a> {
         self.am.updated_at = Set(self.now);
         self.am.version = Set(self.row.version + 1);
         let updated = self.am.update(txn).await?;
-        let over = self.fx.over_capacity(txn).await?;
-        if !over.is_empty() {
-            return Err(TicketError::Raced(over));
-        }
         if !self.later.is_empty() {
             let contacts = Contacts::load(txn, &self.experts, &[self.row.customer_id], self.managers).await?;
             for f in self.later {
                 f(&mut self.fx, &contacts);
             }
+        }
+        // After the placements above recorded whom they gave the ticket to.
+        let over = self.fx.over_capacity(txn).await?;
+        if !over.is_empty() {
+            return Err(TicketError::Raced(over));
         }
         self.fx.write(txn).await?;
         if let Some(inv) = self.invite {

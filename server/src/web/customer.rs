@@ -44,6 +44,8 @@ pub struct TicketRow {
     pub raised: String,
     /// Its page.
     pub href: String,
+    /// The assigned (or completing) expert's first name; empty when none.
+    pub expert: String,
 }
 
 /// The latest tickets of a customer, newest first.
@@ -56,10 +58,13 @@ pub async fn recent_tickets(state: &AppState, customer: Uuid, n: u64, pages: &st
         .await
         .map_err(anyhow::Error::from)?;
     let progress = super::tickets::progress(state, &rows).await?;
+    let experts = rows.iter().filter_map(|t| t.assigned_expert_id).collect();
+    let names = crate::tickets::disclose::first_names(&state.db.read, experts).await.map_err(anyhow::Error::from)?;
     Ok(rows
         .into_iter()
         .map(|t| TicketRow {
             href: format!("{pages}/{}", t.id),
+            expert: t.assigned_expert_id.and_then(|e| names.get(&e).cloned()).unwrap_or_default(),
             id: t.id,
             status: label(&t.status, progress.get(&t.id).copied()).to_owned(),
             status_key: t.status,

@@ -45,8 +45,17 @@ async fn raise(s: &Server, c: &Customer, category: &str, title: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expert_who_declined_cannot_complete_the_ticket_and_the_new_expert_can() {
-    let s = Server::spawn(Backend::Sqlite).await;
+async fn an_expert_who_declined_cannot_complete_the_ticket_and_the_new_expert_can_on_sqlite() {
+    decliner_cannot_complete(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expert_who_declined_cannot_complete_the_ticket_and_the_new_expert_can_on_postgres() {
+    decliner_cannot_complete(Backend::Postgres).await;
+}
+
+async fn decliner_cannot_complete(backend: Backend) {
+    let s = Server::spawn(backend).await;
     let w = World::new(&s).await;
     let (e0, e1) = (&w.experts[0], &w.experts[1]);
     let t = raise(&s, &w.customer, "television", "Declined then done?").await;
@@ -170,8 +179,17 @@ async fn expert_at(s: &Server, admin: &str, skills: &[&str], km: f64, area_km: f
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_manager_reassigns_an_accepted_ticket_to_the_next_best_and_everyone_is_told() {
-    let s = Server::spawn(Backend::Sqlite).await;
+async fn a_manager_reassigns_an_accepted_ticket_to_the_next_best_and_everyone_is_told_on_sqlite() {
+    manual_reassignment(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_reassigns_an_accepted_ticket_to_the_next_best_and_everyone_is_told_on_postgres() {
+    manual_reassignment(Backend::Postgres).await;
+}
+
+async fn manual_reassignment(backend: Backend) {
+    let s = Server::spawn(backend).await;
     let w = World::new(&s).await;
     let (_, manager_token) = manager(&s, &w.admin).await;
     let (e0, e1, e2) = (&w.experts[0], &w.experts[1], &w.experts[2]);
@@ -250,8 +268,17 @@ async fn a_manager_reassigns_an_accepted_ticket_to_the_next_best_and_everyone_is
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unassignable_tickets_are_retried_oldest_first_when_an_expert_can_take_them() {
-    let s = Server::spawn_with(Backend::Sqlite, &[("SYSOPS_POLL_MS", "50")]).await;
+async fn unassignable_tickets_are_retried_oldest_first_when_an_expert_can_take_them_on_sqlite() {
+    retries(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unassignable_tickets_are_retried_oldest_first_when_an_expert_can_take_them_on_postgres() {
+    retries(Backend::Postgres).await;
+}
+
+async fn retries(backend: Backend) {
+    let s = Server::spawn_with(backend, &[("SYSOPS_POLL_MS", "50")]).await;
     let w = World::new(&s).await;
     let (e0, e1, e2) = (&w.experts[0], &w.experts[1], &w.experts[2]);
     let c = &w.customer;
@@ -332,8 +359,17 @@ async fn a_person_assigns_an_unassignable_ticket_to_a_named_expert_outside_their
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_customer_hears_once_when_the_expert_sets_off_with_an_eta_and_once_when_they_arrive() {
-    let s = Server::spawn(Backend::Sqlite).await;
+async fn the_customer_hears_once_when_the_expert_sets_off_with_an_eta_and_once_when_they_arrive_on_sqlite() {
+    progress(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_customer_hears_once_when_the_expert_sets_off_with_an_eta_and_once_when_they_arrive_on_postgres() {
+    progress(Backend::Postgres).await;
+}
+
+async fn progress(backend: Backend) {
+    let s = Server::spawn(backend).await;
     let w = World::new(&s).await;
     let c = &w.customer;
     // This customer prefers text messages.
@@ -504,5 +540,82 @@ async fn two_nodes_assigning_at_once_never_give_an_expert_more_than_their_capaci
             a.post(&format!("/api/v1/tickets/{}/cancel", t["id"].as_str().unwrap()), Some(&w.admin), &json!({})).await;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_customers_web_page_names_the_expert_by_first_name_only() {
+    use reqwest::header::{COOKIE, SET_COOKIE};
+    let s = Server::spawn(Backend::Sqlite).await;
+    let w = World::new(&s).await;
+    let dana = named_expert(&s, &w.admin, "Dana Katherine Scully", 0.3).await;
+    let t = raise(&s, &w.customer, "television", "Web view").await;
+    assert_eq!(t["assigned_expert_id"], dana.id.as_str());
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let cookie = |r: &reqwest::Response| {
+        r.headers().get(SET_COOKIE).map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+    };
+    let r = http.get(s.url("/sign-in")).header("accept", "text/html").send().await.unwrap();
+    let mut jar = cookie(&r).expect("a session cookie");
+    let html = r.text().await.unwrap();
+    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF token") + 19;
+    let csrf = html[at..].split('"').next().unwrap().to_owned();
+    let r = http
+        .post(s.url("/sign-in"))
+        .header(COOKIE, &jar)
+        .header("origin", &s.base)
+        .form(&[("email", w.customer.email.as_str()), ("password", PASSWORD), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    jar = cookie(&r).unwrap_or(jar);
+    let page = http.get(s.url("/my")).header(COOKIE, &jar).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<td>Dana</td>"), "{html}");
+    assert!(!html.contains("Scully"), "only the first name: {html}");
+    for other in [&w.experts[0].id, &w.experts[1].id, &dana.id] {
+        assert!(!html.contains(other.as_str()), "an expert id on the customer's page: {html}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_reassigning_at_once_give_an_experts_last_place_to_one_ticket_only() {
+    let a = Server::spawn(Backend::Postgres).await;
+    let (b, _dir) = second_node(&a).await;
+    let w = World::new(&a).await;
+    let (e0, e1) = (&w.experts[0], &w.experts[1]);
+    let c = &w.customer;
+    for round in 0..3 {
+        a.patch(&format!("/api/v1/experts/{}", e0.id), Some(&w.admin), &json!({"available": false})).await;
+        let t1 = raise(&a, c, "television", &format!("Left with e1 ({round}a)")).await;
+        let t2 = raise(&a, c, "television", &format!("Left with e1 ({round}b)")).await;
+        assert_eq!(
+            (t1["assigned_expert_id"].as_str(), t2["assigned_expert_id"].as_str()),
+            (Some(e1.id.as_str()), Some(e1.id.as_str()))
+        );
+        a.patch(&format!("/api/v1/experts/{}", e0.id), Some(&w.admin), &json!({"available": true, "capacity": 1}))
+            .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // e0 has one place; both nodes move a ticket from e1 to the next best at once.
+        let body = json!({"reason": "e1 is running late"});
+        let p1 = format!("/api/v1/tickets/{}/assign", t1["id"].as_str().unwrap());
+        let p2 = format!("/api/v1/tickets/{}/assign", t2["id"].as_str().unwrap());
+        let (r1, r2) = tokio::join!(a.post(&p1, Some(&w.admin), &body), b.post(&p2, Some(&w.admin), &body));
+        let mut codes = [r1.0.as_u16(), r2.0.as_u16()];
+        codes.sort_unstable();
+        assert_eq!(codes, [200, 409], "round {round}: {} / {}", r1.1, r2.1);
+        let (_, mine) = a.get("/api/v1/tickets?status=assigned", Some(&e0.token)).await;
+        let held = mine["items"].as_array().unwrap();
+        assert_eq!(held.len(), 1, "round {round}: e0 holds {held:?}");
+        // Finish everything for the next round.
+        for tok in [&e0.token, &e1.token] {
+            let (_, open) = a.get("/api/v1/tickets?status=assigned", Some(tok)).await;
+            for t in open["items"].as_array().unwrap() {
+                let id = t["id"].as_str().unwrap();
+                a.post(&format!("/api/v1/tickets/{id}/complete"), Some(tok), &json!({"resolution": "Done."})).await;
+            }
+        }
     }
 }
