@@ -275,6 +275,17 @@ async fn run(
         }
         let idle_rss = rss_mb(pid);
         let open = metric(&s, "sysops_sync_documents_open").await;
+        if std::env::var_os("SYNC_MEMORY_TRIM").is_some() {
+            // Diagnosis: how much of the idle RSS is free memory the allocator kept.
+            let out = Command::new("gdb")
+                .args(["-p", &pid.to_string(), "-batch", "-ex", "call (int)malloc_trim(0)"])
+                .output();
+            println!(
+                "sync_memory: [{label}] after malloc_trim(0) ({}): RSS {:.1} MB",
+                if out.is_ok_and(|o| o.status.success()) { "gdb" } else { "gdb failed" },
+                rss_mb(pid)
+            );
+        }
         println!(
             "sync_memory: [{label}] {cp:>9} tickets: intake {intake:.1} s ({:.0}/s), RSS {rss:.1} MB; idle after {:.1} s: RSS {idle_rss:.1} MB, {open} documents open",
             (cp - rows.last().map_or(0, |r: &Row| r.0)) as f64 / intake.max(0.001),
