@@ -279,11 +279,19 @@ async fn run(
             // Diagnosis: how much of the idle RSS is free memory the allocator kept.
             let out = Command::new("gdb")
                 .args(["-p", &pid.to_string(), "-batch", "-ex", "call (int)malloc_trim(0)"])
+                .args(["-ex", "call (long long)sqlite3_memory_used()"])
                 .output();
+            // gdb prints `$2 = N` for SQLite's own heap (page caches and the rest).
+            let sqlite = out.as_ref().ok().and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .find_map(|l| l.strip_prefix("$2 = ")?.trim().parse::<f64>().ok())
+            });
             println!(
-                "sync_memory: [{label}] after malloc_trim(0) ({}): RSS {:.1} MB",
+                "sync_memory: [{label}] after malloc_trim(0) ({}): RSS {:.1} MB, of which SQLite {:.1} MB",
                 if out.is_ok_and(|o| o.status.success()) { "gdb" } else { "gdb failed" },
-                rss_mb(pid)
+                rss_mb(pid),
+                sqlite.unwrap_or(f64::NAN) / 1048576.0
             );
         }
         println!(
