@@ -213,7 +213,7 @@ async fn run(
     for cp in checkpoints {
         let phase = Instant::now();
         let mut tasks = Vec::new();
-        for (token, sub) in customers.iter().cloned() {
+        for (token, sub) in customers.clone() {
             let (s, next, done, errors, tokens) =
                 (s.clone(), next.clone(), done.clone(), errors.clone(), tokens.clone());
             tasks.push(tokio::spawn(async move {
