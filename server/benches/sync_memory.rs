@@ -1,15 +1,19 @@
-//! Memory that follows activity, not history: the server's resident memory after the
-//! intake of many tickets, and again once the sync storage is idle and unused documents
-//! have left memory (ADR 17). Prints figures and ratios against the RSS after the first
-//! 1,000 tickets of the same run; no time limits.
+//! Memory that follows activity, not history (ADR 17): the server's resident memory
+//! after the intake of many tickets, and again once the sync storage is idle, with the
+//! document cache on (`SYSOPS_SYNC_CACHE_DOCUMENTS`, `SYSOPS_SYNC_IDLE_CLOSE_SECS`) and,
+//! as the baseline in the same run, off (every document stays in memory once loaded).
+//! Prints figures and ratios; no time limits.
 //!
 //! `cargo bench -p sysops-server --bench sync_memory` (`SYNC_MEMORY_TICKETS`, default
-//! 100,000; checkpoints at 1,000, 10,000, 100,000 and 1,000,000 as far as it goes;
-//! `SYNC_MEMORY_CONCURRENCY`, default 64).
+//! 100,000, checkpoints at 1,000, 10,000, 100,000 and 1,000,000 as far as it goes;
+//! `SYNC_MEMORY_CONCURRENCY`, default 64; `SYNC_MEMORY_EXPERTS`, default 100;
+//! `SYNC_MEMORY_WAITING`, default 0: every how many tickets one is raised that no expert
+//! can take, in a category nobody serves).
 //!
-//! Twenty experts (capacity 20 each) take what the dispatcher assigns, so a few hundred
-//! tickets have live documents; the rest are waiting for an expert and nobody may sync
-//! them. A connected device keeps its documents in use while the rest leave memory.
+//! Every ticket lives a whole life, so its documents are loaded and written: raised (the
+//! dispatcher assigns it: the ticket, work and the expert's root documents are written),
+//! accepted and completed by its expert over REST. Tickets nobody can take only have a
+//! document in storage.
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -34,7 +38,7 @@ impl Drop for Server {
     }
 }
 
-fn start(dir: &std::path::Path, idle_secs: u64) -> Server {
+fn start(dir: &std::path::Path, env: &[(&str, String)]) -> Server {
     let bin = env!("CARGO_BIN_EXE_sysops-server");
     let cmd = |args: &[&str]| {
         let mut c = Command::new(bin);
@@ -42,7 +46,7 @@ fn start(dir: &std::path::Path, idle_secs: u64) -> Server {
             .arg("--data-dir")
             .arg(dir)
             .env("SYSOPS_LOG", "warn")
-            .env("SYSOPS_SYNC_IDLE_CLOSE_SECS", idle_secs.to_string());
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
         c
     };
     let out = cmd(&["create-admin", "--email", "memory@sysops.test", "--password", PASSWORD]).output().unwrap();
@@ -130,24 +134,38 @@ fn north(km: f64) -> Value {
     json!({"lat": CHICAGO.0 + km / 111.2, "lon": CHICAGO.1})
 }
 
-#[tokio::main]
-async fn main() {
-    let total: u64 = std::env::var("SYNC_MEMORY_TICKETS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
-    let concurrency: u64 = std::env::var("SYNC_MEMORY_CONCURRENCY").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
-    let idle_secs = 10;
+/// One run's figures at a checkpoint: tickets, intake seconds, RSS right after the
+/// intake, RSS once idle, seconds until idle, sync documents open once idle.
+type Row = (u64, f64, f64, f64, f64, f64);
+
+async fn metric(s: &Server, name: &str) -> f64 {
+    let Ok(r) = s.http.get(format!("{}/metrics", s.base)).send().await else { return f64::NAN };
+    let text = r.text().await.unwrap_or_default();
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok()).unwrap_or(f64::NAN)
+}
+
+async fn run(
+    label: &str,
+    env: &[(&str, String)],
+    total: u64,
+    concurrency: u64,
+    experts: u64,
+    waiting: u64,
+) -> Vec<Row> {
     let dir = tempfile::tempdir().unwrap();
-    let s = Arc::new(start(dir.path(), idle_secs));
+    let s = Arc::new(start(dir.path(), env));
     let pid = s.child.id();
     let admin = s.login("memory@sysops.test").await;
     let (_, plan) = s
         .post(
             "/api/v1/plans",
             Some(&admin),
-            &json!({"name": "Memory", "categories": ["television"], "monthly_price_cents": 999, "currency": "USD"}),
+            &json!({"name": "Memory", "categories": ["television", "appliance"], "monthly_price_cents": 999, "currency": "USD"}),
         )
         .await;
     let plan_id = plan["id"].as_str().unwrap().to_owned();
-    for i in 0..20 {
+    let mut tokens = std::collections::HashMap::new();
+    for i in 0..experts {
         let email = format!("memory-expert{i}@sysops.test");
         let (st, e) = s
             .post(
@@ -156,11 +174,13 @@ async fn main() {
                 &json!({"name": format!("Expert {i}"), "email": email, "password": PASSWORD,
                         "phone": format!("+1312555{:04}", 3000 + i), "skills": ["television"],
                         "service_area": {"center": north(0.0), "radius_km": 50.0}, "locale": "en-US",
-                        "location": north(i as f64), "available": true, "capacity": 20}),
+                        "location": north((i % 40) as f64), "available": true, "capacity": 20}),
             )
             .await;
         assert_eq!(st, 201, "{e}");
+        tokens.insert(e["id"].as_str().unwrap().to_owned(), s.login(&email).await);
     }
+    let tokens = Arc::new(tokens);
     let mut customers = Vec::new();
     for i in 0..concurrency {
         let email = format!("memory-customer{i}@sysops.test");
@@ -179,10 +199,8 @@ async fn main() {
             .await;
         customers.push((token, sub["id"].as_str().unwrap().to_owned()));
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let base_rss = rss_mb(pid);
-    println!("sync_memory: {total} tickets, {concurrency} at a time, idle close after {idle_secs} s; pid {pid}");
-    println!("sync_memory: before intake: RSS {base_rss:.1} MB");
+    until_idle(pid, Duration::from_secs(2)).await;
+    println!("sync_memory: [{label}] pid {pid}, {experts} experts; before intake: RSS {:.1} MB", rss_mb(pid));
 
     let next = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
@@ -191,14 +209,13 @@ async fn main() {
     if checkpoints.last() != Some(&total) {
         checkpoints.push(total);
     }
-    let mut first_rss = None;
-    let mut from = 0;
-    println!("sync_memory:    tickets  intake_s  tickets/s  rss_mb  idle_rss_mb  settle_s  x_1000");
+    let mut rows = Vec::new();
     for cp in checkpoints {
         let phase = Instant::now();
         let mut tasks = Vec::new();
         for (token, sub) in customers.clone() {
-            let (s, next, done, errors) = (s.clone(), next.clone(), done.clone(), errors.clone());
+            let (s, next, done, errors, tokens) =
+                (s.clone(), next.clone(), done.clone(), errors.clone(), tokens.clone());
             tasks.push(tokio::spawn(async move {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -206,18 +223,37 @@ async fn main() {
                         next.fetch_sub(1, Ordering::Relaxed);
                         break;
                     }
-                    let key = format!("memory-{i}");
-                    let body = json!({"subscription_id": sub, "category": "television", "title": format!("Ticket {i}"),
+                    let category = if waiting > 0 && i % waiting == 0 { "appliance" } else { "television" };
+                    let body = json!({"subscription_id": sub, "category": category, "title": format!("Ticket {i}"),
                                       "description": "A television that will not turn on."});
                     let r = s
                         .http
                         .post(format!("{}/api/v1/tickets", s.base))
                         .bearer_auth(&token)
-                        .header("Idempotency-Key", &key)
+                        .header("Idempotency-Key", format!("memory-{i}"))
                         .json(&body)
                         .send()
                         .await;
-                    let ok = r.is_ok_and(|r| r.status().as_u16() == 201);
+                    let t: Value = match r {
+                        Ok(r) if r.status().as_u16() == 201 => r.json().await.unwrap_or(Value::Null),
+                        _ => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                    };
+                    let mut ok = true;
+                    if let (Some(id), Some(expert)) = (t["id"].as_str(), t["assigned_expert_id"].as_str()) {
+                        let et = &tokens[expert];
+                        let (st, _) = s.post(&format!("/api/v1/tickets/{id}/accept"), Some(et), &json!({})).await;
+                        let (st2, _) = s
+                            .post(
+                                &format!("/api/v1/tickets/{id}/complete"),
+                                Some(et),
+                                &json!({"resolution": "Replaced the fuse."}),
+                            )
+                            .await;
+                        ok = st == 200 && st2 == 200;
+                    }
                     (if ok { &done } else { &errors }).fetch_add(1, Ordering::Relaxed);
                 }
             }));
@@ -228,23 +264,99 @@ async fn main() {
         let intake = phase.elapsed().as_secs_f64();
         let rss = rss_mb(pid);
         let settle = until_idle(pid, Duration::from_secs(3)).await;
-        // Past the idle close: unused documents have left memory.
-        tokio::time::sleep(Duration::from_secs(idle_secs + 3)).await;
+        // Past the idle time: unused documents have left memory.
+        let idle_close: u64 = env
+            .iter()
+            .find(|(k, _)| *k == "SYSOPS_SYNC_IDLE_CLOSE_SECS")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(60);
+        if idle_close < 3600 {
+            tokio::time::sleep(Duration::from_secs(idle_close + 2)).await;
+        }
         let idle_rss = rss_mb(pid);
-        let first = *first_rss.get_or_insert(idle_rss);
+        let open = metric(&s, "sysops_sync_documents_open").await;
+        if std::env::var_os("SYNC_MEMORY_TRIM").is_some() {
+            // Diagnosis: how much of the idle RSS is free memory the allocator kept.
+            let out = Command::new("gdb")
+                .args(["-p", &pid.to_string(), "-batch", "-ex", "call (int)malloc_trim(0)"])
+                .args(["-ex", "call (long long)sqlite3_memory_used()"])
+                .output();
+            // gdb prints `$2 = N` for SQLite's own heap (page caches and the rest).
+            let sqlite = out.as_ref().ok().and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .find_map(|l| l.strip_prefix("$2 = ")?.trim().parse::<f64>().ok())
+            });
+            println!(
+                "sync_memory: [{label}] after malloc_trim(0) ({}): RSS {:.1} MB, of which SQLite {:.1} MB",
+                if out.is_ok_and(|o| o.status.success()) { "gdb" } else { "gdb failed" },
+                rss_mb(pid),
+                sqlite.unwrap_or(f64::NAN) / 1048576.0
+            );
+        }
         println!(
-            "sync_memory: {cp:>10}  {:>8.1}  {:>9.0}  {rss:>6.1}  {idle_rss:>11.1}  {:>8.1}  {:>6.2}",
-            intake,
-            (cp - from) as f64 / (intake.max(0.001)),
-            settle.as_secs_f64(),
-            idle_rss / first
+            "sync_memory: [{label}] {cp:>9} tickets: intake {intake:.1} s ({:.0}/s), RSS {rss:.1} MB; idle after {:.1} s: RSS {idle_rss:.1} MB, {open} documents open",
+            (cp - rows.last().map_or(0, |r: &Row| r.0)) as f64 / intake.max(0.001),
+            settle.as_secs_f64()
         );
-        from = cp;
+        rows.push((cp, intake, rss, idle_rss, settle.as_secs_f64(), open));
     }
     println!(
-        "sync_memory: {} tickets taken, {} errors; peak RSS (VmHWM) {:.1} MB; aim: idle RSS under 300 MB at every size",
+        "sync_memory: [{label}] {} tickets through their life, {} errors; peak RSS (VmHWM) {:.1} MB",
         done.load(Ordering::Relaxed),
         errors.load(Ordering::Relaxed),
         status_kb(pid, "VmHWM:") / 1024.0
     );
+    rows
+}
+
+#[tokio::main]
+async fn main() {
+    let var = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let total = var("SYNC_MEMORY_TICKETS", 100_000);
+    let concurrency = var("SYNC_MEMORY_CONCURRENCY", 64);
+    let experts = var("SYNC_MEMORY_EXPERTS", 100);
+    let waiting = var("SYNC_MEMORY_WAITING", 0);
+    let idle_secs = 10;
+    println!(
+        "sync_memory: {total} tickets, {concurrency} at a time; cache off (baseline), then on (idle close {idle_secs} s, 1,000 idle documents kept)"
+    );
+    let off = run(
+        "cache off",
+        &[
+            ("SYSOPS_SYNC_CACHE_DOCUMENTS", u32::MAX.to_string()),
+            ("SYSOPS_SYNC_IDLE_CLOSE_SECS", (1u64 << 40).to_string()),
+        ],
+        total,
+        concurrency,
+        experts,
+        waiting,
+    )
+    .await;
+    let on = run(
+        "cache on",
+        &[("SYSOPS_SYNC_CACHE_DOCUMENTS", "1000".to_owned()), ("SYSOPS_SYNC_IDLE_CLOSE_SECS", idle_secs.to_string())],
+        total,
+        concurrency,
+        experts,
+        waiting,
+    )
+    .await;
+    println!(
+        "sync_memory:    tickets | cache off: rss_mb idle_rss_mb open | cache on: rss_mb idle_rss_mb open | idle on/off"
+    );
+    for (a, b) in off.iter().zip(&on) {
+        println!(
+            "sync_memory: {:>10} | {:>17.1} {:>11.1} {:>6} | {:>16.1} {:>11.1} {:>4} | {:>11.2}",
+            a.0,
+            a.2,
+            a.3,
+            a.5,
+            b.2,
+            b.3,
+            b.5,
+            b.3 / a.3
+        );
+    }
+    println!("sync_memory: aim: idle RSS under 300 MB at every size with the cache on");
 }

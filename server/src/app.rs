@@ -200,6 +200,9 @@ impl Application {
                 .default_service(web::to(api::not_found))
         })
         .listen(listener)?
+        // Small frames (a sync message relayed to another device) go out at once instead
+        // of waiting for the peer's delayed ACK (Nagle).
+        .tcp_nodelay(true)
         .shutdown_timeout(10)
         // Signals are ours (see `run_until_stopped`): sync sessions must close before
         // actix waits for connections to end.

@@ -385,10 +385,14 @@ impl SyncHub {
     }
 }
 
-/// Evicts unused documents every second until the server shuts down.
+/// Evicts unused documents every second until the server shuts down. Once documents
+/// have left memory and the sync work has calmed down (no eviction for a few seconds),
+/// the freed memory goes back to the system (see [`release_free_memory`]).
 async fn evict(hub: Arc<SyncHub>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut closed_since_release = 0usize;
+    let mut quiet = 0u32;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -397,7 +401,33 @@ async fn evict(hub: Arc<SyncHub>) {
         let closed = hub.evict_unused();
         if closed > 0 {
             hub.closed_total.inc_by(closed as u64);
+            closed_since_release += closed;
+            quiet = 0;
             tracing::debug!(closed, open = hub.open_documents(), "sync documents left memory");
+        } else {
+            quiet += 1;
+        }
+        if closed_since_release >= 100 && quiet >= 3 {
+            closed_since_release = 0;
+            tokio::task::spawn_blocking(release_free_memory);
         }
     }
 }
+
+/// Hands memory the allocator holds free back to the system. glibc's allocator keeps
+/// what closed documents freed (in per-thread arenas, fragmented between live blocks),
+/// so without this the resident size stays near its peak although the documents are
+/// gone: measured with the `sync_memory` bench at 5,000 tickets, 244 MB idle, 160 MB
+/// after a trim (ADR 17).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn release_free_memory() {
+    // SAFETY: `malloc_trim` only returns free pages to the system; it takes the
+    // allocator's own locks and touches no memory in use.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_free_memory() {}
