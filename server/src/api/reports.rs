@@ -31,8 +31,8 @@ fn accept(req: &HttpRequest) -> Option<&str> {
 /// model (`as_of` says how current it is). CSV (`format=csv` or `Accept: text/csv`) is
 /// long-form: `section,key,label,metric,value`.
 #[utoipa::path(tag = "reports", params(ReportParams),
-    responses((status = 200, description = "The report; as CSV (section,key,label,metric,value) with `format=csv` or `Accept: text/csv`",
-            content((TicketingReport = "application/json"), (String = "text/csv"))),
+    responses((status = 200, description = "The report; as CSV (`format=csv` or `Accept: text/csv`): section,key,label,metric,value",
+        content((TicketingReport = "application/json"), (String = "text/csv"))),
         (status = 403, body = super::problem::Problem), (status = 422, body = super::problem::Problem)),
     security(("bearer" = [])))]
 #[get("/api/v1/reports/ticketing")]
@@ -59,8 +59,8 @@ pub async fn ticketing(
 /// and category within 30 days), survey score and response rate, knowledge-base
 /// articles written and published. CSV: one row per expert.
 #[utoipa::path(tag = "reports", params(ReportParams),
-    responses((status = 200, description = "The report; as CSV (one row per expert) with `format=csv` or `Accept: text/csv`",
-            content((ExpertsReport = "application/json"), (String = "text/csv"))),
+    responses((status = 200, description = "The report; as CSV (`format=csv` or `Accept: text/csv`): one row per expert",
+        content((ExpertsReport = "application/json"), (String = "text/csv"))),
         (status = 403, body = super::problem::Problem), (status = 422, body = super::problem::Problem)),
     security(("bearer" = [])))]
 #[get("/api/v1/reports/experts")]

@@ -1,0 +1,279 @@
+//! The reports benchmark (issue 11): on a generated history (BENCH_TICKETS tickets over
+//! two years, BENCH_EXPERTS experts, BENCH_CUSTOMERS customers; the issue's full size is
+//! 1,000,000 / 5,000 / 200,000), the rebuild's throughput, then each report's p50/p99
+//! over HTTP (30 days and 365 days) against a trivial authenticated request in the same
+//! run; intake throughput with reports read at the same time against intake alone; and
+//! the read model's lag behind intake under that load.
+//!
+//! `cargo bench -p sysops-server --bench reports` (BENCH_TICKETS=1000000 BENCH_EXPERTS=5000
+//! BENCH_CUSTOMERS=200000 for the issue's size; the default is a tenth of it).
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use sysops_server::reports::history::{self, Spec};
+
+struct Server(Child, String);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const ADMIN: (&str, &str) = ("root@bench.test", "root-password-1");
+const PASSWORD: &str = "a-good-password";
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sysops-server"))
+}
+
+fn serve(dir: &std::path::Path) -> Server {
+    let mut child = bin()
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env("SYSOPS_LOG", "warn")
+        .stderr(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let l = lines.next().expect("server exited").unwrap();
+        if let Some(u) = l.strip_prefix("listening on ") {
+            break u.trim().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Server(child, base)
+}
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+async fn call(
+    c: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Value {
+    let mut r = c.request(method, url);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let resp = r.send().await.unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    resp.json().await.unwrap_or(Value::Null)
+}
+
+async fn login(c: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
+    let v = call(
+        c,
+        reqwest::Method::POST,
+        format!("{base}/api/v1/auth/login"),
+        None,
+        Some(json!({"email": email, "password": password})),
+    )
+    .await;
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Latencies (ms) of `n` sequential GETs of `path`.
+async fn latencies(c: &reqwest::Client, base: &str, token: &str, path: &str, n: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let resp = c.get(format!("{base}{path}")).bearer_auth(token).send().await.unwrap();
+        assert!(resp.status().is_success(), "{path}: {}", resp.status());
+        let _ = resp.bytes().await.unwrap();
+        out.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    out
+}
+
+/// Tickets raised per second by `workers` customers for `secs` seconds.
+async fn intake(c: &reqwest::Client, base: &str, customers: &[(String, String)], secs: u64) -> f64 {
+    let stop = Instant::now() + Duration::from_secs(secs);
+    let done = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for (token, sub) in customers.iter().cloned() {
+        let (c, base, done) = (c.clone(), base.to_owned(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0;
+            while Instant::now() < stop {
+                let body = json!({"subscription_id": sub, "category": "laptop", "title": format!("Bench {i}"),
+                                  "description": "It stopped working this morning."});
+                let r = c.post(format!("{base}/api/v1/tickets")).bearer_auth(&token).json(&body).send().await.unwrap();
+                assert!(r.status().is_success(), "{}", r.status());
+                done.fetch_add(1, Ordering::Relaxed);
+                i += 1;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / secs as f64
+}
+
+#[tokio::main]
+async fn main() {
+    let tickets = env("BENCH_TICKETS", 100_000);
+    let experts = env("BENCH_EXPERTS", 500);
+    let customers = env("BENCH_CUSTOMERS", 20_000);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = bin()
+        .args(["create-admin", "--email", ADMIN.0, "--password", ADMIN.1, "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // The history.
+    let db =
+        sea_orm::Database::connect(format!("sqlite://{}?mode=rwc", data.join("sysops.db").display())).await.unwrap();
+    let t = Instant::now();
+    let spec = Spec { seed: 16, tickets, experts, customers, days: 730, end: Utc::now() };
+    let g = history::generate(&db, &spec).await.unwrap();
+    println!(
+        "history: {} tickets, {} events, {} experts, {} customers over 730 days, written in {:.1} s",
+        g.tickets,
+        g.events,
+        experts,
+        customers,
+        t.elapsed().as_secs_f64()
+    );
+    db.close().await.unwrap();
+
+    // Rebuild (the same fold the job runs).
+    let t = Instant::now();
+    let out = bin().args(["reports", "rebuild", "--data-dir"]).arg(&data).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "rebuild: {:.1} s, {:.0} tickets/s ({})",
+        secs,
+        tickets as f64 / secs,
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
+
+    let server = serve(&data);
+    let base = server.1.clone();
+    let c = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
+    let admin = login(&c, &base, ADMIN.0, ADMIN.1).await;
+    let email = "manager@bench.test";
+    call(
+        &c,
+        reqwest::Method::POST,
+        format!("{base}/api/v1/users"),
+        Some(&admin),
+        Some(json!({"name": "Bench Manager", "email": email, "password": PASSWORD, "role": "manager"})),
+    )
+    .await;
+    let manager = login(&c, &base, email, PASSWORD).await;
+
+    // Report latency, against a trivial authenticated request.
+    let today = Utc::now().date_naive();
+    let n = env("BENCH_REQUESTS", 40);
+    let mut base_ms = latencies(&c, &base, &manager, "/api/v1/plans", n).await;
+    let baseline = pct(&mut base_ms, 0.5);
+    println!("baseline GET /api/v1/plans: p50 {:.2} ms, p99 {:.2} ms", baseline, pct(&mut base_ms, 0.99));
+    for (which, days) in [("ticketing", 30), ("ticketing", 365), ("experts", 30), ("experts", 365)] {
+        let from = today - chrono::Duration::days(days - 1);
+        let path = format!("/api/v1/reports/{which}?from={from}&to={today}&tz=America/Chicago");
+        let _ = latencies(&c, &base, &manager, &path, 2).await;
+        let mut v = latencies(&c, &base, &manager, &path, n).await;
+        let (p50, p99) = (pct(&mut v, 0.5), pct(&mut v, 0.99));
+        println!(
+            "{which} {days:>3} days: p50 {p50:8.2} ms, p99 {p99:8.2} ms ({:.1}× the baseline's p50)",
+            p50 / baseline
+        );
+    }
+
+    // Intake alone, then intake while a manager reads reports.
+    let plan = call(
+        &c,
+        reqwest::Method::POST,
+        format!("{base}/api/v1/plans"),
+        Some(&admin),
+        Some(json!({"name": "Bench", "categories": ["laptop"], "monthly_price_cents": 999, "currency": "USD"})),
+    )
+    .await;
+    let mut people = Vec::new();
+    for i in 0..16 {
+        let email = format!("bench-customer-{i}@bench.test");
+        call(
+            &c,
+            reqwest::Method::POST,
+            format!("{base}/api/v1/customers"),
+            None,
+            Some(json!({
+            "name": format!("Bench {i}"), "email": email, "password": PASSWORD, "phone": "+13125550199",
+            "notify_by": "email", "address": "1 Main St, Chicago", "location": {"lat": 41.88, "lon": -87.63}})),
+        )
+        .await;
+        let token = login(&c, &base, &email, PASSWORD).await;
+        let sub = call(
+            &c,
+            reqwest::Method::POST,
+            format!("{base}/api/v1/customers/me/subscriptions"),
+            Some(&token),
+            Some(json!({"plan_id": plan["id"], "product": "Laptop"})),
+        )
+        .await;
+        people.push((token, sub["id"].as_str().unwrap().to_owned()));
+    }
+    let secs = env("BENCH_SECS", 10) as u64;
+    let alone = intake(&c, &base, &people, secs).await;
+    let reading = Arc::new(AtomicBool::new(true));
+    let lag_ms = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let reader = {
+        let (c, base, manager, reading, lag_ms) =
+            (c.clone(), base.clone(), manager.clone(), reading.clone(), lag_ms.clone());
+        tokio::spawn(async move {
+            let from = today - chrono::Duration::days(29);
+            while reading.load(Ordering::Relaxed) {
+                for which in ["ticketing", "experts"] {
+                    let path = format!("{base}/api/v1/reports/{which}?from={from}&to={today}");
+                    let v: Value = c.get(path).bearer_auth(&manager).send().await.unwrap().json().await.unwrap();
+                    if let Some(at) = v["as_of"].as_str().and_then(|s| s.parse::<DateTime<Utc>>().ok()) {
+                        lag_ms.lock().unwrap().push((Utc::now() - at).num_milliseconds() as f64);
+                    }
+                }
+            }
+        })
+    };
+    let with_reports = intake(&c, &base, &people, secs).await;
+    reading.store(false, Ordering::Relaxed);
+    reader.await.unwrap();
+    println!(
+        "intake: alone {alone:.0} tickets/s; while reports are read {with_reports:.0} tickets/s ({:.0}% of alone)",
+        with_reports / alone * 100.0
+    );
+    let mut lags = lag_ms.lock().unwrap().clone();
+    if !lags.is_empty() {
+        println!(
+            "read-model lag behind intake under load (now − as_of, sampled by the reader): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            pct(&mut lags, 0.5),
+            pct(&mut lags, 0.99),
+            lags.iter().copied().fold(0.0, f64::max)
+        );
+    }
+    drop(server);
+}
