@@ -111,8 +111,8 @@ async fn intake(c: &reqwest::Client, base: &str, customers: &[(String, String)],
     let stop = Instant::now() + Duration::from_secs(secs);
     let done = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
-    for (token, sub) in customers.iter().cloned() {
-        let (c, base, done) = (c.clone(), base.to_owned(), done.clone());
+    for (token, sub) in customers {
+        let (c, base, done, token, sub) = (c.clone(), base.to_owned(), done.clone(), token.clone(), sub.clone());
         tasks.push(tokio::spawn(async move {
             let mut i = 0;
             while Instant::now() < stop {
