@@ -82,6 +82,8 @@ impl From<axum::extract::ws::Message> for WsMessage {
     }
 }
 
+// Unused with this copy's feature set (the server brings its own transport).
+#[allow(dead_code)]
 type BoxedBytesStream = futures::stream::BoxStream<'static, Result<Vec<u8>, NetworkError>>;
 
 /// Convert a WebSocket stream/sink into a raw bytes stream/sink.
@@ -90,6 +92,7 @@ type BoxedBytesStream = futures::stream::BoxStream<'static, Result<Vec<u8>, Netw
 /// the accept convenience methods. It filters out non-binary messages,
 /// wraps outbound bytes in `WsMessage::Binary`, and maps errors to
 /// `NetworkError`.
+#[allow(dead_code)]
 fn ws_to_bytes<S, M>(
     stream: S,
 ) -> (
