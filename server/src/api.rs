@@ -10,6 +10,7 @@ pub mod experts;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
+pub mod invoices;
 pub mod kb;
 pub mod openapi;
 pub mod plans;
@@ -54,6 +55,7 @@ use utoipa::{Modify, OpenApi};
         sync::root, sync::socket,
         health::live, health::ready, health::metrics,
         reports::ticketing, reports::experts, reports::financial,
+        invoices::mine, invoices::get_pdf, invoices::get_one, invoices::monthly,
     ),
     components(schemas(problem::Problem, problem::FieldErrorBody)),
     modifiers(&BearerAuth, &ProblemResponses),
@@ -140,6 +142,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(reports::ticketing)
     .service(reports::experts)
     .service(reports::financial)
+    .service(invoices::mine)
+    .service(invoices::monthly)
+    .service(invoices::get_pdf)
+    .service(invoices::get_one)
     .service(health::docs_redirect)
     .service(workflow::assign)
     .service(workflow::en_route)

@@ -3,8 +3,10 @@
 //! that charges what is due exactly once across nodes. See ADR 14.
 
 pub mod account;
+pub mod history;
 pub mod service;
 pub mod signature;
+pub mod statement;
 pub mod stripe;
 
 pub use account::{CardOnFile, CardSetup, RefundMade};
