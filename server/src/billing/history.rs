@@ -202,3 +202,59 @@ pub async fn monthly(db: &Db, customer: Uuid, month: NaiveDate) -> ServiceResult
     .await?;
     Ok(MonthlyStatement { month, invoices: invoices.iter().map(InvoiceView::from).collect(), movements })
 }
+
+/// A subscription as the billing page shows it.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct BilledPlan {
+    /// Subscription id.
+    pub id: Uuid,
+    /// The product covered.
+    pub product: String,
+    /// The plan's name.
+    pub plan: String,
+    /// `monthly` or `annual`.
+    pub billing_interval: String,
+    /// `active`, `past_due`, `suspended`, `cancelled`.
+    pub status: String,
+    /// Ends at the end of the paid period.
+    pub cancel_at_period_end: bool,
+    /// The plan's monthly price.
+    pub monthly_price_cents: i64,
+    /// Its currency.
+    pub currency: String,
+}
+
+/// A customer's subscriptions with their billing terms, oldest first.
+pub async fn plans(db: &Db, customer: Uuid) -> ServiceResult<Vec<BilledPlan>> {
+    Ok(BilledPlan::find_by_statement(stmt(
+        db.backend(),
+        "SELECT s.id, s.product, p.name AS plan, s.billing_interval, s.status, s.cancel_at_period_end, \
+         p.monthly_price_cents, p.currency FROM subscriptions s JOIN plans p ON p.id = s.plan_id \
+         WHERE s.customer_id = $1 ORDER BY s.started_at, s.id",
+        vec![customer.into()],
+    ))
+    .all(&db.read)
+    .await?)
+}
+
+#[derive(Debug, FromQueryResult)]
+struct IssuedAt {
+    issued_at: DateTime<Utc>,
+}
+
+/// The months (first days, newest first) in which the customer was invoiced or money
+/// moved: those with a statement.
+pub async fn statement_months(db: &Db, customer: Uuid) -> ServiceResult<Vec<NaiveDate>> {
+    let rows = IssuedAt::find_by_statement(stmt(
+        db.backend(),
+        "SELECT issued_at FROM invoices WHERE customer_id = $1 \
+         UNION ALL SELECT created_at AS issued_at FROM ledger_entries WHERE customer_id = $1",
+        vec![customer.into()],
+    ))
+    .all(&db.read)
+    .await?;
+    let mut months: Vec<NaiveDate> = rows.iter().filter_map(|r| r.issued_at.date_naive().with_day(1)).collect();
+    months.sort_unstable_by(|a, b| b.cmp(a));
+    months.dedup();
+    Ok(months)
+}

@@ -15,6 +15,7 @@ mod device;
 mod dispatching;
 mod edges;
 mod helpers;
+mod invoices;
 mod kb_review;
 mod load;
 mod logs;
