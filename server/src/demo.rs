@@ -257,12 +257,14 @@ async fn seed_billing(db: &Db, customer: Uuid) -> anyhow::Result<()> {
     let invoices = txn_rows(db, customer).await?;
     let txn = db.begin_write().await?;
     for (i, (id, total, currency, start)) in invoices.iter().enumerate() {
-        let paid = start.and_hms_opt(6, 0, 0).map_or(now, |t| t.and_utc()).min(now);
+        // Issued at the start of its period (as the billing job would have), paid soon after.
+        let issued = start.and_hms_opt(0, 5, 0).map_or(now, |t| t.and_utc()).min(now);
+        let paid = start.and_hms_opt(6, 0, 0).map_or(now, |t| t.and_utc()).min(now).max(issued);
         let pi = format!("pi_demo_{}", id.simple());
         txn.execute_raw(q(
-            "UPDATE invoices SET status = 'paid', paid_at = $1, payment_intent_id = $2, next_attempt_at_ms = NULL \
-             WHERE id = $3 AND status = 'open'",
-            vec![paid.into(), pi.clone().into(), (*id).into()],
+            "UPDATE invoices SET status = 'paid', paid_at = $1, payment_intent_id = $2, next_attempt_at_ms = NULL, \
+             issued_at = $4 WHERE id = $3 AND status = 'open'",
+            vec![paid.into(), pi.clone().into(), (*id).into(), issued.into()],
         ))
         .await?;
         txn.execute_raw(q(

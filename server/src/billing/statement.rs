@@ -151,7 +151,7 @@ impl Layout {
                 self.y += line_h;
             }
         }
-        self.y += size * 0.6;
+        self.y += size * 0.9;
     }
 
     /// A labelled value in the details block.
@@ -190,10 +190,14 @@ impl Layout {
         self.y += 18.0;
     }
 
-    fn section(&mut self, title: &str) {
-        self.need(40.0);
-        self.y += 14.0;
+    /// A section's title, with column headings right-aligned at their x on its line.
+    fn section(&mut self, title: &str, headings: &[(f32, &str)]) {
+        self.need(48.0);
+        self.y += 22.0;
         self.text(LEFT, 11.0, true, INK, title);
+        for (x, h) in headings {
+            self.right(*x, 9.0, true, MUTED, h);
+        }
         self.y += 6.0;
         self.rule(INK, 0.8);
         self.y += 4.0;
@@ -321,8 +325,7 @@ pub fn invoice_pdf(inv: &InvoiceView, to: &BillTo, card: Option<&CardOnFile>) ->
     l.bill_to(to);
 
     let amount_x = RIGHT;
-    l.section("Description");
-    l.right(amount_x, 9.0, true, MUTED, "Amount");
+    l.section("Description", &[(amount_x, "Amount")]);
     for line in &inv.lines {
         l.row(10.0, false, &line.description, 340.0, &[(amount_x, &money(line.amount_cents, &inv.currency))]);
     }
@@ -372,6 +375,11 @@ pub fn baseline_pdf() -> anyhow::Result<Vec<u8>> {
 
 /// A customer's statement for one month as a PDF.
 pub fn monthly_pdf(st: &MonthlyStatement, to: &BillTo) -> anyhow::Result<Vec<u8>> {
+    let title = format!("Statement {}", st.month.format("%B %Y"));
+    render(monthly_layout(st, to), &title)
+}
+
+fn monthly_layout(st: &MonthlyStatement, to: &BillTo) -> Layout {
     let month = st.month.format("%B %Y").to_string();
     let mut l = Layout::new(format!("Statement for {month} (continued)"));
     l.header("Statement", &month);
@@ -382,10 +390,8 @@ pub fn monthly_pdf(st: &MonthlyStatement, to: &BillTo) -> anyhow::Result<Vec<u8>
     l.y += 8.0;
     l.bill_to(to);
 
-    l.section("Invoices issued");
     let (c1, c3) = (LEFT + 300.0, RIGHT);
-    l.right(c1 + 60.0, 9.0, true, MUTED, "Status");
-    l.right(c3, 9.0, true, MUTED, "Total");
+    l.section("Invoices issued", &[(c1 + 60.0, "Status"), (c3, "Total")]);
     if st.invoices.is_empty() {
         l.row(10.0, false, "No invoice was issued this month.", 300.0, &[]);
     }
@@ -397,8 +403,7 @@ pub fn monthly_pdf(st: &MonthlyStatement, to: &BillTo) -> anyhow::Result<Vec<u8>
         totals.entry(inv.currency.clone()).or_default().0 += inv.total_cents;
     }
 
-    l.section("Payments and refunds");
-    l.right(c3, 9.0, true, MUTED, "Amount");
+    l.section("Payments and refunds", &[(c3, "Amount")]);
     if st.movements.is_empty() {
         l.row(10.0, false, "No money moved this month.", 300.0, &[]);
     }
@@ -432,7 +437,7 @@ pub fn monthly_pdf(st: &MonthlyStatement, to: &BillTo) -> anyhow::Result<Vec<u8>
     }
     l.y += 12.0;
     l.footer_note("Each invoice has its own statement with its lines and tax in your account's billing page.");
-    render(l, &format!("Statement {month}"))
+    l
 }
 
 #[cfg(test)]
@@ -445,6 +450,51 @@ mod tests {
         assert_eq!(money(-3999, "USD"), "-39.99 USD");
         assert_eq!(money(500, "JPY"), "500 JPY");
         assert_eq!(money(5, "EUR"), "0.05 EUR");
+    }
+
+    #[test]
+    fn a_long_statement_breaks_pages_each_with_its_running_head_and_all_rows_inside_the_page() {
+        let inv = |i: i64| InvoiceView {
+            id: uuid::Uuid::now_v7(),
+            number: format!("SQ-202611-{i:08}"),
+            subscription_id: uuid::Uuid::now_v7(),
+            period_start: chrono::NaiveDate::from_ymd_opt(2026, 11, 3).unwrap_or_default(),
+            period_end: chrono::NaiveDate::from_ymd_opt(2026, 12, 3).unwrap_or_default(),
+            lines: Vec::new(),
+            subtotal_cents: 1000,
+            tax_cents: 0,
+            tax_rate_basis_points: 0,
+            total_cents: 1000 + i,
+            amount_refunded_cents: 0,
+            currency: "USD".into(),
+            status: "paid".into(),
+            issued_at: chrono::Utc::now(),
+            paid_at: None,
+        };
+        let st = MonthlyStatement {
+            month: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default(),
+            invoices: (0..90).map(inv).collect(),
+            movements: Vec::new(),
+        };
+        let l = monthly_layout(&st, &BillTo::default());
+        assert!(l.pages.len() >= 3, "{} pages", l.pages.len());
+        let mut rows = 0;
+        for (i, page) in l.pages.iter().enumerate() {
+            let texts: Vec<(f32, &str)> = page
+                .iter()
+                .filter_map(|o| match o {
+                    Op::Text { y, text, .. } => Some((*y, text.as_str())),
+                    _ => None,
+                })
+                .collect();
+            assert!(texts.iter().all(|(y, _)| *y <= BOTTOM), "page {i} runs past its bottom margin");
+            if i > 0 {
+                assert_eq!(texts[0].1, "Statement for November 2026 (continued)");
+            }
+            rows += texts.iter().filter(|(_, t)| t.starts_with("SQ-202611-")).count();
+        }
+        assert_eq!(rows, 90, "every invoice once");
+        assert!(monthly_pdf(&st, &BillTo::default()).is_ok_and(|p| p.starts_with(b"%PDF-")));
     }
 
     #[test]

@@ -86,7 +86,7 @@ pub struct Totals {
     pub invoices_issued: u64,
     /// Their total.
     pub invoiced_cents: i64,
-    /// Of those, the total paid so far.
+    /// Of those, the total of the ones paid so far (refunds are counted apart).
     pub collected_cents: i64,
     /// `collected / invoiced` (null when nothing was invoiced).
     pub collection_rate: Option<f64>,
@@ -135,7 +135,6 @@ struct Issued {
     currency: String,
     total: i64,
     status: String,
-    amount_refunded: i64,
 }
 
 #[derive(Debug, FromQueryResult)]
@@ -169,7 +168,7 @@ pub async fn financial(db: &Db, range: &Range) -> Result<FinancialReport, DbErr>
     .await?;
     let issued = Issued::find_by_statement(stmt(
         b,
-        "SELECT currency, total, status, amount_refunded FROM invoices \
+        "SELECT currency, total, status FROM invoices \
          WHERE issued_at >= $1 AND issued_at < $2 AND status <> 'void'",
         vec![start.into(), end.into()],
     ))
@@ -256,7 +255,7 @@ fn assemble(
         t.invoices_issued += 1;
         t.invoiced_cents += i.total;
         if i.status == "paid" {
-            t.collected_cents += i.total - i.amount_refunded;
+            t.collected_cents += i.total;
         }
     }
     for a in &attempts {
