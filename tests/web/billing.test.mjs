@@ -122,3 +122,50 @@ test('billing pages are the customer\'s own: other customers get a 404, other ro
   assert.equal(refused.status(), 403);
   await staff.close();
 });
+
+test('a manager opens the financial report, changes the range, sees the chart and tables change, and downloads the CSV', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, server.base, MANAGER.email, MANAGER.password);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Financial report' }).click();
+  assert.equal(await page.getByRole('heading', { level: 1 }).innerText(), 'Financial report');
+  const today = new Date();
+  const iso = (d) => d.toISOString().slice(0, 10);
+  const yearAgo = new Date(today.getTime() - 400 * 86_400_000);
+  await page.getByLabel('From').fill(iso(yearAgo));
+  await page.getByLabel('To (included)').fill(iso(today));
+  await page.getByRole('button', { name: 'Show' }).click();
+  await page.waitForLoadState('load');
+  const totals = page.locator('table:has(caption:text("Totals per currency")) tbody tr');
+  assert.equal(await totals.count(), 1);
+  const year = await totals.first().innerText();
+  assert.match(year, /USD\s+562\.77 USD\s+10\.00 USD\s+552\.77 USD/, `13 payments of 43.29, one refund of 10.00: ${year}`);
+  const months = page.locator('table:has(caption:text("Revenue by month and plan")) tbody tr');
+  assert.equal(await months.count(), 13);
+  const chart = page.locator('figure.chart-box svg');
+  assert.equal(await chart.count(), 1);
+  const before = await chart.innerHTML();
+  assert.match(await page.locator('table:has(caption:text("Refunds, oldest first"))').innerText(), /The expert arrived a day later than promised/);
+  await capture(page, 'report-financial');
+
+  // Two months: fewer payments, another chart.
+  await page.getByLabel('From').fill(iso(new Date(today.getTime() - 45 * 86_400_000)));
+  await page.getByRole('button', { name: 'Show' }).click();
+  await page.waitForLoadState('load');
+  const fewer = await page.locator('table:has(caption:text("Revenue by month and plan")) tbody tr').count();
+  assert.ok(fewer >= 1 && fewer <= 3, `${fewer} months`);
+  assert.notEqual(await page.locator('figure.chart-box svg').innerHTML(), before);
+
+  const href = await page.getByRole('link', { name: 'Download CSV' }).getAttribute('href');
+  const csv = await page.request.get(server.base + href);
+  assert.equal(csv.status(), 200);
+  assert.match(csv.headers()['content-type'], /^text\/csv/);
+  const body = await csv.text();
+  assert.match(body, /^section,month,plan,currency,metric,value/);
+  assert.match(body, /by_month_and_plan,\d{4}-\d\d,Total Home,USD,charged_cents,4329/);
+
+  // A bad range is named on the page.
+  await page.goto(`${server.base}/manager/reports/financial?from=2026-02-30`);
+  assert.match(await page.getByRole('alert').innerText(), /from/);
+  await context.close();
+});
