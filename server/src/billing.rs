@@ -3,11 +3,12 @@
 //! that charges what is due exactly once across nodes. See ADR 14.
 
 pub mod account;
-pub mod history;
 pub mod service;
 pub mod signature;
-pub mod statement;
 pub mod stripe;
+// Read side: invoice history and PDF statements.
+pub mod history;
+pub mod statement;
 
 pub use account::{CardOnFile, CardSetup, RefundMade};
 pub use service::{Billing, BillingError, InvoiceRow, RunSummary};

@@ -161,7 +161,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
             plan_id: Set(plan_ids[2]),
             product: Set("Living-room TV and home office".to_owned()),
             status: Set("active".to_owned()),
-            started_at: Set(now - Duration::days(365)),
+            started_at: Set(now - Duration::days(40)),
             cancelled_at: Set(None),
         })
         .exec_without_returning(&txn)
@@ -243,6 +243,12 @@ async fn seed_billing(db: &Db, customer: Uuid) -> anyhow::Result<()> {
     let q = |sql: &str, values: Vec<sea_orm::Value>| sea_orm::Statement::from_sql_and_values(b, sql, values);
     let now = Utc::now();
     let txn = db.begin_write().await?;
+    // Subscribed a year ago, so that a year of monthly invoices is due.
+    txn.execute_raw(q(
+        "UPDATE subscriptions SET started_at = $1 WHERE customer_id = $2",
+        vec![(now - Duration::days(365)).into(), customer.into()],
+    ))
+    .await?;
     txn.execute_raw(q(
         "INSERT INTO billing_accounts (customer_id, processor_customer_id, payment_method_id, card_brand, card_last4, \
          card_exp_month, card_exp_year, country, credit_balance, created_at, updated_at) \
