@@ -52,7 +52,7 @@ use utoipa::{Modify, OpenApi};
         workflow::accept, workflow::decline, workflow::complete, workflow::cancel, workflow::note, surveys::submit,
         admin::list_outbox, admin::retry, admin::alerts, admin::conflicts,
         workflow::assign, workflow::en_route, workflow::arrived,
-        invoices::mine, invoices::get_pdf, invoices::get_one, invoices::monthly,
+        invoices::mine, invoices::mine_one, invoices::get_pdf, invoices::get_one, invoices::monthly,
         sync::root, sync::socket,
         health::live, health::ready, health::metrics,
         reports::ticketing, reports::experts, reports::financial,
@@ -143,6 +143,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(reports::experts)
     .service(reports::financial)
     .service(invoices::mine)
+    .service(invoices::mine_one)
     .service(invoices::monthly)
     .service(invoices::get_pdf)
     .service(invoices::get_one)

@@ -37,6 +37,29 @@ pub async fn mine(state: web::Data<AppState>, caller: Caller, q: Query<InvoicePa
     Ok(HttpResponse::Ok().json(history::list(&state.db, caller.user_id, limit, cursor).await?))
 }
 
+/// One of the caller's invoices: the address receipts give. A browser that sends no
+/// token (the link clicked in the e-mail) is sent to the invoice's page in the portal,
+/// which asks it to sign in first.
+#[utoipa::path(tag = "billing",
+    responses((status = 200, body = InvoiceView),
+        (status = 303, description = "No token and `Accept: text/html`: to the invoice's page (`/my/billing/invoices/{id}`)"),
+        (status = 403, body = super::problem::Problem), (status = 404, body = super::problem::Problem)),
+    security(("bearer" = [])))]
+#[get("/api/v1/customers/me/invoices/{id}")]
+pub async fn mine_one(state: web::Data<AppState>, req: HttpRequest, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let id = id.into_inner().parse::<Uuid>().map_err(|_| ApiError::not_found("invoice"))?;
+    let html = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+    if html && super::extract::bearer(&req).is_none() {
+        return Ok(HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, format!("/my/billing/invoices/{id}")))
+            .finish());
+    }
+    let caller = super::extract::caller_of(&req).await?;
+    caller.require(&[Role::Customer], "reading your invoices")?;
+    let row = history::get(&state.db, &caller, id).await?;
+    Ok(HttpResponse::Ok().json(InvoiceView::from(&row)))
+}
+
 fn wants_pdf(req: &HttpRequest) -> bool {
     req.headers()
         .get(header::ACCEPT)

@@ -247,6 +247,21 @@ async fn history_and_statements(backend: Backend) {
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "another customer's PDF");
     let (st, v) = s.get(&path, None).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED, "{v}");
+
+    // The address receipts give: the invoice for its customer, the portal's page for a
+    // browser following the e-mail's link.
+    let receipt = format!("/api/v1/customers/me/invoices/{id}");
+    let (st, v) = s.get(&receipt, Some(me)).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(&v, paid);
+    let (st, v) = s.get(&receipt, Some(&other.token)).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = no_redirects.get(s.url(&receipt)).header(ACCEPT, "text/html").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], format!("/my/billing/invoices/{id}"));
+    let (st, v) = s.get(&receipt, None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "no token and no browser: {v}");
     let (st, v) = s.get("/api/v1/customers/me/invoices?cursor=nope", Some(me)).await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert!(v["detail"].as_str().unwrap_or_default().contains("cursor") || v.to_string().contains("cursor"), "{v}");
