@@ -55,6 +55,14 @@ struct AccountRow {
 }
 
 #[derive(Debug, FromQueryResult)]
+struct RefundRow {
+    id: Uuid,
+    amount: i64,
+    processor_ref: Option<String>,
+    reason: Option<String>,
+}
+
+#[derive(Debug, FromQueryResult)]
 struct LedgerRow {
     invoice_id: Uuid,
     kind: String,
@@ -294,6 +302,25 @@ impl Billing {
             });
         }
         let inv = self.invoice(invoice, None).await?;
+        // A retried request (same Idempotency-Key) answers what the first one did.
+        let dedupe = request_key.map(|k| format!("refund:{invoice}/{k}"));
+        if let Some(d) = &dedupe
+            && let Some(r) = RefundRow::find_by_statement(stmt(
+                self.db.backend(),
+                "SELECT id, amount, processor_ref, reason FROM ledger_entries WHERE dedupe_key = $1",
+                vec![d.clone().into()],
+            ))
+            .one(&self.db.read)
+            .await?
+        {
+            return Ok(RefundMade {
+                id: r.id,
+                invoice_id: invoice,
+                amount_cents: r.amount,
+                processor_ref: r.processor_ref.unwrap_or_default(),
+                reason: r.reason.unwrap_or_default(),
+            });
+        }
         let Some(pi) = inv.payment_intent_id.clone().filter(|_| inv.status == "paid") else {
             return Err(BillingError::Refused(format!(
                 "the invoice is {}; only a paid invoice can be refunded",
@@ -329,7 +356,7 @@ impl Billing {
                     inv.customer_id.into(),
                     re.amount.into(),
                     inv.currency.clone().into(),
-                    format!("refund:{}", re.id).into(),
+                    dedupe.clone().unwrap_or_else(|| format!("refund:{}", re.id)).into(),
                     re.id.clone().into(),
                     reason.to_owned().into(),
                     actor.into(),
