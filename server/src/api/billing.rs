@@ -47,7 +47,8 @@ pub struct WebhookReceived {
 #[utoipa::path(tag = "billing", request_body(content = Object, content_type = "application/json",
         description = "A Stripe event"),
     params(("Stripe-Signature" = String, Header, description = "`t=…,v1=…`, as Stripe signs")),
-    responses((status = 200, body = WebhookReceived), (status = 400, body = super::problem::Problem)))]
+    responses((status = 200, body = WebhookReceived), (status = 400, body = super::problem::Problem),
+        (status = 404, body = super::problem::Problem, description = "Webhooks are not configured here")))]
 #[post("/api/v1/webhooks/stripe")]
 pub async fn stripe_webhook(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> ApiResult<HttpResponse> {
     let Some(secret) = state.settings.stripe_webhook_secret.as_ref() else {
@@ -64,7 +65,8 @@ pub async fn stripe_webhook(state: web::Data<AppState>, req: HttpRequest, body: 
 }
 
 /// The signed-in customer's card on file (brand, last four digits, expiry; never the number).
-#[utoipa::path(tag = "billing", responses((status = 200, body = CardOnFile)), security(("bearer" = [])))]
+#[utoipa::path(tag = "billing", responses((status = 200, body = CardOnFile),
+    (status = 404, body = super::problem::Problem, description = "No card on file yet")), security(("bearer" = [])))]
 #[get("/api/v1/customers/me/card")]
 pub async fn card(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
     caller.require(&[Role::Customer], "reading the card on file")?;
@@ -136,7 +138,11 @@ pub struct CardSaved {
 pub async fn card_save(state: web::Data<AppState>, caller: Caller, body: ApiJson<CardBody>) -> ApiResult<HttpResponse> {
     caller.require(&[Role::Customer], "saving a card")?;
     let seti = body.value.setup_intent.trim();
-    if !seti.starts_with("seti_") || seti.len() > 255 {
+    let well_formed = seti.len() <= 255
+        && seti
+            .strip_prefix("seti_")
+            .is_some_and(|r| !r.is_empty() && r.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    if !well_formed {
         return Err(ApiError::field("setup_intent", "a SetupIntent id (seti_…)"));
     }
     let (saved, charged) = state.billing.finish_card_setup(caller.user_id, seti).await?;

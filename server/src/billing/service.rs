@@ -174,6 +174,9 @@ pub(super) struct Contact {
     pub(super) name: String,
 }
 
+/// Subscriptions issued per transaction.
+const ISSUE_BATCH: usize = 200;
+
 pub(super) const INVOICE_COLUMNS: &str = "id, customer_id, subscription_id, period_index, period_start, period_end, currency, \
     lines, subtotal, tax_basis_points, tax, total, amount_refunded, status, attempts, next_attempt_at_ms, \
     payment_intent_id, last_error, issued_at, paid_at";
@@ -356,13 +359,19 @@ impl Billing {
         .all(&self.db.read)
         .await?;
         let mut summary = RunSummary::default();
-        for sub in subs {
+        // Up to ISSUE_BATCH subscriptions per transaction (one fsync for them all); each
+        // insert is idempotent, so a batch lost to a crash is issued again next run.
+        let mut txn = self.db.begin_write().await?;
+        for (done, sub) in subs.into_iter().enumerate() {
+            if done > 0 && done % ISSUE_BATCH == 0 {
+                txn.commit().await?;
+                txn = self.db.begin_write().await?;
+            }
             let interval = Interval::from_str(&sub.billing_interval).unwrap_or(Interval::Monthly);
             let anchor = sub.billing_anchor.unwrap_or_else(|| sub.started_at.date_naive());
             let schedule = Schedule::new(anchor, interval);
             let from = u32::try_from(sub.next_period_index).unwrap_or(0);
             for period in schedule.due(from, until).collect::<Vec<_>>() {
-                let txn = self.db.begin_write().await?;
                 if period.index > 0 && sub.cancel_at_period_end {
                     let n = txn
                         .execute_raw(stmt(
@@ -379,7 +388,6 @@ impl Billing {
                         vec![self.now().into(), sub.id.into()],
                     ))
                     .await?;
-                    txn.commit().await?;
                     summary.cancelled += n;
                     break;
                 }
@@ -446,10 +454,10 @@ impl Billing {
                     vec![(period.index as i32 + 1).into(), sub.id.into()],
                 ))
                 .await?;
-                txn.commit().await?;
                 summary.issued += inserted;
             }
         }
+        txn.commit().await?;
         Ok(summary)
     }
 
