@@ -509,14 +509,38 @@ impl Billing {
             if fresh.is_empty() {
                 break;
             }
-            let outcomes: Vec<Result<RunSummary, BillingError>> =
-                futures::stream::iter(fresh.into_iter().map(|inv| async move { self.charge_claimed(inv, now).await }))
-                    .buffer_unordered(16)
-                    .collect()
-                    .await;
+            type Charged = Result<(InvoiceRow, Result<String, StripeError>), BillingError>;
+            let outcomes: Vec<Charged> = futures::stream::iter(fresh.into_iter().map(|inv| async move {
+                let o = self.charge_only(&inv).await?;
+                Ok((inv, o))
+            }))
+            .buffer_unordered(16)
+            .collect()
+            .await;
+            // The batch's payments are recorded in one transaction (one fsync); each
+            // is still all or nothing, and a batch lost to a crash is replayed by the
+            // processor under the same keys.
+            let mut paid = Vec::new();
             for o in outcomes {
-                summary.add(&o?);
-                done += 1;
+                let (inv, o) = o?;
+                match o {
+                    Ok(pi) => paid.push((inv, pi)),
+                    other => {
+                        summary.add(&self.record_outcome(inv, other, now).await?);
+                        done += 1;
+                        progress(done, 0);
+                    }
+                }
+            }
+            if !paid.is_empty() {
+                let txn = self.db.begin_write().await?;
+                for (inv, pi) in &paid {
+                    if self.record_paid_in(&txn, inv.id, pi, now).await? {
+                        summary.paid += 1;
+                    }
+                }
+                txn.commit().await?;
+                done += paid.len() as u64;
                 progress(done, 0);
             }
         }
@@ -525,6 +549,13 @@ impl Billing {
 
     /// Charges one invoice this node holds the claim on, and records the outcome.
     async fn charge_claimed(&self, inv: InvoiceRow, now: DateTime<Utc>) -> Result<RunSummary, BillingError> {
+        let outcome = self.charge_only(&inv).await?;
+        self.record_outcome(inv, outcome, now).await
+    }
+
+    /// Charges one invoice this node holds the claim on (retrying an unknown outcome a
+    /// few times with the same key); records nothing.
+    async fn charge_only(&self, inv: &InvoiceRow) -> Result<Result<String, StripeError>, BillingError> {
         let b = self.db.backend();
         let account = Account::find_by_statement(stmt(
             b,
@@ -574,6 +605,16 @@ impl Billing {
             let _ = std::process::Command::new("kill").args(["-9", &std::process::id().to_string()]).status();
             std::process::abort();
         }
+        Ok(outcome)
+    }
+
+    /// Records what charging `inv` did.
+    async fn record_outcome(
+        &self,
+        inv: InvoiceRow,
+        outcome: Result<String, StripeError>,
+        now: DateTime<Utc>,
+    ) -> Result<RunSummary, BillingError> {
         let mut s = RunSummary::default();
         match outcome {
             Ok(pi) => {
@@ -671,8 +712,21 @@ impl Billing {
         payment_intent: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, BillingError> {
-        let b = self.db.backend();
         let txn = self.db.begin_write().await?;
+        let recorded = self.record_paid_in(&txn, invoice, payment_intent, now).await?;
+        txn.commit().await?;
+        Ok(recorded)
+    }
+
+    /// [`Billing::record_paid`] inside the caller's transaction.
+    async fn record_paid_in(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        invoice: Uuid,
+        payment_intent: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, BillingError> {
+        let b = self.db.backend();
         let rows = txn
             .query_all_raw(stmt(
                 b,
@@ -685,7 +739,7 @@ impl Billing {
             ))
             .await?;
         let Some(row) = rows.first() else {
-            txn.rollback().await?;
+            // Already recorded (by a webhook, another path, or an earlier run): nothing changed.
             return Ok(false);
         };
         let inv = InvoiceRow::from_query_result(row, "")?;
@@ -718,17 +772,17 @@ impl Billing {
             ],
         ))
         .await?;
-        let mut st = self.sub_state(&txn, inv.subscription_id).await?;
+        let mut st = self.sub_state(txn, inv.subscription_id).await?;
         let effect = st.apply(BillingEvent::ChargeSucceeded).unwrap_or(Effect::None);
-        self.save_state(&txn, inv.subscription_id, &st).await?;
-        if let Some(c) = self.contact(&txn, inv.customer_id).await? {
+        self.save_state(txn, inv.subscription_id, &st).await?;
+        if let Some(c) = self.contact(txn, inv.customer_id).await? {
             let restored = if effect == Effect::Restored {
                 "\nYour subscription is active again: you can raise tickets as before.\n"
             } else {
                 ""
             };
             outbox::enqueue(
-                &txn,
+                txn,
                 Outgoing {
                     channel: Channel::Email,
                     recipient: c.email,
@@ -750,7 +804,6 @@ impl Billing {
             )
             .await?;
         }
-        txn.commit().await?;
         Ok(true)
     }
 

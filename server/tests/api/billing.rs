@@ -515,7 +515,10 @@ async fn decline_dunning_suspension_recovery(backend: Backend) {
     // The card is updated: the open invoice is charged at once and the subscription is back.
     let saved = save_card(&r.server, &p.token, "4242424242424242").await;
     assert_eq!(saved["card"]["card_last4"], "4242");
-    assert_eq!(saved["charged"]["paid"], 1, "{saved}");
+    // Paid before the answer: recorded by this call, or by the processor's webhook that
+    // raced it (then this call found it recorded already).
+    assert_eq!(saved["charged"]["declined"], 0, "{saved}");
+    assert_eq!(r.invoices(&p.sub).await[0].status, "paid");
     assert_eq!(r.sub_status(&p.sub).await, "active");
     let (st, t) = r
         .server
