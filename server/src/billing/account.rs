@@ -117,12 +117,46 @@ impl Billing {
         Ok(c.id)
     }
 
+    /// Replaces a processor customer the processor does not know (`stale`) with a new
+    /// one; the card on file goes with it (it belonged to the old customer).
+    async fn replace_account(&self, customer: Uuid, stale: &str) -> Result<String, BillingError> {
+        let contact = self
+            .contact(&self.db.read, customer)
+            .await?
+            .ok_or_else(|| BillingError::NotFound("customer not found".into()))?;
+        let c = self
+            .processor()?
+            .create_customer(&format!("{customer}-after-{stale}"), &contact.email, &contact.name)
+            .await
+            .map_err(Self::unavailable)?;
+        tracing::warn!(%customer, stale, new = %c.id, "the card processor did not know this customer; made a new one");
+        let txn = self.db.begin_write().await?;
+        txn.execute_raw(stmt(
+            self.db.backend(),
+            "UPDATE billing_accounts SET processor_customer_id = $1, payment_method_id = NULL, card_brand = NULL, \
+             card_last4 = NULL, card_exp_month = NULL, card_exp_year = NULL, updated_at = $2 \
+             WHERE customer_id = $3 AND processor_customer_id = $4",
+            vec![c.id.clone().into(), Utc::now().into(), customer.into(), stale.into()],
+        ))
+        .await?;
+        txn.commit().await?;
+        Ok(c.id)
+    }
+
     /// Begins saving a card: a SetupIntent and the page where the card is entered.
     pub async fn start_card_setup(&self, customer: Uuid, return_url: &str) -> Result<CardSetup, BillingError> {
         let cus = self.ensure_account(customer).await?;
         let key = format!("setup-{customer}-{}", Uuid::now_v7());
         let stripe = self.processor()?;
-        let si = stripe.create_setup_intent(&cus, &key).await.map_err(Self::unavailable)?;
+        let si = match stripe.create_setup_intent(&cus, &key).await {
+            // The processor no longer knows this customer (deleted on its side, other
+            // keys, or demo data): a new processor customer, then the card again.
+            Err(StripeError::Invalid { status: 404, .. }) => {
+                let cus = self.replace_account(customer, &cus).await?;
+                stripe.create_setup_intent(&cus, &format!("{key}-again")).await.map_err(Self::unavailable)?
+            }
+            other => other.map_err(Self::unavailable)?,
+        };
         let ret: String = url::form_urlencoded::byte_serialize(return_url.as_bytes()).collect();
         Ok(CardSetup {
             url: format!("{}/standin/setup/{}?return_url={ret}", stripe.base_url(), si.id),
