@@ -12,6 +12,7 @@ mod m20261127_000003_sync;
 mod m20261203_000010_web;
 mod m20261203_000020_auth;
 mod m20261203_000030_billing;
+mod m20261203_000031_billing_pending;
 mod m20261203_000040_reports;
 
 /// Every migration, in order.
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000020_auth::Migration),
             Box::new(m20261203_000030_billing::Migration),
             Box::new(m20261203_000040_reports::Migration),
+            Box::new(m20261203_000031_billing_pending::Migration),
         ]
     }
 }

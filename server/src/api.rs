@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth_routes;
+pub mod billing;
 pub mod create;
 pub mod customers;
 pub mod devices;
@@ -56,6 +57,8 @@ use utoipa::{Modify, OpenApi};
         sync::root, sync::socket,
         health::live, health::ready, health::metrics,
         reports::ticketing, reports::experts, reports::financial,
+        billing::stripe_webhook, billing::card, billing::card_setup, billing::card_save, billing::change_plan,
+        billing::cancel, billing::refund,
     ),
     components(schemas(problem::Problem, problem::FieldErrorBody)),
     modifiers(&BearerAuth, &ProblemResponses),
@@ -151,6 +154,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(workflow::assign)
     .service(workflow::en_route)
     .service(workflow::arrived)
+    .service(billing::stripe_webhook)
+    .service(billing::card)
+    .service(billing::card_setup)
+    .service(billing::card_save)
+    .service(billing::change_plan)
+    .service(billing::cancel)
+    .service(billing::refund)
     .service(utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()));
 }
 

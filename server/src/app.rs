@@ -37,12 +37,14 @@ pub struct Application {
     db: Db,
     /// SQLite: the data directory's serving lock, held until the server stops.
     _lock: Option<std::fs::File>,
+    /// `--demo` without a Stripe key: the in-process Stripe stand-in.
+    _stripe: Option<sysops_standins::StripeStandin>,
 }
 
 impl Application {
     /// Connects, migrates, loads the dispatcher, starts the background tasks and binds
     /// the listener.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
         let lock =
             if settings.uses_postgres() { None } else { Some(crate::backup::lock_data_dir(&settings.data_dir)?) };
         let db = Db::connect(&settings).await?;
@@ -147,6 +149,18 @@ impl Application {
                 shutdown.clone(),
             ),
         ];
+        // Billing (ADR 14, 15): a job on every node; in --demo with no key, the Stripe
+        // stand-in runs in-process on loopback.
+        let stripe_standin = crate::billing::job::demo_standin(&mut settings, &public_base).await?;
+        let billing =
+            Arc::new(crate::billing::Billing::from_settings(db.clone(), &settings, node.clone(), public_base.clone())?);
+        background.push(crate::billing::job::spawn(
+            billing.clone(),
+            Duration::from_millis(settings.billing_poll_ms),
+            Arc::new(tokio::sync::Notify::new()),
+            notifier.wake.clone(),
+            shutdown.clone(),
+        ));
         let experts = dispatcher.pool().len();
         tracing::info!(port, node, database = db.backend_name(), experts, "server built");
         let max_body = settings.max_body_bytes;
@@ -179,6 +193,7 @@ impl Application {
             notifier,
             public_base,
             sync: sync.clone(),
+            billing,
         });
         if let (true, Some(url)) = (state.settings.uses_postgres(), state.settings.database_url.clone()) {
             // Ends with the process (it holds only a listening connection).
@@ -208,7 +223,7 @@ impl Application {
         // actix waits for connections to end.
         .disable_signals()
         .run();
-        Ok(Self { port, sync, sync_rt, server, writer, background, shutdown, db, _lock: lock })
+        Ok(Self { port, sync, sync_rt, server, writer, background, shutdown, db, _lock: lock, _stripe: stripe_standin })
     }
 
     /// The bound port.

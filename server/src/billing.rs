@@ -3,6 +3,9 @@
 //! that charges what is due exactly once across nodes. See ADR 14.
 
 pub mod account;
+pub mod clock;
+pub mod job;
+pub mod plan_change;
 pub mod service;
 pub mod signature;
 pub mod stripe;
@@ -11,4 +14,6 @@ pub mod history;
 pub mod statement;
 
 pub use account::{CardOnFile, CardSetup, RefundMade};
+pub use clock::Clock;
+pub use plan_change::PlanChange;
 pub use service::{Billing, BillingError, InvoiceRow, RunSummary};

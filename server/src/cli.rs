@@ -1,5 +1,5 @@
 //! The operator's command line: `serve`, `migrate`, `create-admin`, `rotate-jwt-key`,
-//! `backup`, `restore`.
+//! `backup`, `restore`, `bill`, `reports rebuild`.
 
 use crate::app::Application;
 use crate::auth::{Role, hash_password_blocking};
@@ -70,6 +70,13 @@ pub enum Command {
         /// Replace a database that already holds data (SQLite keeps the old file beside).
         #[arg(long)]
         force: bool,
+    },
+    /// Bills what is due: issues the invoices due on or before DATE (default: today) and
+    /// charges them, each exactly once even while servers bill too (ADR 14).
+    Bill {
+        /// Last day to bill (YYYY-MM-DD); a future day only with the test clock.
+        #[arg(long)]
+        until: Option<chrono::NaiveDate>,
     },
     /// Reports' read model.
     Reports {
@@ -157,6 +164,52 @@ pub async fn run() -> anyhow::Result<()> {
                 "reports rebuilt from the events: {} tickets folded, {} cube cells written, in {:.1} s",
                 r.tickets,
                 r.cells,
+                started.elapsed().as_secs_f64()
+            );
+            db.close().await;
+            Ok(())
+        }
+        Command::Bill { until } => {
+            let db = Db::connect(&settings).await?;
+            db.migrate().await?;
+            let node = format!("bill-{}", uuid::Uuid::new_v4().simple());
+            let billing = crate::billing::Billing::from_settings(db.clone(), &settings, node, settings.public_base())?;
+            let today = billing.clock().today();
+            let until = until.unwrap_or(today);
+            // Billing a day ahead (test clock only) charges as of that day's end.
+            let now = if until > today { crate::billing::service::end_of(until) } else { billing.now() };
+            let started = std::time::Instant::now();
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} {wide_bar} {pos}/{len} invoices ({per_sec}, {eta} left)",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.set_message(format!("billing up to {until}"));
+            let progress = |done, total| {
+                if total > 0 {
+                    bar.set_length(total);
+                }
+                bar.set_position(done);
+            };
+            let s = match billing.run_with_total(until, now, &progress).await {
+                Ok(s) => s,
+                Err(e) => {
+                    bar.abandon();
+                    db.close().await;
+                    anyhow::bail!("billing failed: {e}");
+                }
+            };
+            bar.finish_and_clear();
+            println!(
+                "billed up to {until}: {} invoices issued, {} paid, {} declined, {} suspended, {} unknown (retried later \
+                 with the same key), {} subscriptions cancelled, in {:.1} s",
+                s.issued,
+                s.paid,
+                s.declined,
+                s.suspended,
+                s.unknown,
+                s.cancelled,
                 started.elapsed().as_secs_f64()
             );
             db.close().await;

@@ -151,6 +151,17 @@ pub struct Settings {
     /// Test only: `sysops-server bill --until` may bill future dates (a controllable
     /// clock). Refused unless `demo` or `test_mode` is also set.
     pub billing_test_clock: bool,
+    /// Test only: a file holding an RFC 3339 instant billing takes for "now" (the test
+    /// clock, ADR 15). Refused unless `demo` or `test_mode` is also set; never in production.
+    pub billing_clock_file: Option<PathBuf>,
+    /// Test only: `crash_after_charge` kills the process (SIGKILL) right after a charge
+    /// succeeds at the processor, before it is recorded. Refused unless `test_mode`.
+    pub billing_test_fault: Option<String>,
+    /// How often each node's billing job looks for due invoices, milliseconds.
+    pub billing_poll_ms: u64,
+    /// How long a node's claim on an invoice holds (a crashed node's invoice is charged
+    /// by another after this), milliseconds.
+    pub billing_lease_ms: u64,
     /// Marks a server started by a test harness (allows test-only settings).
     pub test_mode: bool,
 }
@@ -219,6 +230,10 @@ impl Default for Settings {
             billing_tax_rates: String::new(),
             billing_rounding: "half_up".to_owned(),
             billing_test_clock: false,
+            billing_clock_file: None,
+            billing_test_fault: None,
+            billing_poll_ms: 60_000,
+            billing_lease_ms: 120_000,
             test_mode: false,
         }
     }
@@ -268,6 +283,8 @@ const TEXT_KEYS: &[&str] = &[
     "stripe_base_url",
     "billing_tax_rates",
     "billing_rounding",
+    "billing_clock_file",
+    "billing_test_fault",
 ];
 
 /// The `SYSOPS_*` variables as settings: text settings verbatim, the others parsed
@@ -306,6 +323,15 @@ impl Settings {
             !s.billing_test_clock || s.demo || s.test_mode,
             "billing_test_clock is for tests only: it needs --demo or test_mode"
         );
+        anyhow::ensure!(
+            s.billing_clock_file.is_none() || s.demo || s.test_mode,
+            "billing_clock_file is for tests only: it needs --demo or test_mode"
+        );
+        anyhow::ensure!(
+            s.billing_test_fault.is_none() || s.test_mode,
+            "billing_test_fault is for tests only: it needs test_mode"
+        );
+        anyhow::ensure!(s.billing_poll_ms > 0, "billing_poll_ms must be positive");
         Ok(s)
     }
 

@@ -229,6 +229,8 @@ pub struct ValidSubscription {
     /// The plan (on offer).
     pub plan_id: Uuid,
     product: Product,
+    /// Monthly (the default) or annual billing.
+    pub billing: sysops_core::billing::Interval,
 }
 
 /// Checks a subscription request: the product's name and that the plan is on offer.
@@ -238,7 +240,7 @@ pub async fn validate_subscription(db: &Db, plan_id: Uuid, product: &str) -> Ser
     if !p.is_some_and(|p| p.active) {
         return Err(ServiceError::field("plan_id", "no such plan in the catalogue"));
     }
-    Ok(ValidSubscription { plan_id, product })
+    Ok(ValidSubscription { plan_id, product, billing: sysops_core::billing::Interval::Monthly })
 }
 
 /// Subscribes a customer (one subscription per product: a second is a 409).
@@ -255,6 +257,8 @@ pub async fn subscribe(
         status: Set(SubscriptionStatus::Active.as_str().to_owned()),
         started_at: Set(Utc::now()),
         cancelled_at: Set(None),
+        billing_interval: Set(s.billing.as_str().to_owned()),
+        cancel_at_period_end: Set(false),
     };
     match subscription::Entity::insert(row).exec_with_returning(txn).await {
         Ok(s) => Ok(SubscriptionView::from(&s)),

@@ -163,6 +163,8 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
             status: Set("active".to_owned()),
             started_at: Set(now - Duration::days(40)),
             cancelled_at: Set(None),
+            billing_interval: Set("monthly".to_owned()),
+            cancel_at_period_end: Set(false),
         })
         .exec_without_returning(&txn)
         .await?;

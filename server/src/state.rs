@@ -32,4 +32,6 @@ pub struct AppState {
     pub public_base: String,
     /// Device sync.
     pub sync: Arc<crate::sync::SyncHub>,
+    /// Billing (charges, cards, refunds, the processor's webhooks).
+    pub billing: Arc<crate::billing::Billing>,
 }

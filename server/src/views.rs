@@ -135,10 +135,16 @@ pub struct SubscriptionView {
     pub plan_id: Uuid,
     /// The product covered.
     pub product: String,
-    /// `active`, `past_due` or `cancelled`.
+    /// `active`, `past_due` (a payment failed; retried after 1, 3 and 7 days),
+    /// `suspended` (every retry failed: no new tickets until the card is updated) or
+    /// `cancelled`.
     pub status: String,
     /// Start.
     pub started_at: DateTime<Utc>,
+    /// `monthly` (the default) or `annual`.
+    pub billing: String,
+    /// Cancelled by the customer: ends at the end of the paid period.
+    pub cancel_at_period_end: bool,
 }
 
 impl From<&subscription::Model> for SubscriptionView {
@@ -149,6 +155,8 @@ impl From<&subscription::Model> for SubscriptionView {
             product: s.product.clone(),
             status: s.status.clone(),
             started_at: s.started_at,
+            billing: s.billing_interval.clone(),
+            cancel_at_period_end: s.cancel_at_period_end,
         }
     }
 }

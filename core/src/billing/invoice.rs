@@ -51,7 +51,7 @@ impl FromStr for LineKind {
 }
 
 /// One line of an invoice, in minor units of the invoice's currency.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InvoiceLine {
     /// What for.
     pub kind: LineKind,

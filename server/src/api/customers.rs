@@ -65,6 +65,9 @@ pub struct NewSubscription {
     pub plan_id: Uuid,
     /// The product it covers (one subscription per product).
     pub product: String,
+    /// `monthly` (the default) or `annual`.
+    #[serde(default)]
+    pub billing: Option<String>,
 }
 
 /// Subscribes the signed-in customer to a plan for one product.
@@ -81,7 +84,15 @@ pub async fn subscribe(
     body: ApiJson<NewSubscription>,
 ) -> ApiResult<HttpResponse> {
     caller.require(&[Role::Customer], "subscribing")?;
-    let valid = customers::validate_subscription(&state.db, body.value.plan_id, &body.value.product).await?;
+    let mut valid = customers::validate_subscription(&state.db, body.value.plan_id, &body.value.product).await?;
+    if let Some(b) = &body.value.billing {
+        valid.billing = b.parse().map_err(|_| {
+            super::problem::ApiError::field(
+                "billing",
+                format!("{b:?} is not a billing interval; use monthly or annual"),
+            )
+        })?;
+    }
     let customer_id = caller.user_id;
     created(&state, &req, key, &scope_of(Some(&caller)), &body.raw, move |txn| {
         Box::pin(async move { Ok(customers::subscribe(txn, customer_id, valid).await?) })

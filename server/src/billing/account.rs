@@ -11,7 +11,7 @@ use sysops_core::billing::{BillingEvent, Effect, Ledger, LedgerEntryKind};
 use uuid::Uuid;
 
 /// The card on file, as shown to its owner.
-#[derive(Debug, Clone, serde::Serialize, FromQueryResult)]
+#[derive(Debug, Clone, serde::Serialize, FromQueryResult, utoipa::ToSchema)]
 pub struct CardOnFile {
     /// `visa`, …
     pub card_brand: Option<String>,
@@ -24,7 +24,7 @@ pub struct CardOnFile {
 }
 
 /// A card setup begun: where the customer's browser goes to enter the card.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct CardSetup {
     /// `seti_…`: send it back to finish.
     pub setup_intent: String,
@@ -35,7 +35,7 @@ pub struct CardSetup {
 }
 
 /// A refund made.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct RefundMade {
     /// Our ledger entry id.
     pub id: Uuid,
@@ -52,6 +52,14 @@ pub struct RefundMade {
 #[derive(Debug, FromQueryResult)]
 struct AccountRow {
     processor_customer_id: String,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct RefundRow {
+    id: Uuid,
+    amount: i64,
+    processor_ref: Option<String>,
+    reason: Option<String>,
 }
 
 #[derive(Debug, FromQueryResult)]
@@ -109,12 +117,46 @@ impl Billing {
         Ok(c.id)
     }
 
+    /// Replaces a processor customer the processor does not know (`stale`) with a new
+    /// one; the card on file goes with it (it belonged to the old customer).
+    async fn replace_account(&self, customer: Uuid, stale: &str) -> Result<String, BillingError> {
+        let contact = self
+            .contact(&self.db.read, customer)
+            .await?
+            .ok_or_else(|| BillingError::NotFound("customer not found".into()))?;
+        let c = self
+            .processor()?
+            .create_customer(&format!("{customer}-after-{stale}"), &contact.email, &contact.name)
+            .await
+            .map_err(Self::unavailable)?;
+        tracing::warn!(%customer, stale, new = %c.id, "the card processor did not know this customer; made a new one");
+        let txn = self.db.begin_write().await?;
+        txn.execute_raw(stmt(
+            self.db.backend(),
+            "UPDATE billing_accounts SET processor_customer_id = $1, payment_method_id = NULL, card_brand = NULL, \
+             card_last4 = NULL, card_exp_month = NULL, card_exp_year = NULL, updated_at = $2 \
+             WHERE customer_id = $3 AND processor_customer_id = $4",
+            vec![c.id.clone().into(), Utc::now().into(), customer.into(), stale.into()],
+        ))
+        .await?;
+        txn.commit().await?;
+        Ok(c.id)
+    }
+
     /// Begins saving a card: a SetupIntent and the page where the card is entered.
     pub async fn start_card_setup(&self, customer: Uuid, return_url: &str) -> Result<CardSetup, BillingError> {
         let cus = self.ensure_account(customer).await?;
         let key = format!("setup-{customer}-{}", Uuid::now_v7());
         let stripe = self.processor()?;
-        let si = stripe.create_setup_intent(&cus, &key).await.map_err(Self::unavailable)?;
+        let si = match stripe.create_setup_intent(&cus, &key).await {
+            // The processor no longer knows this customer (deleted on its side, other
+            // keys, or demo data): a new processor customer, then the card again.
+            Err(StripeError::Invalid { status: 404, .. }) => {
+                let cus = self.replace_account(customer, &cus).await?;
+                stripe.create_setup_intent(&cus, &format!("{key}-again")).await.map_err(Self::unavailable)?
+            }
+            other => other.map_err(Self::unavailable)?,
+        };
         let ret: String = url::form_urlencoded::byte_serialize(return_url.as_bytes()).collect();
         Ok(CardSetup {
             url: format!("{}/standin/setup/{}?return_url={ret}", stripe.base_url(), si.id),
@@ -284,6 +326,7 @@ impl Billing {
         amount: Option<i64>,
         reason: &str,
         actor: Uuid,
+        request_key: Option<&str>,
     ) -> Result<RefundMade, BillingError> {
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > 500 {
@@ -293,6 +336,25 @@ impl Billing {
             });
         }
         let inv = self.invoice(invoice, None).await?;
+        // A retried request (same Idempotency-Key) answers what the first one did.
+        let dedupe = request_key.map(|k| format!("refund:{invoice}/{k}"));
+        if let Some(d) = &dedupe
+            && let Some(r) = RefundRow::find_by_statement(stmt(
+                self.db.backend(),
+                "SELECT id, amount, processor_ref, reason FROM ledger_entries WHERE dedupe_key = $1",
+                vec![d.clone().into()],
+            ))
+            .one(&self.db.read)
+            .await?
+        {
+            return Ok(RefundMade {
+                id: r.id,
+                invoice_id: invoice,
+                amount_cents: r.amount,
+                processor_ref: r.processor_ref.unwrap_or_default(),
+                reason: r.reason.unwrap_or_default(),
+            });
+        }
         let Some(pi) = inv.payment_intent_id.clone().filter(|_| inv.status == "paid") else {
             return Err(BillingError::Refused(format!(
                 "the invoice is {}; only a paid invoice can be refunded",
@@ -307,45 +369,64 @@ impl Billing {
                 message: format!("must be between 1 and {left} (what is left to refund)"),
             });
         }
-        // The ledger entry's id is the refund's idempotency key: decided before calling.
+        // The processor's idempotency key: from the caller's Idempotency-Key when given
+        // (a retried request replays the first refund), else this entry's id.
         let id = Uuid::now_v7();
-        let re = self.processor()?.refund(&pi, amount, reason, &id.to_string()).await.map_err(Self::unavailable)?;
+        let key = match request_key {
+            Some(k) => format!("refund/{invoice}/{k}"),
+            None => id.to_string(),
+        };
+        let re = self.processor()?.refund(&pi, amount, reason, &key).await.map_err(Self::unavailable)?;
         let b = self.db.backend();
         let txn = self.db.begin_write().await?;
+        let fresh = txn
+            .execute_raw(stmt(
+                b,
+                "INSERT INTO ledger_entries (id, invoice_id, customer_id, kind, amount, currency, dedupe_key, processor_ref, reason, actor_id, created_at) \
+                 VALUES ($1, $2, $3, 'refund', $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (dedupe_key) DO NOTHING",
+                vec![
+                    id.into(),
+                    invoice.into(),
+                    inv.customer_id.into(),
+                    re.amount.into(),
+                    inv.currency.clone().into(),
+                    dedupe.clone().unwrap_or_else(|| format!("refund:{}", re.id)).into(),
+                    re.id.clone().into(),
+                    reason.to_owned().into(),
+                    actor.into(),
+                    self.now().into(),
+                ],
+            ))
+            .await?
+            .rows_affected()
+            == 1;
+        if !fresh {
+            // A replay: the refund is already recorded.
+            txn.rollback().await?;
+            return Ok(RefundMade {
+                id,
+                invoice_id: invoice,
+                amount_cents: re.amount,
+                processor_ref: re.id,
+                reason: reason.to_owned(),
+            });
+        }
         let n = txn
             .execute_raw(stmt(
                 b,
                 "UPDATE invoices SET amount_refunded = amount_refunded + $1 WHERE id = $2 AND amount_refunded + $1 <= total",
-                vec![amount.into(), invoice.into()],
+                vec![re.amount.into(), invoice.into()],
             ))
             .await?
             .rows_affected();
         if n == 0 {
             return Err(BillingError::Refused("the invoice changed meanwhile; nothing more can be refunded".into()));
         }
-        txn.execute_raw(stmt(
-            b,
-            "INSERT INTO ledger_entries (id, invoice_id, customer_id, kind, amount, currency, dedupe_key, processor_ref, reason, actor_id, created_at) \
-             VALUES ($1, $2, $3, 'refund', $4, $5, $6, $7, $8, $9, $10)",
-            vec![
-                id.into(),
-                invoice.into(),
-                inv.customer_id.into(),
-                amount.into(),
-                inv.currency.clone().into(),
-                format!("refund:{}", re.id).into(),
-                re.id.clone().into(),
-                reason.to_owned().into(),
-                actor.into(),
-                Utc::now().into(),
-            ],
-        ))
-        .await?;
         txn.commit().await?;
         Ok(RefundMade {
             id,
             invoice_id: invoice,
-            amount_cents: amount,
+            amount_cents: re.amount,
             processor_ref: re.id,
             reason: reason.to_owned(),
         })
@@ -390,7 +471,7 @@ impl Billing {
             && let (Some(inv), Some(pi)) =
                 (object["metadata"]["invoice_id"].as_str().and_then(|s| s.parse::<Uuid>().ok()), object["id"].as_str())
         {
-            self.record_paid(inv, pi, Utc::now()).await?;
+            self.record_paid(inv, pi, self.now()).await?;
         }
         Ok(true)
     }

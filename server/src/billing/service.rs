@@ -21,7 +21,7 @@ use sysops_core::plan::SubscriptionStatus;
 use uuid::Uuid;
 
 /// What a billing run did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct RunSummary {
     /// Invoices issued.
     pub issued: u64,
@@ -81,13 +81,17 @@ pub enum BillingError {
 pub struct Billing {
     pub(super) db: Db,
     pub(super) stripe: Option<Stripe>,
-    tax: TaxTable,
+    pub(super) tax: TaxTable,
     pub(super) node: String,
     pub(super) public_base: String,
     lease_ms: i64,
     unknown_retry_ms: i64,
     /// Whether `until` may lie in the future (the test clock).
     pub test_clock: bool,
+    /// What "now" is (the wall clock, or a test clock).
+    pub(super) clock: super::clock::Clock,
+    /// Test only: die by SIGKILL between a charge and its record.
+    crash_after_charge: bool,
 }
 
 #[derive(Debug, FromQueryResult)]
@@ -170,6 +174,9 @@ pub(super) struct Contact {
     pub(super) name: String,
 }
 
+/// Subscriptions issued per transaction.
+const ISSUE_BATCH: usize = 200;
+
 pub(super) const INVOICE_COLUMNS: &str = "id, customer_id, subscription_id, period_index, period_start, period_end, currency, \
     lines, subtotal, tax_basis_points, tax, total, amount_refunded, status, attempts, next_attempt_at_ms, \
     payment_intent_id, last_error, issued_at, paid_at";
@@ -202,7 +209,42 @@ impl Billing {
         public_base: String,
         test_clock: bool,
     ) -> Self {
-        Self { db, stripe, tax, node, public_base, lease_ms: 120_000, unknown_retry_ms: 30_000, test_clock }
+        Self {
+            db,
+            stripe,
+            tax,
+            node,
+            public_base,
+            lease_ms: 120_000,
+            unknown_retry_ms: 30_000,
+            test_clock,
+            clock: super::clock::Clock::system(),
+            crash_after_charge: false,
+        }
+    }
+
+    /// With `clock` for "now".
+    pub fn with_clock(mut self, clock: super::clock::Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// With a claim lease of `lease_ms` (how long a crashed node's claim holds an
+    /// invoice) and the wait after an unknown outcome.
+    pub fn with_lease(mut self, lease_ms: i64, unknown_retry_ms: i64) -> Self {
+        self.lease_ms = lease_ms.max(1);
+        self.unknown_retry_ms = unknown_retry_ms.max(1);
+        self
+    }
+
+    /// What billing takes for "now".
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &super::clock::Clock {
+        &self.clock
     }
 
     /// From the server's settings.
@@ -225,7 +267,11 @@ impl Billing {
             )?),
             None => None,
         };
-        Ok(Self::new(db, stripe, tax, node, public_base, s.billing_test_clock))
+        let mut b = Self::new(db, stripe, tax, node, public_base, s.billing_test_clock)
+            .with_clock(super::clock::Clock::from_settings(s))
+            .with_lease(s.billing_lease_ms as i64, (s.billing_lease_ms as i64 / 4).max(1));
+        b.crash_after_charge = s.test_mode && s.billing_test_fault.as_deref() == Some("crash_after_charge");
+        Ok(b)
     }
 
     /// The processor client, if configured.
@@ -247,8 +293,8 @@ impl Billing {
         now: DateTime<Utc>,
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<RunSummary, BillingError> {
-        let today = Utc::now().date_naive();
-        if until > today && !self.test_clock {
+        let today = self.clock.today();
+        if until > today && !self.test_clock && !self.clock.is_test() {
             return Err(BillingError::Invalid {
                 field: "until".into(),
                 message: format!("{until} is in the future; bill up to today ({today}) at most"),
@@ -258,6 +304,44 @@ impl Billing {
         let charged = self.charge_due(now, progress).await?;
         summary.add(&charged);
         Ok(summary)
+    }
+
+    /// Like [`Billing::run`], telling `progress` (done, total) with the number of
+    /// invoices due once they are issued.
+    pub async fn run_with_total(
+        &self,
+        until: NaiveDate,
+        now: DateTime<Utc>,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<RunSummary, BillingError> {
+        let today = self.clock.today();
+        if until > today && !self.test_clock && !self.clock.is_test() {
+            return Err(BillingError::Invalid {
+                field: "until".into(),
+                message: format!("{until} is in the future; bill up to today ({today}) at most"),
+            });
+        }
+        let mut summary = self.issue(until).await?;
+        let total = self.due_count(now).await?;
+        progress(0, total);
+        let charged = self.charge_due(now, &|done, _| progress(done, total.max(done))).await?;
+        summary.add(&charged);
+        Ok(summary)
+    }
+
+    /// How many open invoices have an attempt due at `now`.
+    pub async fn due_count(&self, now: DateTime<Utc>) -> Result<u64, DbErr> {
+        let row = self
+            .db
+            .read
+            .query_one_raw(stmt(
+                self.db.backend(),
+                "SELECT COUNT(*) AS n FROM invoices WHERE status = 'open' AND next_attempt_at_ms IS NOT NULL \
+                 AND next_attempt_at_ms <= $1",
+                vec![now.timestamp_millis().into()],
+            ))
+            .await?;
+        Ok(row.and_then(|r| r.try_get::<i64>("", "n").ok()).unwrap_or(0).max(0) as u64)
     }
 
     /// Issues every invoice due on or before `until`.
@@ -275,19 +359,25 @@ impl Billing {
         .all(&self.db.read)
         .await?;
         let mut summary = RunSummary::default();
-        for sub in subs {
+        // Up to ISSUE_BATCH subscriptions per transaction (one fsync for them all); each
+        // insert is idempotent, so a batch lost to a crash is issued again next run.
+        let mut txn = self.db.begin_write().await?;
+        for (done, sub) in subs.into_iter().enumerate() {
+            if done > 0 && done % ISSUE_BATCH == 0 {
+                txn.commit().await?;
+                txn = self.db.begin_write().await?;
+            }
             let interval = Interval::from_str(&sub.billing_interval).unwrap_or(Interval::Monthly);
             let anchor = sub.billing_anchor.unwrap_or_else(|| sub.started_at.date_naive());
             let schedule = Schedule::new(anchor, interval);
             let from = u32::try_from(sub.next_period_index).unwrap_or(0);
             for period in schedule.due(from, until).collect::<Vec<_>>() {
-                let txn = self.db.begin_write().await?;
                 if period.index > 0 && sub.cancel_at_period_end {
                     let n = txn
                         .execute_raw(stmt(
                             b,
                             "UPDATE subscriptions SET status = 'cancelled', cancelled_at = $1 WHERE id = $2 AND status <> 'cancelled'",
-                            vec![Utc::now().into(), sub.id.into()],
+                            vec![self.now().into(), sub.id.into()],
                         ))
                         .await?
                         .rows_affected();
@@ -295,22 +385,32 @@ impl Billing {
                         b,
                         "UPDATE invoices SET status = 'void', voided_at = $1, next_attempt_at_ms = NULL \
                          WHERE subscription_id = $2 AND status = 'open'",
-                        vec![Utc::now().into(), sub.id.into()],
+                        vec![self.now().into(), sub.id.into()],
                     ))
                     .await?;
-                    txn.commit().await?;
                     summary.cancelled += n;
                     break;
                 }
                 let country = sub.country.as_deref().and_then(|c| CountryCode::parse(c).ok());
                 let currency = Currency::parse(&sub.currency).unwrap_or(Currency::USD);
                 let price = period_price(sub.monthly_price_cents, interval);
-                let draft = InvoiceDraft::build(
-                    currency,
-                    vec![InvoiceLine::subscription(&sub.plan_name, &period, price)],
-                    self.tax.rate_for(country),
-                    self.tax.rounding(),
-                );
+                // A plan change's proration waits for the next invoice (read under the
+                // subscription's row lock on PostgreSQL).
+                let lock = if b == DatabaseBackend::Postgres { " FOR UPDATE" } else { "" };
+                let pending: Vec<InvoiceLine> = txn
+                    .query_one_raw(stmt(
+                        b,
+                        &format!("SELECT pending_lines FROM subscriptions WHERE id = $1{lock}"),
+                        vec![sub.id.into()],
+                    ))
+                    .await?
+                    .and_then(|r| r.try_get::<Option<String>>("", "pending_lines").ok().flatten())
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .unwrap_or_default();
+                let has_pending = !pending.is_empty();
+                let mut lines = vec![InvoiceLine::subscription(&sub.plan_name, &period, price)];
+                lines.extend(pending);
+                let draft = InvoiceDraft::build(currency, lines, self.tax.rate_for(country), self.tax.rounding());
                 let id = Uuid::now_v7();
                 let due_ms = period.start.and_hms_opt(0, 0, 0).map_or(0, |t| t.and_utc().timestamp_millis());
                 let inserted = txn
@@ -335,21 +435,29 @@ impl Billing {
                             draft.total.into(),
                             draft.credit_carried.into(),
                             due_ms.into(),
-                            Utc::now().into(),
+                            self.now().into(),
                         ],
                     ))
                     .await?
                     .rows_affected();
+                if inserted == 1 && has_pending {
+                    txn.execute_raw(stmt(
+                        b,
+                        "UPDATE subscriptions SET pending_lines = NULL WHERE id = $1",
+                        vec![sub.id.into()],
+                    ))
+                    .await?;
+                }
                 txn.execute_raw(stmt(
                     b,
                     "UPDATE subscriptions SET next_period_index = $1 WHERE id = $2 AND next_period_index < $1",
                     vec![(period.index as i32 + 1).into(), sub.id.into()],
                 ))
                 .await?;
-                txn.commit().await?;
                 summary.issued += inserted;
             }
         }
+        txn.commit().await?;
         Ok(summary)
     }
 
@@ -401,14 +509,38 @@ impl Billing {
             if fresh.is_empty() {
                 break;
             }
-            let outcomes: Vec<Result<RunSummary, BillingError>> =
-                futures::stream::iter(fresh.into_iter().map(|inv| async move { self.charge_claimed(inv, now).await }))
-                    .buffer_unordered(16)
-                    .collect()
-                    .await;
+            type Charged = Result<(InvoiceRow, Result<String, StripeError>), BillingError>;
+            let outcomes: Vec<Charged> = futures::stream::iter(fresh.into_iter().map(|inv| async move {
+                let o = self.charge_only(&inv).await?;
+                Ok((inv, o))
+            }))
+            .buffer_unordered(16)
+            .collect()
+            .await;
+            // The batch's payments are recorded in one transaction (one fsync); each
+            // is still all or nothing, and a batch lost to a crash is replayed by the
+            // processor under the same keys.
+            let mut paid = Vec::new();
             for o in outcomes {
-                summary.add(&o?);
-                done += 1;
+                let (inv, o) = o?;
+                match o {
+                    Ok(pi) => paid.push((inv, pi)),
+                    other => {
+                        summary.add(&self.record_outcome(inv, other, now).await?);
+                        done += 1;
+                        progress(done, 0);
+                    }
+                }
+            }
+            if !paid.is_empty() {
+                let txn = self.db.begin_write().await?;
+                for (inv, pi) in &paid {
+                    if self.record_paid_in(&txn, inv.id, pi, now).await? {
+                        summary.paid += 1;
+                    }
+                }
+                txn.commit().await?;
+                done += paid.len() as u64;
                 progress(done, 0);
             }
         }
@@ -417,6 +549,13 @@ impl Billing {
 
     /// Charges one invoice this node holds the claim on, and records the outcome.
     async fn charge_claimed(&self, inv: InvoiceRow, now: DateTime<Utc>) -> Result<RunSummary, BillingError> {
+        let outcome = self.charge_only(&inv).await?;
+        self.record_outcome(inv, outcome, now).await
+    }
+
+    /// Charges one invoice this node holds the claim on (retrying an unknown outcome a
+    /// few times with the same key); records nothing.
+    async fn charge_only(&self, inv: &InvoiceRow) -> Result<Result<String, StripeError>, BillingError> {
         let b = self.db.backend();
         let account = Account::find_by_statement(stmt(
             b,
@@ -460,6 +599,22 @@ impl Billing {
                 }
             }
         };
+        if self.crash_after_charge && outcome.is_ok() {
+            // The test-only fault: the charge is made, its record is not.
+            tracing::error!(invoice = %inv.id, "billing_test_fault: crashing between the charge and its record");
+            let _ = std::process::Command::new("kill").args(["-9", &std::process::id().to_string()]).status();
+            std::process::abort();
+        }
+        Ok(outcome)
+    }
+
+    /// Records what charging `inv` did.
+    async fn record_outcome(
+        &self,
+        inv: InvoiceRow,
+        outcome: Result<String, StripeError>,
+        now: DateTime<Utc>,
+    ) -> Result<RunSummary, BillingError> {
         let mut s = RunSummary::default();
         match outcome {
             Ok(pi) => {
@@ -557,8 +712,21 @@ impl Billing {
         payment_intent: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, BillingError> {
-        let b = self.db.backend();
         let txn = self.db.begin_write().await?;
+        let recorded = self.record_paid_in(&txn, invoice, payment_intent, now).await?;
+        txn.commit().await?;
+        Ok(recorded)
+    }
+
+    /// [`Billing::record_paid`] inside the caller's transaction.
+    async fn record_paid_in(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        invoice: Uuid,
+        payment_intent: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, BillingError> {
+        let b = self.db.backend();
         let rows = txn
             .query_all_raw(stmt(
                 b,
@@ -571,7 +739,7 @@ impl Billing {
             ))
             .await?;
         let Some(row) = rows.first() else {
-            txn.rollback().await?;
+            // Already recorded (by a webhook, another path, or an earlier run): nothing changed.
             return Ok(false);
         };
         let inv = InvoiceRow::from_query_result(row, "")?;
@@ -604,17 +772,17 @@ impl Billing {
             ],
         ))
         .await?;
-        let mut st = self.sub_state(&txn, inv.subscription_id).await?;
+        let mut st = self.sub_state(txn, inv.subscription_id).await?;
         let effect = st.apply(BillingEvent::ChargeSucceeded).unwrap_or(Effect::None);
-        self.save_state(&txn, inv.subscription_id, &st).await?;
-        if let Some(c) = self.contact(&txn, inv.customer_id).await? {
+        self.save_state(txn, inv.subscription_id, &st).await?;
+        if let Some(c) = self.contact(txn, inv.customer_id).await? {
             let restored = if effect == Effect::Restored {
                 "\nYour subscription is active again: you can raise tickets as before.\n"
             } else {
                 ""
             };
             outbox::enqueue(
-                &txn,
+                txn,
                 Outgoing {
                     channel: Channel::Email,
                     recipient: c.email,
@@ -636,7 +804,6 @@ impl Billing {
             )
             .await?;
         }
-        txn.commit().await?;
         Ok(true)
     }
 
@@ -750,7 +917,7 @@ impl Billing {
         let mut s = RunSummary::default();
         for r in rows {
             let inv = InvoiceRow::from_query_result(&r, "")?;
-            s.add(&self.charge_claimed(inv, Utc::now()).await?);
+            s.add(&self.charge_claimed(inv, self.now()).await?);
         }
         Ok(s)
     }

@@ -135,6 +135,8 @@ pub async fn generate(db: &sea_orm::DatabaseConnection, spec: &Spec) -> Result<G
             status: Set("active".into()),
             started_at: Set(start),
             cancelled_at: Set(None),
+            billing_interval: Set("monthly".to_owned()),
+            cancel_at_period_end: Set(false),
         });
         customers.push((Person { id, place }, sub));
     }

@@ -84,6 +84,14 @@ pub(super) async fn submit(
         .filter(|(s, _)| s.customer_id == customer_id)
         .ok_or_else(|| TicketError::field("subscription_id", "no such subscription for this customer"))?;
     check_coverage(&repo::plans::subscription(&sub)?, &repo::plans::plan(&p)?, category).map_err(|e| {
+        if matches!(e, CoverageError::Inactive("suspended")) {
+            return TicketError::Refused(
+                "the subscription is suspended because its invoice could not be charged: update the card on file \
+                 (POST /api/v1/customers/me/card/setup, or the portal's billing page); the open invoice is charged \
+                 at once and tickets can be raised again as soon as it is paid"
+                    .to_owned(),
+            );
+        }
         let field = if matches!(e, CoverageError::NotCovered { .. }) { "category" } else { "subscription_id" };
         TicketError::field(field, e.to_string())
     })?;
@@ -177,6 +185,8 @@ impl Context {
             status: self.s_status.clone()?,
             started_at: self.s_started_at?,
             cancelled_at: None,
+            billing_interval: "monthly".to_owned(),
+            cancel_at_period_end: false,
         };
         let p = plan::Model {
             id: s.plan_id,

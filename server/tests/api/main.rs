@@ -7,6 +7,7 @@ mod auth_limits;
 mod authorization;
 mod backup;
 mod bad_input;
+mod billing;
 mod cli;
 mod crash;
 mod customers;

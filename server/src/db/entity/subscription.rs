@@ -14,6 +14,10 @@ pub struct Model {
     pub status: String,
     pub started_at: DateTimeUtc,
     pub cancelled_at: Option<DateTimeUtc>,
+    /// `monthly` or `annual` (migration 30).
+    pub billing_interval: String,
+    /// Cancellation takes effect at the end of the paid period.
+    pub cancel_at_period_end: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
