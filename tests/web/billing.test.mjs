@@ -169,3 +169,32 @@ test('a manager opens the financial report, changes the range, sees the chart an
   assert.match(await page.getByRole('alert').innerText(), /from/);
   await context.close();
 });
+
+test('the demo customer saves another card on the processor\'s page, changes plan and cancels', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, server.base, PAT.email, PAT.password);
+  await page.goto(`${server.base}/my/billing`);
+  await page.getByRole('link', { name: 'Use another card' }).click();
+  // The processor's (stand-in's) page: the card number goes there, never to us.
+  await page.getByLabel('Card number').fill('5555555555554444');
+  await page.getByRole('button', { name: 'Save card' }).click();
+  await page.waitForURL(`${server.base}/my/billing`);
+  assert.match(await page.getByRole('status').first().innerText(), /Your card is saved/);
+  assert.match(await page.locator('[data-card]').innerText(), /ending 4444/);
+
+  const basic = await page.locator('select[name="plan"] option', { hasText: 'Home Basic' }).getAttribute('value');
+  await page.getByLabel('Move to').selectOption(basic);
+  await page.getByRole('button', { name: 'Change plan' }).click();
+  await page.waitForURL(`${server.base}/my/billing`);
+  assert.match(await page.getByRole('status').first().innerText(), /Your plan is changed/);
+  assert.match(await page.locator('#plans-h + .list').innerText(), /Home Basic/);
+
+  await page.getByRole('button', { name: /Cancel plan/ }).click();
+  await page.waitForURL(`${server.base}/my/billing`);
+  assert.match(await page.getByRole('status').first().innerText(), /Your plan is cancelled/);
+  assert.match(await page.locator('#plans-h + .list').innerText(), /cover ends at the end of the period already paid/);
+  assert.equal(await page.getByRole('button', { name: /Cancel plan/ }).count(), 0);
+  await capture(page, 'billing-after-changes');
+  await context.close();
+});

@@ -23,7 +23,15 @@ const PAGE: u64 = 12;
 
 /// Registers the routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(overview).service(invoice_pdf).service(statement_pdf).service(invoice).service(old_address);
+    cfg.service(overview)
+        .service(invoice_pdf)
+        .service(statement_pdf)
+        .service(invoice)
+        .service(old_address)
+        .service(card_new)
+        .service(card_done)
+        .service(cancel)
+        .service(change_plan);
 }
 
 /// An invoice as the list shows it.
@@ -77,6 +85,10 @@ pub struct PlanTerms {
     pub status_words: &'static str,
     /// What happens next, if notable.
     pub note: String,
+    /// Subscription id (for its forms).
+    pub id: Uuid,
+    /// Still billed: it can be cancelled or moved to another plan.
+    pub open: bool,
 }
 
 impl From<&BilledPlan> for PlanTerms {
@@ -107,6 +119,8 @@ impl From<&BilledPlan> for PlanTerms {
             status: p.status.clone(),
             status_words,
             note,
+            id: p.id,
+            open: p.status != "cancelled" && !p.cancel_at_period_end,
         }
     }
 }
@@ -129,6 +143,8 @@ struct OverviewPage {
     next: Option<String>,
     first_page: bool,
     months: Vec<MonthLink>,
+    /// Plans one may move to: (id, "Name, price a month").
+    catalogue: Vec<(String, String)>,
 }
 
 /// Which page of invoices.
@@ -150,6 +166,12 @@ pub async fn overview(viewer: Viewer, state: web::Data<AppState>, q: Query<After
     let card = history::card(&state.db, me).await.map_err(|e| viewer.error(e))?;
     let plans = history::plans(&state.db, me).await.map_err(|e| viewer.error(e))?;
     let months = history::statement_months(&state.db, me).await.map_err(|e| viewer.error(e))?;
+    let catalogue = super::home::catalogue(&state)
+        .await
+        .map_err(anyhow::Error::from)?
+        .into_iter()
+        .map(|p| (p.plan.id.to_string(), format!("{} ({})", p.plan.name, p.price)))
+        .collect();
     Ok(OverviewPage {
         chrome: viewer.chrome,
         card: card.as_ref().map(card_words),
@@ -165,6 +187,7 @@ pub async fn overview(viewer: Viewer, state: web::Data<AppState>, q: Query<After
                 href: format!("/my/billing/statements/{}.pdf", m.format("%Y-%m")),
             })
             .collect(),
+        catalogue,
     })
 }
 
@@ -252,6 +275,99 @@ pub async fn statement_pdf(
         ))
         .insert_header((actix_web::http::header::CACHE_CONTROL, "private, no-store"))
         .body(bytes))
+}
+
+fn billing_error(viewer: &Viewer, e: crate::billing::BillingError) -> WebError {
+    viewer.error(crate::api::problem::ApiError::from(e))
+}
+
+/// `GET /my/billing/card/new`: begins saving a card and sends the browser to the card
+/// processor's page (the card number never reaches this server); it comes back to
+/// `/my/billing/card/done`. A link, not a form: the processor's page is on another
+/// origin, where this site's forms may not go.
+#[get("/my/billing/card/new")]
+pub async fn card_new(viewer: Viewer, state: web::Data<AppState>) -> WebResult<HttpResponse> {
+    viewer.require(CUSTOMER, "saving a card")?;
+    let back = format!("{}/my/billing/card/done", state.public_base);
+    let setup =
+        state.billing.start_card_setup(viewer.caller.user_id, &back).await.map_err(|e| billing_error(&viewer, e))?;
+    Ok(super::form::see_other(&setup.url))
+}
+
+/// Where the processor's card page returns.
+#[derive(Debug, Deserialize)]
+pub struct SetupDone {
+    setup_intent: Option<String>,
+}
+
+/// `GET /my/billing/card/done?setup_intent=seti_…`: keeps the confirmed card and charges
+/// any open invoice with it at once (doing it twice keeps the same card).
+#[get("/my/billing/card/done")]
+pub async fn card_done(viewer: Viewer, state: web::Data<AppState>, q: Query<SetupDone>) -> WebResult<HttpResponse> {
+    viewer.require(CUSTOMER, "saving a card")?;
+    let seti = q.setup_intent.as_deref().unwrap_or_default().trim();
+    let well_formed = seti.len() <= 255
+        && seti
+            .strip_prefix("seti_")
+            .is_some_and(|r| !r.is_empty() && r.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    if !well_formed {
+        super::session::flash(
+            &viewer.session,
+            "The card was not saved: the card page did not say which card. Try again.",
+        );
+        return Ok(super::form::see_other("/my/billing"));
+    }
+    let (card, charged) =
+        state.billing.finish_card_setup(viewer.caller.user_id, seti).await.map_err(|e| billing_error(&viewer, e))?;
+    let paid =
+        if charged.paid > 0 { format!(" {} open invoice(s) paid with it.", charged.paid) } else { String::new() };
+    super::session::flash(&viewer.session, format!("Your card is saved: {}.{paid}", card_words(&card)));
+    Ok(super::form::see_other("/my/billing"))
+}
+
+/// `POST /my/billing/subscriptions/{id}/cancel`: the plan ends at the end of the period
+/// already paid.
+#[actix_web::post("/my/billing/subscriptions/{id}/cancel")]
+pub async fn cancel(viewer: Viewer, state: web::Data<AppState>, id: web::Path<String>) -> WebResult<HttpResponse> {
+    viewer.require(CUSTOMER, "cancelling a plan")?;
+    let Ok(id) = id.parse::<Uuid>() else { return Err(WebError::not_found(&viewer.chrome)) };
+    state.billing.cancel(viewer.caller.user_id, id).await.map_err(|e| billing_error(&viewer, e))?;
+    super::session::flash(
+        &viewer.session,
+        "Your plan is cancelled: you stay covered until the end of the period already paid.",
+    );
+    Ok(super::form::see_other("/my/billing"))
+}
+
+/// The plan-change form.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PlanForm {
+    plan: String,
+}
+
+/// `POST /my/billing/subscriptions/{id}/plan`: moves to another plan today (the unused
+/// days of the old one credited, the rest of the period on the new one charged, on the
+/// next invoice).
+#[actix_web::post("/my/billing/subscriptions/{id}/plan")]
+pub async fn change_plan(
+    viewer: Viewer,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    form: web::Form<PlanForm>,
+) -> WebResult<HttpResponse> {
+    viewer.require(CUSTOMER, "changing a plan")?;
+    let Ok(id) = id.parse::<Uuid>() else { return Err(WebError::not_found(&viewer.chrome)) };
+    let Ok(plan) = form.plan.parse::<Uuid>() else {
+        super::session::flash(&viewer.session, "Choose the plan to move to.");
+        return Ok(super::form::see_other("/my/billing"));
+    };
+    state.billing.change_plan(viewer.caller.user_id, id, plan).await.map_err(|e| billing_error(&viewer, e))?;
+    super::session::flash(
+        &viewer.session,
+        "Your plan is changed from today: the difference for the rest of this period is on your next invoice.",
+    );
+    Ok(super::form::see_other("/my/billing"))
 }
 
 /// `GET /portal/billing`: the address billing e-mails give, kept working.
