@@ -259,7 +259,8 @@ async fn seed_billing(db: &Db, customer: Uuid) -> anyhow::Result<()> {
     ))
     .await?;
     txn.commit().await?;
-    let tax = TaxTable::parse("US=825", Rounding::HalfUp).map_err(|e| anyhow::anyhow!(e.message))?;
+    let tax = TaxTable::parse(crate::billing::service::DEMO_TAX_RATES, Rounding::HalfUp)
+        .map_err(|e| anyhow::anyhow!(e.message))?;
     let billing = crate::billing::Billing::new(db.clone(), None, tax, "demo".into(), String::new(), false);
     billing.issue(now.date_naive()).await.map_err(|e| anyhow::anyhow!("demo invoices: {e}"))?;
     let invoices = txn_rows(db, customer).await?;

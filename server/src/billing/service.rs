@@ -20,6 +20,9 @@ use sysops_core::money::Currency;
 use sysops_core::plan::SubscriptionStatus;
 use uuid::Uuid;
 
+/// The tax table of `--demo` when none is configured: 8.25% in the United States.
+pub const DEMO_TAX_RATES: &str = "US=825";
+
 /// What a billing run did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct RunSummary {
@@ -247,7 +250,7 @@ impl Billing {
         &self.clock
     }
 
-    /// From the server's settings.
+    /// From the server's settings (in `--demo` with no tax table, [`DEMO_TAX_RATES`]).
     pub fn from_settings(
         db: Db,
         s: &crate::config::Settings,
@@ -257,8 +260,9 @@ impl Billing {
         use secrecy::ExposeSecret;
         let rounding = sysops_core::billing::Rounding::from_str(&s.billing_rounding)
             .map_err(|e| anyhow::anyhow!("billing_rounding: {}", e.message))?;
-        let tax = TaxTable::parse(&s.billing_tax_rates, rounding)
-            .map_err(|e| anyhow::anyhow!("billing_tax_rates: {}", e.message))?;
+        // The demo's invoices carry the tax its seeded year of invoices carries.
+        let rates = if s.demo && s.billing_tax_rates.is_empty() { DEMO_TAX_RATES } else { &s.billing_tax_rates };
+        let tax = TaxTable::parse(rates, rounding).map_err(|e| anyhow::anyhow!("billing_tax_rates: {}", e.message))?;
         let stripe = match &s.stripe_secret_key {
             Some(k) => Some(Stripe::new(
                 &s.stripe_base_url,
