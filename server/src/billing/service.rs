@@ -172,6 +172,9 @@ struct Account {
 pub(super) struct Contact {
     pub(super) email: String,
     pub(super) name: String,
+    /// `email` or `sms` (customers only).
+    pub(super) notify_by: Option<String>,
+    pub(super) phone: Option<String>,
 }
 
 /// Subscriptions issued per transaction.
@@ -659,7 +662,8 @@ impl Billing {
     pub(super) async fn contact(&self, c: &impl ConnectionTrait, customer: Uuid) -> Result<Option<Contact>, DbErr> {
         Contact::find_by_statement(stmt(
             self.db.backend(),
-            "SELECT email, name FROM users WHERE id = $1",
+            "SELECT u.email, u.name, c.notify_by, c.phone FROM users u LEFT JOIN customers c ON c.user_id = u.id \
+             WHERE u.id = $1",
             vec![customer.into()],
         ))
         .one(c)
@@ -868,21 +872,40 @@ impl Billing {
                 }
                 _ => String::new(),
             };
-            outbox::enqueue(
-                &txn,
-                Outgoing {
-                    channel: Channel::Email,
-                    recipient: c.email,
-                    recipient_user_id: Some(inv.customer_id),
-                    template: "billing_payment_failed".into(),
-                    subject: Some(format!("Payment of {} failed", money(inv.total, &inv.currency))),
-                    body: format!(
+            // The customer's own channel: a text for those who chose SMS.
+            let (channel, recipient, subject, body) = match (c.notify_by.as_deref(), c.phone) {
+                (Some("sms"), Some(phone)) => (
+                    Channel::Sms,
+                    phone,
+                    None,
+                    format!(
+                        "Sysops Squad: we could not charge {} for your support plan. {what} Update your card: {}/portal/billing",
+                        money(inv.total, &inv.currency),
+                        self.public_base
+                    ),
+                ),
+                _ => (
+                    Channel::Email,
+                    c.email,
+                    Some(format!("Payment of {} failed", money(inv.total, &inv.currency))),
+                    format!(
                         "Hello {},\n\nWe could not charge your card {} for your support plan ({message}). {what}\n\n\
                          Update your card: {}/portal/billing\n",
                         c.name,
                         money(inv.total, &inv.currency),
                         self.public_base
                     ),
+                ),
+            };
+            outbox::enqueue(
+                &txn,
+                Outgoing {
+                    channel,
+                    recipient,
+                    recipient_user_id: Some(inv.customer_id),
+                    template: "billing_payment_failed".into(),
+                    subject,
+                    body,
                     ticket_id: None,
                 },
             )
