@@ -180,6 +180,9 @@ pub(super) struct Contact {
 /// Subscriptions issued per transaction.
 const ISSUE_BATCH: usize = 200;
 
+/// Invoices claimed at a time (charged 16 at a time).
+const CLAIM_BATCH: i64 = 128;
+
 pub(super) const INVOICE_COLUMNS: &str = "id, customer_id, subscription_id, period_index, period_start, period_end, currency, \
     lines, subtotal, tax_basis_points, tax, total, amount_refunded, status, attempts, next_attempt_at_ms, \
     payment_intent_id, last_error, issued_at, paid_at";
@@ -503,31 +506,31 @@ impl Billing {
         let mut summary = RunSummary::default();
         let mut seen = HashSet::new();
         let mut done = 0u64;
+        // Payments charged but not yet recorded: recorded while the next batch is being
+        // charged (its invoices stay claimed meanwhile, so no other node takes them).
+        let mut unrecorded: Vec<(InvoiceRow, String)> = Vec::new();
         loop {
-            let batch = self.claim(now, 64).await?;
-            if batch.is_empty() {
-                break;
-            }
+            let batch = self.claim(now, CLAIM_BATCH).await?;
             let fresh: Vec<InvoiceRow> = batch.into_iter().filter(|i| seen.insert(i.id)).collect();
             if fresh.is_empty() {
                 break;
             }
             type Charged = Result<(InvoiceRow, Result<String, StripeError>), BillingError>;
-            let outcomes: Vec<Charged> = futures::stream::iter(fresh.into_iter().map(|inv| async move {
+            let charging = futures::stream::iter(fresh.into_iter().map(|inv| async move {
                 let o = self.charge_only(&inv).await?;
                 Ok((inv, o))
             }))
             .buffer_unordered(16)
-            .collect()
-            .await;
-            // The batch's payments are recorded in one transaction (one fsync); each
-            // is still all or nothing, and a batch lost to a crash is replayed by the
-            // processor under the same keys.
-            let mut paid = Vec::new();
+            .collect::<Vec<Charged>>();
+            let previous = std::mem::take(&mut unrecorded);
+            let (outcomes, recorded) = tokio::join!(charging, self.record_paid_batch(&previous, now));
+            summary.paid += recorded?;
+            done += previous.len() as u64;
+            progress(done, 0);
             for o in outcomes {
                 let (inv, o) = o?;
                 match o {
-                    Ok(pi) => paid.push((inv, pi)),
+                    Ok(pi) => unrecorded.push((inv, pi)),
                     other => {
                         summary.add(&self.record_outcome(inv, other, now).await?);
                         done += 1;
@@ -535,19 +538,29 @@ impl Billing {
                     }
                 }
             }
-            if !paid.is_empty() {
-                let txn = self.db.begin_write().await?;
-                for (inv, pi) in &paid {
-                    if self.record_paid_in(&txn, inv.id, pi, now).await? {
-                        summary.paid += 1;
-                    }
-                }
-                txn.commit().await?;
-                done += paid.len() as u64;
-                progress(done, 0);
+        }
+        summary.paid += self.record_paid_batch(&unrecorded, now).await?;
+        done += unrecorded.len() as u64;
+        progress(done, 0);
+        Ok(summary)
+    }
+
+    /// Records a batch's payments in one transaction (one fsync); each is still all or
+    /// nothing, and a batch lost to a crash is replayed by the processor under the same
+    /// keys. Returns how many this call recorded.
+    async fn record_paid_batch(&self, paid: &[(InvoiceRow, String)], now: DateTime<Utc>) -> Result<u64, BillingError> {
+        if paid.is_empty() {
+            return Ok(0);
+        }
+        let txn = self.db.begin_write().await?;
+        let mut n = 0;
+        for (inv, pi) in paid {
+            if self.record_paid_in(&txn, inv.id, pi, now).await? {
+                n += 1;
             }
         }
-        Ok(summary)
+        txn.commit().await?;
+        Ok(n)
     }
 
     /// Charges one invoice this node holds the claim on, and records the outcome.
