@@ -28,6 +28,15 @@ struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // A graceful stop first, so a profiler under SOAK_WRAPPER writes its data.
+        let pid = server_pid(self.child.id());
+        let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+        for _ in 0..100 {
+            if self.child.try_wait().is_ok_and(|s| s.is_some()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -35,8 +44,19 @@ impl Drop for Server {
 
 fn start(dir: &std::path::Path, db_url: Option<&str>) -> Server {
     let bin = env!("CARGO_BIN_EXE_sysops-server");
+    // `SOAK_WRAPPER="heaptrack -o /tmp/soak"` runs the server under a profiler (its RSS
+    // is then the wrapper's child's, found through /proc).
+    let wrapper = std::env::var("SOAK_WRAPPER").ok();
     let cmd = |args: &[&str]| {
-        let mut c = Command::new(bin);
+        let mut c = match (&wrapper, args[0]) {
+            (Some(w), "serve") => {
+                let mut words = w.split_whitespace();
+                let mut c = Command::new(words.next().expect("SOAK_WRAPPER names a program"));
+                c.args(words).arg(bin);
+                c
+            }
+            _ => Command::new(bin),
+        };
         c.args(args).arg("--data-dir").arg(dir).env("SYSOPS_LOG", "warn");
         if let Some(u) = db_url {
             c.env("SYSOPS_DATABASE_URL", u);
@@ -45,8 +65,14 @@ fn start(dir: &std::path::Path, db_url: Option<&str>) -> Server {
     };
     let out = cmd(&["create-admin", "--email", "soak@sysops.test", "--password", PASSWORD]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let mut child =
-        cmd(&["serve", "--bind", "127.0.0.1:0"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = cmd(&["serve", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(match std::env::var("SOAK_SERVER_LOG") {
+            Ok(path) => Stdio::from(std::fs::File::create(path).expect("SOAK_SERVER_LOG is a writable path")),
+            Err(_) => Stdio::null(),
+        })
+        .spawn()
+        .unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut base = String::new();
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -57,6 +83,22 @@ fn start(dir: &std::path::Path, db_url: Option<&str>) -> Server {
     }
     assert!(!base.is_empty(), "the server did not start");
     Server { child, base, http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap() }
+}
+
+/// The server's process: the child itself, or under `SOAK_WRAPPER` the descendant
+/// running the server binary.
+fn server_pid(child: u32) -> u32 {
+    let mut queue = vec![child];
+    while let Some(pid) = queue.pop() {
+        if std::fs::read_link(format!("/proc/{pid}/exe"))
+            .is_ok_and(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("sysops-server")))
+        {
+            return pid;
+        }
+        let kids = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        queue.extend(kids.split_whitespace().filter_map(|k| k.parse::<u32>().ok()));
+    }
+    child
 }
 
 fn rss_mb(pid: u32) -> f64 {
@@ -97,7 +139,7 @@ async fn main() {
     let db_url = std::env::var("SOAK_DATABASE_URL").ok();
     let dir = tempfile::tempdir().unwrap();
     let s = Arc::new(start(dir.path(), db_url.as_deref()));
-    let pid = s.child.id();
+    let pid = server_pid(s.child.id());
     let admin = s.login("soak@sysops.test").await;
     let (_, plan) = s
         .post(
@@ -223,7 +265,7 @@ async fn main() {
     }
 
     println!("soak: {minutes} min on {}, pid {pid}", if db_url.is_some() { "PostgreSQL" } else { "SQLite" });
-    println!("soak: minute  rss_mb  requests  errors");
+    println!("soak: minute  rss_mb  requests  errors  sync_pending  sync_open");
     let start = Instant::now();
     let mut samples = Vec::new();
     for m in 1..=minutes {
@@ -231,10 +273,24 @@ async fn main() {
         tokio::time::sleep_until(next.into()).await;
         let rss = rss_mb(pid);
         samples.push(rss);
+        let metrics = match s.http.get(format!("{}/metrics", s.base)).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        let gauge = |name: &str| {
+            metrics
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().last())
+                .unwrap_or("-")
+                .to_owned()
+        };
         println!(
-            "soak: {m:>6}  {rss:>6.1}  {:>8}  {:>6}",
+            "soak: {m:>6}  {rss:>6.1}  {:>8}  {:>6}  {:>8}  {:>8}",
             done.load(Ordering::Relaxed),
-            errors.load(Ordering::Relaxed)
+            errors.load(Ordering::Relaxed),
+            gauge("sysops_sync_intents_pending"),
+            gauge("sysops_sync_documents_open"),
         );
     }
     stop.store(true, Ordering::Relaxed);

@@ -11,6 +11,7 @@ pub mod experts;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
+pub mod invoices;
 pub mod kb;
 pub mod openapi;
 pub mod plans;
@@ -52,6 +53,7 @@ use utoipa::{Modify, OpenApi};
         workflow::accept, workflow::decline, workflow::complete, workflow::cancel, workflow::note, surveys::submit,
         admin::list_outbox, admin::retry, admin::alerts, admin::conflicts,
         workflow::assign, workflow::en_route, workflow::arrived,
+        invoices::mine, invoices::get_pdf, invoices::get_one, invoices::monthly,
         sync::root, sync::socket,
         health::live, health::ready, health::metrics,
         reports::ticketing, reports::experts, reports::financial,
@@ -143,6 +145,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(reports::ticketing)
     .service(reports::experts)
     .service(reports::financial)
+    .service(invoices::mine)
+    .service(invoices::monthly)
+    .service(invoices::get_pdf)
+    .service(invoices::get_one)
     .service(health::docs_redirect)
     .service(workflow::assign)
     .service(workflow::en_route)

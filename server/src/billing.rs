@@ -9,6 +9,9 @@ pub mod plan_change;
 pub mod service;
 pub mod signature;
 pub mod stripe;
+// Read side: invoice history and PDF statements.
+pub mod history;
+pub mod statement;
 
 pub use account::{CardOnFile, CardSetup, RefundMade};
 pub use clock::Clock;

@@ -140,6 +140,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
         .await?;
     }
     let customer_id = Uuid::now_v7();
+    let mut billed = None;
     if add_user(&txn, customer_id, LOGINS[3].1, &hashes[3], Role::Customer, "Pat Customer").await? {
         customer::Entity::insert(customer::ActiveModel {
             user_id: Set(customer_id),
@@ -167,6 +168,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
         })
         .exec_without_returning(&txn)
         .await?;
+        billed = Some(customer_id);
     }
     let mut rng = Lcg(0x5eed);
     let locales = ["en-US", "en-US", "en-US", "es-US", "pl-PL", "en-US"];
@@ -226,8 +228,125 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
     .exec_without_returning(&txn)
     .await?;
     txn.commit().await?;
+    if let Some(c) = billed {
+        seed_billing(db, c).await?;
+    }
     tracing::info!("demo data loaded");
     Ok(())
+}
+
+/// A year of billing for the demo customer: a card on file (display details only; the
+/// processor ids are the demo's own), the invoices of every monthly period so far issued
+/// by the billing service (with 8.25% tax), each paid by card the day its period began,
+/// and one partial refund, all through the ledger.
+async fn seed_billing(db: &Db, customer: Uuid) -> anyhow::Result<()> {
+    use sysops_core::billing::{Rounding, TaxTable};
+    let b = db.backend();
+    let q = |sql: &str, values: Vec<sea_orm::Value>| sea_orm::Statement::from_sql_and_values(b, sql, values);
+    let now = Utc::now();
+    let txn = db.begin_write().await?;
+    // Subscribed a year ago, so that a year of monthly invoices is due.
+    txn.execute_raw(q(
+        "UPDATE subscriptions SET started_at = $1 WHERE customer_id = $2",
+        vec![(now - Duration::days(365)).into(), customer.into()],
+    ))
+    .await?;
+    txn.execute_raw(q(
+        "INSERT INTO billing_accounts (customer_id, processor_customer_id, payment_method_id, card_brand, card_last4, \
+         card_exp_month, card_exp_year, country, credit_balance, created_at, updated_at) \
+         VALUES ($1, $2, 'pm_demo_visa', 'visa', '4242', 12, 2029, 'US', 0, $3, $3)",
+        vec![customer.into(), format!("cus_demo_{}", customer.simple()).into(), now.into()],
+    ))
+    .await?;
+    txn.commit().await?;
+    let tax = TaxTable::parse("US=825", Rounding::HalfUp).map_err(|e| anyhow::anyhow!(e.message))?;
+    let billing = crate::billing::Billing::new(db.clone(), None, tax, "demo".into(), String::new(), false);
+    billing.issue(now.date_naive()).await.map_err(|e| anyhow::anyhow!("demo invoices: {e}"))?;
+    let invoices = txn_rows(db, customer).await?;
+    let txn = db.begin_write().await?;
+    for (i, (id, total, currency, start)) in invoices.iter().enumerate() {
+        // Issued at the start of its period (as the billing job would have), paid soon after.
+        let issued = start.and_hms_opt(0, 5, 0).map_or(now, |t| t.and_utc()).min(now);
+        let paid = start.and_hms_opt(6, 0, 0).map_or(now, |t| t.and_utc()).min(now).max(issued);
+        let pi = format!("pi_demo_{}", id.simple());
+        txn.execute_raw(q(
+            "UPDATE invoices SET status = 'paid', paid_at = $1, payment_intent_id = $2, next_attempt_at_ms = NULL, \
+             issued_at = $4 WHERE id = $3 AND status = 'open'",
+            vec![paid.into(), pi.clone().into(), (*id).into(), issued.into()],
+        ))
+        .await?;
+        txn.execute_raw(q(
+            "INSERT INTO payment_attempts (id, invoice_id, attempt, at, outcome, payment_intent_id) \
+             VALUES ($1, $2, 1, $3, 'succeeded', $4)",
+            vec![Uuid::now_v7().into(), (*id).into(), paid.into(), pi.clone().into()],
+        ))
+        .await?;
+        txn.execute_raw(q(
+            "INSERT INTO ledger_entries (id, invoice_id, customer_id, kind, amount, currency, dedupe_key, processor_ref, \
+             created_at) VALUES ($1, $2, $3, 'charge', $4, $5, $6, $7, $8)",
+            vec![
+                Uuid::now_v7().into(),
+                (*id).into(),
+                customer.into(),
+                (*total).into(),
+                currency.clone().into(),
+                format!("charge:{id}").into(),
+                pi.into(),
+                paid.into(),
+            ],
+        ))
+        .await?;
+        if i == 4 {
+            let refund = 1000i64;
+            let at = paid + Duration::days(2);
+            txn.execute_raw(q(
+                "UPDATE invoices SET amount_refunded = $1 WHERE id = $2",
+                vec![refund.into(), (*id).into()],
+            ))
+            .await?;
+            txn.execute_raw(q(
+                "INSERT INTO ledger_entries (id, invoice_id, customer_id, kind, amount, currency, dedupe_key, \
+                 processor_ref, reason, created_at) VALUES ($1, $2, $3, 'refund', $4, $5, $6, $7, $8, $9)",
+                vec![
+                    Uuid::now_v7().into(),
+                    (*id).into(),
+                    customer.into(),
+                    refund.into(),
+                    currency.clone().into(),
+                    format!("refund:re_demo_{}", id.simple()).into(),
+                    format!("re_demo_{}", id.simple()).into(),
+                    "The expert arrived a day later than promised".to_owned().into(),
+                    at.into(),
+                ],
+            ))
+            .await?;
+        }
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The demo customer's invoices, oldest first: id, total, currency, period start.
+async fn txn_rows(db: &Db, customer: Uuid) -> anyhow::Result<Vec<(Uuid, i64, String, chrono::NaiveDate)>> {
+    let rows = db
+        .read
+        .query_all_raw(sea_orm::Statement::from_sql_and_values(
+            db.backend(),
+            "SELECT id, total, currency, period_start FROM invoices WHERE customer_id = $1 ORDER BY period_start",
+            vec![customer.into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<Uuid>("", "id")?,
+                r.try_get::<i64>("", "total")?,
+                r.try_get::<String>("", "currency")?,
+                r.try_get::<chrono::NaiveDate>("", "period_start")?,
+            ))
+        })
+        .collect::<Result<_, sea_orm::DbErr>>()
+        .map_err(Into::into)
 }
 
 /// Adds a user unless the e-mail is taken (returns whether it was added).

@@ -10,6 +10,7 @@
 
 pub mod charts;
 pub mod csv;
+pub mod financial;
 pub mod fold;
 pub mod history;
 pub mod params;

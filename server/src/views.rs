@@ -450,3 +450,50 @@ pub struct ArticleHit {
     /// Tags.
     pub tags: Vec<String>,
 }
+
+/// One line of an invoice.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InvoiceLineView {
+    /// What it is for, as the customer reads it.
+    pub description: String,
+    /// Minor units of the invoice's currency; negative for credits.
+    pub amount_cents: i64,
+}
+
+/// An invoice: one period of one subscription.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InvoiceView {
+    /// Id.
+    pub id: Uuid,
+    /// The number printed on the statement (`SQ-202612-1A2B3C4D`).
+    pub number: String,
+    /// The subscription billed.
+    pub subscription_id: Uuid,
+    /// First day covered.
+    pub period_start: chrono::NaiveDate,
+    /// First day not covered.
+    pub period_end: chrono::NaiveDate,
+    /// Its lines.
+    pub lines: Vec<InvoiceLineView>,
+    /// Sum of the lines, before tax.
+    pub subtotal_cents: i64,
+    /// Tax added.
+    pub tax_cents: i64,
+    /// Tax rate in basis points (2000 = 20%).
+    pub tax_rate_basis_points: i32,
+    /// What is charged.
+    pub total_cents: i64,
+    /// Refunded so far.
+    pub amount_refunded_cents: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// `draft`, `open` (due, or being retried), `paid`, `void` (cancelled before it was
+    /// paid) or `uncollectible` (every retry failed: the subscription is suspended until
+    /// it is paid).
+    #[schema(example = "paid")]
+    pub status: String,
+    /// Issued.
+    pub issued_at: DateTime<Utc>,
+    /// Paid; null until then.
+    pub paid_at: Option<DateTime<Utc>>,
+}

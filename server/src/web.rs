@@ -10,12 +10,14 @@
 
 pub mod assets;
 pub mod backoffice;
+pub mod billing;
 pub mod chrome;
 pub mod console;
 pub mod console_tickets;
 pub mod csrf;
 pub mod customer;
 pub mod error;
+pub mod financial;
 pub mod form;
 pub mod home;
 pub mod live;
@@ -69,6 +71,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, sessions: &session::Sessions, liv
             .configure(console_tickets::routes)
             .configure(backoffice::routes)
             .configure(reports::routes)
+            .configure(billing::routes)
+            .configure(financial::routes)
             .default_service(web::to(not_found)),
     );
 }

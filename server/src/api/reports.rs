@@ -1,5 +1,5 @@
 //! Manager reports over HTTP: ticketing and expert performance as JSON or CSV (issue 11,
-//! ADR 16). Financial reports need billing, which this server does not have yet.
+//! ADR 16), and the financial report from billing's ledger and invoices.
 
 use super::problem::{ApiError, ApiResult};
 use crate::auth::{Caller, Role};
@@ -81,16 +81,40 @@ pub async fn experts(
     })
 }
 
-/// Financial reports are not available yet: they are built on billing (subscriptions'
-/// invoices and payments), which this server does not have. Always 404 with that reason.
-#[utoipa::path(tag = "reports", responses((status = 404, body = super::problem::Problem),
-    (status = 403, body = super::problem::Problem)), security(("bearer" = [])))]
+/// The financial report, from billing's ledger and invoices: per currency, money
+/// charged and refunded in the range (cash basis: by the local month of the movement,
+/// per plan of the invoice's subscription), invoices issued in the range and how much of
+/// them was collected (collection rate), declined and recovered payments, refunds with
+/// their reasons, and what is outstanding now (due, past due, uncollectible). CSV
+/// (`format=csv` or `Accept: text/csv`) is long-form: section,month,plan,currency,metric,value.
+#[utoipa::path(tag = "reports", params(ReportParams),
+    responses((status = 200, description = "The report; as CSV (`format=csv` or `Accept: text/csv`): section,month,plan,currency,metric,value",
+        content((crate::reports::financial::FinancialReport = "application/json"), (String = "text/csv"))),
+        (status = 403, body = super::problem::Problem), (status = 422, body = super::problem::Problem)),
+    security(("bearer" = [])))]
 #[get("/api/v1/reports/financial")]
-pub async fn financial(caller: Caller) -> ApiResult<HttpResponse> {
+pub async fn financial(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    q: Query<ReportParams>,
+) -> ApiResult<HttpResponse> {
     caller.require(READERS, "reading reports")?;
-    Err(ApiError::NotFound(
-        "financial reports are not available yet: they need billing (invoices and payments), which this server \
-         does not have; the ticketing and experts reports are"
-            .to_owned(),
-    ))
+    let (range, filters) = q.parse()?;
+    for (field, set) in [
+        ("category", filters.category.is_some()),
+        ("area", filters.area.is_some()),
+        ("expert", filters.expert.is_some()),
+    ] {
+        if set {
+            return Err(ApiError::field(field, "the financial report has no such filter; use from, to and tz"));
+        }
+    }
+    let csv = q.wants_csv(accept(&req))?;
+    let r = crate::reports::financial::financial(&state.db, &range).await?;
+    Ok(if csv {
+        csv_response("financial", r.from, r.to, crate::reports::financial::csv(&r))
+    } else {
+        HttpResponse::Ok().json(r)
+    })
 }

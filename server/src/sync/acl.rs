@@ -176,6 +176,41 @@ impl Acl {
         self.reload(db, doc).await
     }
 
+    /// [`Acl::set_reader`] for many documents: the changed ones in one transaction.
+    pub async fn set_readers(&self, db: &Db, changes: &[(Uuid, Option<Uuid>)]) -> anyhow::Result<()> {
+        let changed: Vec<(Uuid, Option<Uuid>)> = changes
+            .iter()
+            .copied()
+            .filter(|(doc, reader)| self.get(*doc).is_some_and(|e| e.reader != *reader))
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let txn = db.begin_write().await?;
+        for (doc, reader) in &changed {
+            sync_document::Entity::update_many()
+                .col_expr(sync_document::Column::ReaderId, sea_orm::sea_query::Expr::val(*reader))
+                .filter(sea_orm::ColumnTrait::eq(&sync_document::Column::DocId, *doc))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        for (doc, _) in &changed {
+            self.tell_others(db, *doc).await;
+        }
+        if let Ok(mut m) = self.entries.write() {
+            for (doc, reader) in &changed {
+                if let Some(e) = m.get_mut(doc) {
+                    e.reader = *reader;
+                }
+            }
+        }
+        for (doc, _) in changed {
+            let _ = self.changed.send(Some(doc));
+        }
+        Ok(())
+    }
+
     /// On PostgreSQL, tells the other nodes to re-read this entry.
     async fn tell_others(&self, db: &Db, doc: Uuid) {
         use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};

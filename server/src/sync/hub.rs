@@ -150,6 +150,9 @@ pub struct SyncHub {
     open_gauge: prometheus::IntGauge,
     /// Documents that left memory unused (a counter on `/metrics`).
     closed_total: prometheus::IntCounter,
+    /// Intents waiting for the reconciler (a gauge on `/metrics`): a backlog that grows
+    /// under steady load means documents fall behind the database.
+    pub pending_gauge: prometheus::IntGauge,
     /// Cancelled when the server shuts down: open sync sessions close at once (devices
     /// reconnect to another node or later) instead of holding the shutdown up.
     pub closing: tokio_util::sync::CancellationToken,
@@ -213,6 +216,10 @@ impl SyncHub {
                 "sync_documents_closed_total",
                 "Sync documents that left memory because nobody was using them",
             )?,
+            pending_gauge: prometheus::IntGauge::new(
+                "sync_intents_pending",
+                "Changes waiting to be written into sync documents on this node",
+            )?,
             closing: Default::default(),
         });
         hub.rt.spawn(evict(hub.clone()));
@@ -258,37 +265,40 @@ impl SyncHub {
         if missing.is_empty() {
             return Ok(());
         }
+        // One query finds which are already in storage (another node, or a crash between
+        // the snapshot and the registration); the rest get their first snapshot.
+        let keys: Vec<String> = missing.iter().map(|(id, _, _)| doc_of(*id).to_string()).collect();
+        let stored = self.storage.existing(&keys).await?;
         let mut entries = Vec::with_capacity(missing.len());
-        let mut writes = Vec::with_capacity(missing.len());
-        for (id, entry, init) in missing {
+        let mut writes = Vec::new();
+        for ((id, entry, init), key) in missing.into_iter().zip(keys) {
             entries.push((id, entry));
-            writes.push(self.store_initial(id, init));
+            if !stored.contains(&key) {
+                writes.push(self.store_initial(id, key, init)?);
+            }
         }
-        for r in futures::future::join_all(writes).await {
-            r?;
-        }
+        futures::future::join_all(writes).await;
         self.acl.register_many(&self.db, entries).await
     }
 
-    /// Writes a document's first snapshot unless storage already holds it. The first
-    /// change is the same on every node (fixed actor and time), so two nodes racing
-    /// write identical bytes.
-    async fn store_initial(
+    /// A document's first snapshot, to be written. The first change is the same on every
+    /// node (fixed actor and time), so two nodes racing write identical bytes.
+    fn store_initial(
         &self,
         id: Uuid,
+        key: String,
         init: impl FnOnce(&mut Transaction<'_>) -> Result<(), DocError>,
-    ) -> anyhow::Result<()> {
-        let key = doc_of(id).to_string();
-        if self.storage.range(std::slice::from_ref(&key)).await?.is_empty() {
-            let mut doc = Automerge::new().with_actor(ids::initial_actor(id));
-            doc.transact_with(|_| CommitOptions::default().with_time(0), |tx| init(tx))
-                .map_err(|f| anyhow::anyhow!("cannot create {}: {}", id, f.error))?;
+    ) -> anyhow::Result<impl std::future::Future<Output = ()> + '_> {
+        let mut doc = Automerge::new().with_actor(ids::initial_actor(id));
+        doc.transact_with(|_| CommitOptions::default().with_time(0), |tx| init(tx))
+            .map_err(|f| anyhow::anyhow!("cannot create {}: {}", id, f.error))?;
+        let k = samod::storage::StorageKey::from_parts([key.as_str(), "snapshot", "initial"])
+            .map_err(|_| anyhow::anyhow!("bad storage key"))?;
+        let bytes = doc.save();
+        Ok(async move {
             use samod::storage::Storage;
-            let k = samod::storage::StorageKey::from_parts([key.as_str(), "snapshot", "initial"])
-                .map_err(|_| anyhow::anyhow!("bad storage key"))?;
-            self.storage.put(k, doc.save()).await;
-        }
-        Ok(())
+            self.storage.put(k, bytes).await;
+        })
     }
 
     /// A document, loaded if needed.
@@ -375,7 +385,11 @@ impl SyncHub {
 
     /// The hub's metrics, for the server's registry.
     pub fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
-        vec![Box::new(self.open_gauge.clone()), Box::new(self.closed_total.clone())]
+        vec![
+            Box::new(self.open_gauge.clone()),
+            Box::new(self.closed_total.clone()),
+            Box::new(self.pending_gauge.clone()),
+        ]
     }
 
     /// Stops the repository (flushing storage).

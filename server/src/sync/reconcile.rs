@@ -40,6 +40,7 @@ pub async fn run(hub: Arc<SyncHub>, mut rx: mpsc::UnboundedReceiver<Intent>) {
         while let Ok(i) = rx.try_recv() {
             batch.push(i);
         }
+        hub.pending_gauge.set(i64::try_from(batch.len()).unwrap_or(i64::MAX));
         let mut seen = HashSet::new();
         let (mut tickets, mut experts, mut articles) = (Vec::new(), Vec::new(), Vec::new());
         for intent in batch.into_iter().filter(|i| seen.insert(i.clone())) {
@@ -59,10 +60,9 @@ pub async fn run(hub: Arc<SyncHub>, mut rx: mpsc::UnboundedReceiver<Intent>) {
                 }
             }
         }
-        for id in experts {
-            if let Err(e) = expert_docs(&hub, id).await {
-                failed.push((Intent::Expert(id), format!("{e:#}")));
-            }
+        if let Err(e) = experts_batch(&hub, &experts).await {
+            let e = format!("{e:#}");
+            failed.extend(experts.iter().map(|id| (Intent::Expert(*id), e.clone())));
         }
         for id in articles {
             if let Err(e) = article(&hub, id).await {
@@ -161,9 +161,12 @@ async fn ticket_batch(hub: &SyncHub, ids: &[Uuid], experts: &mut Vec<Uuid>) -> a
         }
     }
     hub.ensure_many(new_docs).await?;
+    let readers: Vec<(Uuid, Option<Uuid>)> = rows.iter().map(|t| (ids::ticket(t.id), reader_of(t))).collect();
+    hub.acl.set_readers(&hub.db, &readers).await?;
+    let contacts = contacts_of(hub, &rows).await?;
     let mut failed = Vec::new();
     for t in &rows {
-        if let Err(e) = write_ticket(hub, t).await {
+        if let Err(e) = write_ticket_with(hub, t, &contacts).await {
             failed.push((t.id, format!("{e:#}")));
             continue;
         }
@@ -183,7 +186,32 @@ fn ticket_init(tx: &mut automerge::transaction::Transaction<'_>, ticket_id: &str
     Ok(sysops_core::sync::fields::put_str(tx, &automerge::ROOT, "ticket_id", ticket_id)?)
 }
 
-async fn write_ticket(hub: &SyncHub, t: &ticket::Model) -> anyhow::Result<()> {
+/// The customers' names and phone numbers for these tickets' documents, in two queries.
+async fn contacts_of(hub: &SyncHub, rows: &[ticket::Model]) -> anyhow::Result<HashMap<Uuid, (String, String)>> {
+    let ids: Vec<Uuid> = rows.iter().map(|t| t.customer_id).collect::<BTreeSet<_>>().into_iter().collect();
+    let mut out: HashMap<Uuid, (String, String)> = HashMap::new();
+    for chunk in ids.chunks(500) {
+        for u in user::Entity::find().filter(user::Column::Id.is_in(chunk.iter().copied())).all(&hub.db.read).await? {
+            out.entry(u.id).or_default().0 = u.name;
+        }
+        for c in customer::Entity::find()
+            .filter(customer::Column::UserId.is_in(chunk.iter().copied()))
+            .all(&hub.db.read)
+            .await?
+        {
+            out.entry(c.user_id).or_default().1 = c.phone;
+        }
+    }
+    Ok(out)
+}
+
+/// Writes a ticket's document from its row, with the customer's contact details from
+/// `contacts` (see [`contacts_of`]).
+async fn write_ticket_with(
+    hub: &SyncHub,
+    t: &ticket::Model,
+    contacts: &HashMap<Uuid, (String, String)>,
+) -> anyhow::Result<()> {
     let doc_id = ids::ticket(t.id);
     let entry = ticket_entry(t);
     // A document's first change must be the same on every node (same actor, same
@@ -199,10 +227,7 @@ async fn write_ticket(hub: &SyncHub, t: &ticket::Model) -> anyhow::Result<()> {
         // final state, an erased customer's details).
         return Ok(());
     }
-    let (cu, u) = (
-        customer::Entity::find_by_id(t.customer_id).one(&hub.db.read).await?,
-        user::Entity::find_by_id(t.customer_id).one(&hub.db.read).await?,
-    );
+    let (customer_name, customer_phone) = contacts.get(&t.customer_id).cloned().unwrap_or_default();
     let doc = TicketDoc {
         ticket_id: t.id.to_string(),
         status: t.status.clone(),
@@ -212,8 +237,8 @@ async fn write_ticket(hub: &SyncHub, t: &ticket::Model) -> anyhow::Result<()> {
         address: t.address.clone(),
         lat: t.lat,
         lon: t.lon,
-        customer_name: u.map(|u| u.name).unwrap_or_default(),
-        customer_phone: cu.map(|c| c.phone).unwrap_or_default(),
+        customer_name,
+        customer_phone,
         assigned_expert_id: t.assigned_expert_id.map(|e| e.to_string()),
         dispatcher_notes: t.dispatcher_notes.clone(),
         updated_at: rfc3339(t.updated_at),
@@ -225,47 +250,90 @@ async fn write_ticket(hub: &SyncHub, t: &ticket::Model) -> anyhow::Result<()> {
 /// Makes sure an expert's documents exist and their root lists what they may sync;
 /// returns the root's id.
 pub async fn expert_docs(hub: &SyncHub, expert: Uuid) -> anyhow::Result<Uuid> {
-    let e = expert.to_string();
-    let owned = |kind| Entry { kind, owner: Some(expert), reader: None, ticket: None };
-    let (status, drafts, root) = (ids::status(expert), ids::drafts(expert), ids::root(expert));
-    let es = e.clone();
-    hub.ensure_exists(status, owned(DocKind::Status), move |tx| StatusDoc::init(tx, &es)).await?;
-    let ed = e.clone();
-    hub.ensure_exists(drafts, owned(DocKind::Drafts), move |tx| DraftsDoc::init(tx, &ed)).await?;
-    let tickets = ticket::Entity::find()
-        .filter(
-            Condition::any()
-                .add(ticket::Column::AssignedExpertId.eq(expert))
-                .add(ticket::Column::CompletedBy.eq(expert)),
-        )
-        .filter(ticket::Column::Status.is_in([
-            TicketStatus::Assigned.as_str(),
-            TicketStatus::Accepted.as_str(),
-            TicketStatus::Completed.as_str(),
-        ]))
-        .all(&hub.db.read)
-        .await?;
-    let mut r = RootDoc {
-        expert_id: e.clone(),
-        status: ids::url(status),
-        drafts: ids::url(drafts),
-        kb: (0..ids::KB_SHARDS).map(|s| (s.to_string(), ids::url(ids::kb_shard(s)))).collect(),
-        ..Default::default()
-    };
-    for t in &tickets {
-        let work = ids::work(t.id, expert);
-        let (tid, eid) = (t.id.to_string(), e.clone());
-        hub.ensure_exists(work, work_entry(t, expert), move |tx| WorkDoc::init(tx, &tid, &eid)).await?;
-        if hub.acl.get(ids::ticket(t.id)).is_none() {
-            write_ticket(hub, t).await?;
-        }
-        r.tickets.insert(t.id.to_string(), TicketLinks { ticket: ids::url(ids::ticket(t.id)), work: ids::url(work) });
+    experts_batch(hub, &[expert]).await?;
+    Ok(ids::root(expert))
+}
+
+/// [`expert_docs`] for several experts at once: their tickets in one query, every
+/// missing document registered in one transaction (the database's single writer is
+/// busy with intake under load: a transaction per expert made the reconciler fall
+/// behind and its backlog grow without bound), then each root rewritten.
+async fn experts_batch(hub: &SyncHub, experts: &[Uuid]) -> anyhow::Result<()> {
+    if experts.is_empty() {
+        return Ok(());
     }
-    let entry = Entry { kind: DocKind::Root, owner: None, reader: Some(expert), ticket: None };
-    let initial = RootDoc { tickets: Default::default(), ..r.clone() };
-    let h = hub.ensure(root, entry, move |tx| initial.write(tx)).await?;
-    hub.change(&h, move |tx| r.write(tx)).await?;
-    Ok(root)
+    let mut tickets: Vec<ticket::Model> = Vec::new();
+    for chunk in experts.chunks(200) {
+        tickets.extend(
+            ticket::Entity::find()
+                .filter(
+                    Condition::any()
+                        .add(ticket::Column::AssignedExpertId.is_in(chunk.iter().copied()))
+                        .add(ticket::Column::CompletedBy.is_in(chunk.iter().copied())),
+                )
+                .filter(ticket::Column::Status.is_in([
+                    TicketStatus::Assigned.as_str(),
+                    TicketStatus::Accepted.as_str(),
+                    TicketStatus::Completed.as_str(),
+                ]))
+                .all(&hub.db.read)
+                .await?,
+        );
+    }
+    // Which tickets each expert's root lists: those assigned to them or completed by them.
+    let mine = |expert: Uuid| {
+        tickets.iter().filter(move |t| t.assigned_expert_id == Some(expert) || t.completed_by == Some(expert))
+    };
+    let mut new_docs: Vec<(Uuid, Entry, Init)> = Vec::new();
+    for &expert in experts {
+        let owned = |kind| Entry { kind, owner: Some(expert), reader: None, ticket: None };
+        let e = expert.to_string();
+        let es = e.clone();
+        new_docs.push((ids::status(expert), owned(DocKind::Status), Box::new(move |tx| StatusDoc::init(tx, &es))));
+        let ed = e.clone();
+        new_docs.push((ids::drafts(expert), owned(DocKind::Drafts), Box::new(move |tx| DraftsDoc::init(tx, &ed))));
+        for t in mine(expert) {
+            let (tid, eid) = (t.id.to_string(), e.clone());
+            let init: Init = Box::new(move |tx| WorkDoc::init(tx, &tid, &eid));
+            new_docs.push((ids::work(t.id, expert), work_entry(t, expert), init));
+        }
+    }
+    // Tickets the reconciler has not reached yet (their intents still queued) get their
+    // documents here, so a root never lists a document that does not exist.
+    let mut seen = HashSet::new();
+    let unknown: Vec<ticket::Model> =
+        tickets.iter().filter(|t| seen.insert(t.id) && hub.acl.get(ids::ticket(t.id)).is_none()).cloned().collect();
+    for t in &unknown {
+        let tid = t.id.to_string();
+        new_docs.push((ids::ticket(t.id), ticket_entry(t), Box::new(move |tx| ticket_init(tx, &tid))));
+    }
+    hub.ensure_many(new_docs).await?;
+    if !unknown.is_empty() {
+        let contacts = contacts_of(hub, &unknown).await?;
+        for t in &unknown {
+            write_ticket_with(hub, t, &contacts).await?;
+        }
+    }
+    for &expert in experts {
+        let e = expert.to_string();
+        let (status, drafts, root) = (ids::status(expert), ids::drafts(expert), ids::root(expert));
+        let mut r = RootDoc {
+            expert_id: e.clone(),
+            status: ids::url(status),
+            drafts: ids::url(drafts),
+            kb: (0..ids::KB_SHARDS).map(|s| (s.to_string(), ids::url(ids::kb_shard(s)))).collect(),
+            ..Default::default()
+        };
+        for t in mine(expert) {
+            let links = TicketLinks { ticket: ids::url(ids::ticket(t.id)), work: ids::url(ids::work(t.id, expert)) };
+            r.tickets.insert(t.id.to_string(), links);
+        }
+        let entry = Entry { kind: DocKind::Root, owner: None, reader: Some(expert), ticket: None };
+        let initial = RootDoc { tickets: Default::default(), ..r.clone() };
+        let h = hub.ensure(root, entry, move |tx| initial.write(tx)).await?;
+        hub.change(&h, move |tx| r.write(tx)).await?;
+    }
+    Ok(())
 }
 
 /// Appends a notice to an expert's root (a refused write, a conflict).

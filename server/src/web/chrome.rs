@@ -64,9 +64,12 @@ fn role_label(role: Role) -> &'static str {
 fn places(role: Role) -> &'static [(&'static str, &'static str)] {
     // An empty href is a place that comes with later work (billing, reports).
     match role {
-        Role::Customer => {
-            &[("/my", "Plans and tickets"), ("/my/tickets", "Tickets"), ("/my/profile", "Profile"), ("", "Billing")]
-        }
+        Role::Customer => &[
+            ("/my", "Plans and tickets"),
+            ("/my/tickets", "Tickets"),
+            ("/my/profile", "Profile"),
+            ("/my/billing", "Billing"),
+        ],
         Role::Agent => &[("/console", "Find a customer")],
         Role::Admin => &[
             ("/admin", "Overview"),
@@ -79,6 +82,7 @@ fn places(role: Role) -> &'static [(&'static str, &'static str)] {
             ("/manager", "Overview"),
             ("/manager/reports/ticketing", "Ticketing report"),
             ("/manager/reports/experts", "Expert performance"),
+            ("/manager/reports/financial", "Financial report"),
         ],
         Role::Expert => &[],
     }

@@ -16,6 +16,7 @@ mod device;
 mod dispatching;
 mod edges;
 mod helpers;
+mod invoices;
 mod kb_review;
 mod load;
 mod logs;

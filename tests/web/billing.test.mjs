@@ -1,0 +1,171 @@
+// The customer's billing pages in Chromium (issue 10): the demo customer (a year of
+// monthly invoices issued by the billing service, `--demo`) opens Billing, sees the card
+// on file and the invoices in pages, opens one invoice and its PDF statement, and a
+// monthly statement; nobody else sees them. axe finds no serious or critical
+// violations; screenshots at 390 and 1280 px in tests/.work/screenshots/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launch, api, unique, capture, signIn, PASSWORD } from './lib.mjs';
+
+const PAT = { email: 'pat.customer@example.com', password: 'customer-demo-pass' };
+const MANAGER = { email: 'manager@sysops.example', password: 'manager-demo-pass' };
+let server, browser;
+
+before(async () => {
+  server = await startServer({ SYSOPS_DEMO: 'true' });
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('the demo customer sees the card on file, pages through a year of invoices, opens one and its PDF', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, server.base, PAT.email, PAT.password);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Billing' }).click();
+  await page.waitForURL(`${server.base}/my/billing`);
+  assert.equal(await page.getByRole('heading', { level: 1 }).innerText(), 'Billing');
+  assert.match(await page.locator('[data-card]').innerText(), /Visa ending 4242 \(expires 12\/2029\)/);
+  assert.match(await page.locator('#plans-h + .list').innerText(), /Total Home · 39\.99 USD a month/);
+
+  const rows = page.locator('table.invoices tbody tr');
+  assert.equal(await rows.count(), 12, 'twelve invoices a page');
+  const statuses = await page.locator('table.invoices tbody tr td:nth-child(4)').allInnerTexts();
+  assert.ok(statuses.every((s) => s.trim() === 'Paid'), statuses.join(', '));
+  const totals = await page.locator('table.invoices tbody tr td:nth-child(3)').allInnerTexts();
+  assert.ok(totals.every((t) => t.trim() === '43.29 USD'), `39.99 USD and 8.25% tax: ${totals.join(', ')}`);
+  await capture(page, 'billing');
+
+  // The older page holds the rest, and leads back.
+  const firstPage = await page.locator('table.invoices tbody tr td:first-child').allInnerTexts();
+  await page.getByRole('link', { name: 'Older invoices' }).click();
+  const older = await page.locator('table.invoices tbody tr td:first-child').allInnerTexts();
+  assert.ok(older.length >= 1, 'the oldest invoices are on the next page');
+  assert.ok(older.every((n) => !firstPage.includes(n)), 'no invoice twice');
+  await page.getByRole('link', { name: 'Newest invoices' }).click();
+  await page.waitForURL(`${server.base}/my/billing`);
+
+  // One invoice, as a page and as its PDF statement.
+  const number = firstPage[0].trim();
+  await page.getByRole('link', { name: number, exact: true }).click();
+  assert.equal(await page.getByRole('heading', { level: 1 }).innerText(), `Invoice ${number}`);
+  const foot = await page.locator('table.invoice-lines tfoot').innerText();
+  assert.match(foot, /Subtotal\s+39\.99 USD/);
+  assert.match(foot, /Tax \(8\.25%\)\s+3\.30 USD/);
+  assert.match(foot, /Total\s+43\.29 USD/);
+  assert.match(await page.locator('table.invoice-lines tbody').innerText(), /Total Home, \d{4}-\d\d-\d\d to \d{4}-\d\d-\d\d/);
+  assert.match(await page.locator('.facts').innerText(), /Paid with\s+Visa ending 4242/);
+  await capture(page, 'invoice');
+  const pdfHref = await page.getByRole('link', { name: /Download PDF/ }).getAttribute('href');
+  const pdf = await page.request.get(server.base + pdfHref);
+  assert.equal(pdf.status(), 200);
+  assert.equal(pdf.headers()['content-type'], 'application/pdf');
+  assert.equal((await pdf.body()).subarray(0, 5).toString(), '%PDF-');
+
+  // The partly refunded invoice says so.
+  await page.goto(`${server.base}/my/billing`);
+  const links = await page.locator('table.invoices tbody td:first-child a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+  let refunded = 0;
+  for (const href of links) {
+    await page.goto(server.base + href);
+    if (await page.locator('tfoot th', { hasText: 'Refunded' }).count()) {
+      assert.match(await page.locator('table.invoice-lines tfoot').innerText(), /Refunded\s+−10\.00 USD/);
+      refunded += 1;
+    }
+  }
+  assert.equal(refunded, 1, 'the demo refund shows on its invoice');
+
+  // A monthly statement.
+  await page.goto(`${server.base}/my/billing`);
+  const month = page.locator('.month-links a').first();
+  const st = await page.request.get(server.base + await month.getAttribute('href'));
+  assert.equal(st.status(), 200);
+  assert.equal((await st.body()).subarray(0, 5).toString(), '%PDF-');
+  await context.close();
+});
+
+test('billing pages are the customer\'s own: other customers get a 404, other roles a 403, and old links still work', async () => {
+  const pat = await browser.newContext();
+  const page = await pat.newPage();
+  await signIn(page, server.base, PAT.email, PAT.password);
+  await page.goto(`${server.base}/portal/billing`);
+  await page.waitForURL(`${server.base}/my/billing`);
+  const href = await page.locator('table.invoices tbody td:first-child a').first().getAttribute('href');
+  await pat.close();
+
+  const email = `${unique('robin')}@customers.test`;
+  const r = await api(server.base, 'POST', '/api/v1/customers', null, {
+    name: 'Robin Other', email, password: PASSWORD, phone: '+13125550177', notify_by: 'email',
+    address: '2 Main St, Chicago', location: { lat: 41.88, lon: -87.63 },
+  });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  const other = await browser.newContext();
+  const op = await other.newPage();
+  await signIn(op, server.base, email, PASSWORD);
+  await op.goto(`${server.base}/my/billing`);
+  assert.match(await op.locator('[data-card]').innerText(), /No card on file yet/);
+  assert.match(await op.locator('#invoices-h + p').innerText(), /No invoice yet/);
+  await capture(op, 'billing-empty');
+  const resp = await op.goto(server.base + href);
+  assert.equal(resp.status(), 404, 'another customer\'s invoice does not exist for them');
+  const pdf = await op.request.get(`${server.base}${href}.pdf`);
+  assert.equal(pdf.status(), 404);
+  await other.close();
+
+  const staff = await browser.newContext();
+  const sp = await staff.newPage();
+  await signIn(sp, server.base, MANAGER.email, MANAGER.password);
+  const refused = await sp.goto(`${server.base}/my/billing`);
+  assert.equal(refused.status(), 403);
+  await staff.close();
+});
+
+test('a manager opens the financial report, changes the range, sees the chart and tables change, and downloads the CSV', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, server.base, MANAGER.email, MANAGER.password);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Financial report' }).click();
+  assert.equal(await page.getByRole('heading', { level: 1 }).innerText(), 'Financial report');
+  const today = new Date();
+  const iso = (d) => d.toISOString().slice(0, 10);
+  const yearAgo = new Date(today.getTime() - 400 * 86_400_000);
+  await page.getByLabel('From').fill(iso(yearAgo));
+  await page.getByLabel('To (included)').fill(iso(today));
+  await page.getByRole('button', { name: 'Show' }).click();
+  await page.waitForLoadState('load');
+  const totals = page.locator('table:has(caption:text("Totals per currency")) tbody tr');
+  assert.equal(await totals.count(), 1);
+  const year = await totals.first().innerText();
+  assert.match(year, /USD\s+562\.77 USD\s+10\.00 USD\s+552\.77 USD/, `13 payments of 43.29, one refund of 10.00: ${year}`);
+  const months = page.locator('table:has(caption:text("Revenue by month and plan")) tbody tr');
+  assert.equal(await months.count(), 13);
+  const chart = page.locator('figure.chart-box svg');
+  assert.equal(await chart.count(), 1);
+  const before = await chart.innerHTML();
+  assert.match(await page.locator('table:has(caption:text("Refunds, oldest first"))').innerText(), /The expert arrived a day later than promised/);
+  await capture(page, 'report-financial');
+
+  // Two months: fewer payments, another chart.
+  await page.getByLabel('From').fill(iso(new Date(today.getTime() - 45 * 86_400_000)));
+  await page.getByRole('button', { name: 'Show' }).click();
+  await page.waitForLoadState('load');
+  const fewer = await page.locator('table:has(caption:text("Revenue by month and plan")) tbody tr').count();
+  assert.ok(fewer >= 1 && fewer <= 3, `${fewer} months`);
+  assert.notEqual(await page.locator('figure.chart-box svg').innerHTML(), before);
+
+  const href = await page.getByRole('link', { name: 'Download CSV' }).getAttribute('href');
+  const csv = await page.request.get(server.base + href);
+  assert.equal(csv.status(), 200);
+  assert.match(csv.headers()['content-type'], /^text\/csv/);
+  const body = await csv.text();
+  assert.match(body, /^section,month,plan,currency,metric,value/);
+  assert.match(body, /by_month_and_plan,\d{4}-\d\d,Total Home,USD,charged_cents,4329/);
+
+  // A bad range is named on the page.
+  await page.goto(`${server.base}/manager/reports/financial?from=2026-02-30`);
+  assert.match(await page.getByRole('alert').innerText(), /from/);
+  await context.close();
+});
