@@ -122,7 +122,31 @@ impl Billing {
         let cus = self.ensure_account(customer).await?;
         let key = format!("setup-{customer}-{}", Uuid::now_v7());
         let stripe = self.processor()?;
-        let si = stripe.create_setup_intent(&cus, &key).await.map_err(Self::unavailable)?;
+        let si = match stripe.create_setup_intent(&cus, &key).await {
+            // The processor no longer knows this customer (other keys, a reset test
+            // account, the demo's fresh stand-in): a new processor customer, no card.
+            Err(StripeError::Invalid { status: 404, .. }) => {
+                let contact = self
+                    .contact(&self.db.read, customer)
+                    .await?
+                    .ok_or_else(|| BillingError::NotFound("customer not found".into()))?;
+                let c = stripe
+                    .create_customer(&customer.to_string(), &contact.email, &contact.name)
+                    .await
+                    .map_err(Self::unavailable)?;
+                let txn = self.db.begin_write().await?;
+                txn.execute_raw(stmt(
+                    self.db.backend(),
+                    "UPDATE billing_accounts SET processor_customer_id = $1, payment_method_id = NULL, card_brand = NULL, \
+                     card_last4 = NULL, card_exp_month = NULL, card_exp_year = NULL, updated_at = $2 WHERE customer_id = $3",
+                    vec![c.id.clone().into(), Utc::now().into(), customer.into()],
+                ))
+                .await?;
+                txn.commit().await?;
+                stripe.create_setup_intent(&c.id, &format!("{key}/again")).await.map_err(Self::unavailable)?
+            }
+            other => other.map_err(Self::unavailable)?,
+        };
         let ret: String = url::form_urlencoded::byte_serialize(return_url.as_bytes()).collect();
         Ok(CardSetup {
             url: format!("{}/standin/setup/{}?return_url={ret}", stripe.base_url(), si.id),
