@@ -175,10 +175,16 @@ struct Account {
 pub(super) struct Contact {
     pub(super) email: String,
     pub(super) name: String,
+    /// `email` or `sms` (customers only).
+    pub(super) notify_by: Option<String>,
+    pub(super) phone: Option<String>,
 }
 
 /// Subscriptions issued per transaction.
 const ISSUE_BATCH: usize = 200;
+
+/// Invoices claimed at a time (charged 16 at a time).
+const CLAIM_BATCH: i64 = 128;
 
 pub(super) const INVOICE_COLUMNS: &str = "id, customer_id, subscription_id, period_index, period_start, period_end, currency, \
     lines, subtotal, tax_basis_points, tax, total, amount_refunded, status, attempts, next_attempt_at_ms, \
@@ -504,31 +510,31 @@ impl Billing {
         let mut summary = RunSummary::default();
         let mut seen = HashSet::new();
         let mut done = 0u64;
+        // Payments charged but not yet recorded: recorded while the next batch is being
+        // charged (its invoices stay claimed meanwhile, so no other node takes them).
+        let mut unrecorded: Vec<(InvoiceRow, String)> = Vec::new();
         loop {
-            let batch = self.claim(now, 64).await?;
-            if batch.is_empty() {
-                break;
-            }
+            let batch = self.claim(now, CLAIM_BATCH).await?;
             let fresh: Vec<InvoiceRow> = batch.into_iter().filter(|i| seen.insert(i.id)).collect();
             if fresh.is_empty() {
                 break;
             }
             type Charged = Result<(InvoiceRow, Result<String, StripeError>), BillingError>;
-            let outcomes: Vec<Charged> = futures::stream::iter(fresh.into_iter().map(|inv| async move {
+            let charging = futures::stream::iter(fresh.into_iter().map(|inv| async move {
                 let o = self.charge_only(&inv).await?;
                 Ok((inv, o))
             }))
             .buffer_unordered(16)
-            .collect()
-            .await;
-            // The batch's payments are recorded in one transaction (one fsync); each
-            // is still all or nothing, and a batch lost to a crash is replayed by the
-            // processor under the same keys.
-            let mut paid = Vec::new();
+            .collect::<Vec<Charged>>();
+            let previous = std::mem::take(&mut unrecorded);
+            let (outcomes, recorded) = tokio::join!(charging, self.record_paid_batch(&previous, now));
+            summary.paid += recorded?;
+            done += previous.len() as u64;
+            progress(done, 0);
             for o in outcomes {
                 let (inv, o) = o?;
                 match o {
-                    Ok(pi) => paid.push((inv, pi)),
+                    Ok(pi) => unrecorded.push((inv, pi)),
                     other => {
                         summary.add(&self.record_outcome(inv, other, now).await?);
                         done += 1;
@@ -536,19 +542,29 @@ impl Billing {
                     }
                 }
             }
-            if !paid.is_empty() {
-                let txn = self.db.begin_write().await?;
-                for (inv, pi) in &paid {
-                    if self.record_paid_in(&txn, inv.id, pi, now).await? {
-                        summary.paid += 1;
-                    }
-                }
-                txn.commit().await?;
-                done += paid.len() as u64;
-                progress(done, 0);
+        }
+        summary.paid += self.record_paid_batch(&unrecorded, now).await?;
+        done += unrecorded.len() as u64;
+        progress(done, 0);
+        Ok(summary)
+    }
+
+    /// Records a batch's payments in one transaction (one fsync); each is still all or
+    /// nothing, and a batch lost to a crash is replayed by the processor under the same
+    /// keys. Returns how many this call recorded.
+    async fn record_paid_batch(&self, paid: &[(InvoiceRow, String)], now: DateTime<Utc>) -> Result<u64, BillingError> {
+        if paid.is_empty() {
+            return Ok(0);
+        }
+        let txn = self.db.begin_write().await?;
+        let mut n = 0;
+        for (inv, pi) in paid {
+            if self.record_paid_in(&txn, inv.id, pi, now).await? {
+                n += 1;
             }
         }
-        Ok(summary)
+        txn.commit().await?;
+        Ok(n)
     }
 
     /// Charges one invoice this node holds the claim on, and records the outcome.
@@ -663,7 +679,8 @@ impl Billing {
     pub(super) async fn contact(&self, c: &impl ConnectionTrait, customer: Uuid) -> Result<Option<Contact>, DbErr> {
         Contact::find_by_statement(stmt(
             self.db.backend(),
-            "SELECT email, name FROM users WHERE id = $1",
+            "SELECT u.email, u.name, c.notify_by, c.phone FROM users u LEFT JOIN customers c ON c.user_id = u.id \
+             WHERE u.id = $1",
             vec![customer.into()],
         ))
         .one(c)
@@ -872,21 +889,40 @@ impl Billing {
                 }
                 _ => String::new(),
             };
-            outbox::enqueue(
-                &txn,
-                Outgoing {
-                    channel: Channel::Email,
-                    recipient: c.email,
-                    recipient_user_id: Some(inv.customer_id),
-                    template: "billing_payment_failed".into(),
-                    subject: Some(format!("Payment of {} failed", money(inv.total, &inv.currency))),
-                    body: format!(
+            // The customer's own channel: a text for those who chose SMS.
+            let (channel, recipient, subject, body) = match (c.notify_by.as_deref(), c.phone) {
+                (Some("sms"), Some(phone)) => (
+                    Channel::Sms,
+                    phone,
+                    None,
+                    format!(
+                        "Sysops Squad: we could not charge {} for your support plan. {what} Update your card: {}/portal/billing",
+                        money(inv.total, &inv.currency),
+                        self.public_base
+                    ),
+                ),
+                _ => (
+                    Channel::Email,
+                    c.email,
+                    Some(format!("Payment of {} failed", money(inv.total, &inv.currency))),
+                    format!(
                         "Hello {},\n\nWe could not charge your card {} for your support plan ({message}). {what}\n\n\
                          Update your card: {}/portal/billing\n",
                         c.name,
                         money(inv.total, &inv.currency),
                         self.public_base
                     ),
+                ),
+            };
+            outbox::enqueue(
+                &txn,
+                Outgoing {
+                    channel,
+                    recipient,
+                    recipient_user_id: Some(inv.customer_id),
+                    template: "billing_payment_failed".into(),
+                    subject,
+                    body,
                     ticket_id: None,
                 },
             )

@@ -212,13 +212,18 @@ async fn save_card(s: &Server, token: &str, card: &str) -> Value {
 
 /// A customer with `card` on file, then subscribed to `plan` (`billing`: monthly/annual).
 async fn payer(s: &Server, name: &str, plan: &str, card: &str, billing: &str) -> Payer {
+    payer_by(s, name, plan, card, billing, "email").await
+}
+
+/// [`payer`] who chose to be told by `notify_by` (`email` or `sms`).
+async fn payer_by(s: &Server, name: &str, plan: &str, card: &str, billing: &str, notify_by: &str) -> Payer {
     let email = format!("{name}-{}@payers.test", uuid::Uuid::new_v4().simple());
     let (st, c) = s
         .post(
             "/api/v1/customers",
             None,
             &json!({"name": name, "email": email, "password": PASSWORD, "phone": "+13125550199",
-                    "notify_by": "email", "address": "1 Main St, Chicago", "location": north(0.5)}),
+                    "notify_by": notify_by, "address": "1 Main St, Chicago", "location": north(0.5)}),
         )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{c}");
@@ -458,8 +463,9 @@ async fn decline_dunning_suspension_recovery(backend: Backend) {
     let r = Rig::new(backend, &[]).await;
     let admin = r.server.admin().await;
     let gold = plan(&r.server, &admin, "Gold", 2500).await;
-    // Saves, then every charge fails.
-    let p = payer(&r.server, "decliner", &gold, "4000000000000341", "monthly").await;
+    // Saves, then every charge fails. Told on their own channel: e-mail, or SMS.
+    let channel = if backend == Backend::Sqlite { "email" } else { "sms" };
+    let p = payer_by(&r.server, "decliner", &gold, "4000000000000341", "monthly", channel).await;
     let attempts = |n: i32| {
         let r = &r;
         let sub = p.sub.clone();
@@ -493,6 +499,10 @@ async fn decline_dunning_suspension_recovery(backend: Backend) {
     let notices = r.mails(&p.id, "billing_payment_failed").await;
     assert!(notices[0].contains("/portal/billing"), "each notice links to the card page: {}", notices[0]);
     assert!(notices[3].contains("suspended"), "{}", notices[3]);
+    let channels =
+        r.rows("SELECT DISTINCT channel FROM outbox_messages WHERE template = 'billing_payment_failed'").await;
+    assert_eq!(channels.len(), 1);
+    assert_eq!(channels[0].try_get::<String>("", "channel").unwrap(), channel);
     assert!(r.stripe.charges().is_empty());
     // A new ticket is refused with what to do.
     let resp = r
