@@ -169,12 +169,19 @@ fn check_private(_: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A fresh random key.
+/// A fresh random key. Its `kid` is its creation time plus a random part: two keys made
+/// in the same second (a rotation right after the first start) must not share one.
 pub fn generate() -> KeyEntry {
     let mut b = [0u8; 32];
     rand::rng().fill_bytes(&mut b);
+    let mut tag = [0u8; 3];
+    rand::rng().fill_bytes(&mut tag);
     let now = chrono::Utc::now();
-    KeyEntry { kid: format!("k{}", now.format("%Y%m%d%H%M%S")), secret: hex::encode(b), created_at: now }
+    KeyEntry {
+        kid: format!("k{}-{}", now.format("%Y%m%d%H%M%S"), hex::encode(tag)),
+        secret: hex::encode(b),
+        created_at: now,
+    }
 }
 
 /// Where the key file is.
@@ -320,6 +327,14 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = KeyFile::read(&path).unwrap_err().to_string();
         assert!(err.contains("chmod 600"), "{err}");
+    }
+
+    #[test]
+    fn two_keys_made_in_the_same_second_have_different_kids() {
+        // A rotation right after the first start once signed with the old kid.
+        // A hundred keys span at most two seconds, so most share their time part.
+        let kids: std::collections::HashSet<String> = (0..100).map(|_| generate().kid).collect();
+        assert_eq!(kids.len(), 100);
     }
 
     #[test]
