@@ -96,15 +96,7 @@ impl Billing {
         {
             return Ok(a.processor_customer_id);
         }
-        let contact = self
-            .contact(&self.db.read, customer)
-            .await?
-            .ok_or_else(|| BillingError::NotFound("customer not found".into()))?;
-        let c = self
-            .processor()?
-            .create_customer(&customer.to_string(), &contact.email, &contact.name)
-            .await
-            .map_err(Self::unavailable)?;
+        let c = self.new_processor_customer(customer, &customer.to_string()).await?;
         let txn = self.db.begin_write().await?;
         txn.execute_raw(stmt(
             b,
@@ -117,18 +109,20 @@ impl Billing {
         Ok(c.id)
     }
 
-    /// Replaces a processor customer the processor does not know (`stale`) with a new
-    /// one; the card on file goes with it (it belonged to the old customer).
-    async fn replace_account(&self, customer: Uuid, stale: &str) -> Result<String, BillingError> {
+    /// A new processor customer for `customer`, with their contact details; `key` names
+    /// the request (its idempotency key), so a retry makes no second one.
+    async fn new_processor_customer(&self, customer: Uuid, key: &str) -> Result<super::stripe::Customer, BillingError> {
         let contact = self
             .contact(&self.db.read, customer)
             .await?
             .ok_or_else(|| BillingError::NotFound("customer not found".into()))?;
-        let c = self
-            .processor()?
-            .create_customer(&format!("{customer}-after-{stale}"), &contact.email, &contact.name)
-            .await
-            .map_err(Self::unavailable)?;
+        self.processor()?.create_customer(key, &contact.email, &contact.name).await.map_err(Self::unavailable)
+    }
+
+    /// Replaces a processor customer the processor does not know (`stale`) with a new
+    /// one; the card on file goes with it (it belonged to the old customer).
+    async fn replace_account(&self, customer: Uuid, stale: &str) -> Result<String, BillingError> {
+        let c = self.new_processor_customer(customer, &format!("{customer}-after-{stale}")).await?;
         tracing::warn!(%customer, stale, new = %c.id, "the card processor did not know this customer; made a new one");
         let txn = self.db.begin_write().await?;
         txn.execute_raw(stmt(
