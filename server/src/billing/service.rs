@@ -294,6 +294,18 @@ impl Billing {
         &self.db
     }
 
+    /// Refuses to bill ahead of today (unless a test clock is in use).
+    fn check_until(&self, until: NaiveDate) -> Result<(), BillingError> {
+        let today = self.clock.today();
+        if until > today && !self.test_clock && !self.clock.is_test() {
+            return Err(BillingError::Invalid {
+                field: "until".into(),
+                message: format!("{until} is in the future; bill up to today ({today}) at most"),
+            });
+        }
+        Ok(())
+    }
+
     /// Bills everything due on or before `until`, as of `now`: issues invoices, then
     /// charges what is due (and retries dunning whose time has come). `progress` is
     /// told each invoice handled.
@@ -303,13 +315,7 @@ impl Billing {
         now: DateTime<Utc>,
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<RunSummary, BillingError> {
-        let today = self.clock.today();
-        if until > today && !self.test_clock && !self.clock.is_test() {
-            return Err(BillingError::Invalid {
-                field: "until".into(),
-                message: format!("{until} is in the future; bill up to today ({today}) at most"),
-            });
-        }
+        self.check_until(until)?;
         let mut summary = self.issue(until).await?;
         let charged = self.charge_due(now, progress).await?;
         summary.add(&charged);
@@ -324,13 +330,7 @@ impl Billing {
         now: DateTime<Utc>,
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<RunSummary, BillingError> {
-        let today = self.clock.today();
-        if until > today && !self.test_clock && !self.clock.is_test() {
-            return Err(BillingError::Invalid {
-                field: "until".into(),
-                message: format!("{until} is in the future; bill up to today ({today}) at most"),
-            });
-        }
+        self.check_until(until)?;
         let mut summary = self.issue(until).await?;
         let total = self.due_count(now).await?;
         progress(0, total);

@@ -140,6 +140,18 @@ fn workers_of(t: &ticket::Model) -> BTreeSet<Uuid> {
 
 type Init = Box<dyn FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), DocError> + Send>;
 
+/// A ticket's document, to be made if missing.
+fn ticket_doc(t: &ticket::Model) -> (Uuid, Entry, Init) {
+    let tid = t.id.to_string();
+    (ids::ticket(t.id), ticket_entry(t), Box::new(move |tx| ticket_init(tx, &tid)))
+}
+
+/// `expert`'s work document for a ticket, to be made if missing.
+fn work_doc(t: &ticket::Model, expert: Uuid) -> (Uuid, Entry, Init) {
+    let (tid, eid) = (t.id.to_string(), expert.to_string());
+    (ids::work(t.id, expert), work_entry(t, expert), Box::new(move |tx| WorkDoc::init(tx, &tid, &eid)))
+}
+
 /// Rewrites several tickets' documents, creating the new ones together (one group
 /// commit of snapshots, one registration transaction: an intake batch would otherwise
 /// cost a commit per document). Adds the experts they concern to `experts`, once each,
@@ -153,12 +165,8 @@ async fn ticket_batch(hub: &SyncHub, ids: &[Uuid], experts: &mut Vec<Uuid>) -> a
     }
     let mut new_docs: Vec<(Uuid, Entry, Init)> = Vec::new();
     for t in &rows {
-        let tid = t.id.to_string();
-        new_docs.push((ids::ticket(t.id), ticket_entry(t), Box::new(move |tx| ticket_init(tx, &tid))));
-        for e in workers_of(t) {
-            let (tid, eid) = (t.id.to_string(), e.to_string());
-            new_docs.push((ids::work(t.id, e), work_entry(t, e), Box::new(move |tx| WorkDoc::init(tx, &tid, &eid))));
-        }
+        new_docs.push(ticket_doc(t));
+        new_docs.extend(workers_of(t).into_iter().map(|e| work_doc(t, e)));
     }
     hub.ensure_many(new_docs).await?;
     let readers: Vec<(Uuid, Option<Uuid>)> = rows.iter().map(|t| (ids::ticket(t.id), reader_of(t))).collect();
@@ -292,21 +300,14 @@ async fn experts_batch(hub: &SyncHub, experts: &[Uuid]) -> anyhow::Result<()> {
         new_docs.push((ids::status(expert), owned(DocKind::Status), Box::new(move |tx| StatusDoc::init(tx, &es))));
         let ed = e.clone();
         new_docs.push((ids::drafts(expert), owned(DocKind::Drafts), Box::new(move |tx| DraftsDoc::init(tx, &ed))));
-        for t in mine(expert) {
-            let (tid, eid) = (t.id.to_string(), e.clone());
-            let init: Init = Box::new(move |tx| WorkDoc::init(tx, &tid, &eid));
-            new_docs.push((ids::work(t.id, expert), work_entry(t, expert), init));
-        }
+        new_docs.extend(mine(expert).map(|t| work_doc(t, expert)));
     }
     // Tickets the reconciler has not reached yet (their intents still queued) get their
     // documents here, so a root never lists a document that does not exist.
     let mut seen = HashSet::new();
     let unknown: Vec<ticket::Model> =
         tickets.iter().filter(|t| seen.insert(t.id) && hub.acl.get(ids::ticket(t.id)).is_none()).cloned().collect();
-    for t in &unknown {
-        let tid = t.id.to_string();
-        new_docs.push((ids::ticket(t.id), ticket_entry(t), Box::new(move |tx| ticket_init(tx, &tid))));
-    }
+    new_docs.extend(unknown.iter().map(ticket_doc));
     hub.ensure_many(new_docs).await?;
     if !unknown.is_empty() {
         let contacts = contacts_of(hub, &unknown).await?;
