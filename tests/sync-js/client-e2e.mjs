@@ -9,7 +9,7 @@ import { parseArgs } from "node:util"
 import * as L from "./lib.mjs"
 
 const USAGE = `usage: node client-e2e.mjs --base http://127.0.0.1:PORT --email E --password P
-  [--ticket TICKET_ID] [--resolution TEXT] [--draft-title T --draft-body B [--draft-tags a,b]]
+  [--peer-id expert|stock] [--ticket TICKET_ID] [--resolution TEXT] [--draft-title T --draft-body B [--draft-tags a,b]]
   [--expect-unavailable DOC_URL | --write-ticket-doc] [--timeout-ms 20000]`
 
 const { values: args } = parseArgs({
@@ -17,6 +17,7 @@ const { values: args } = parseArgs({
     base: { type: "string" },
     email: { type: "string" },
     password: { type: "string" },
+    "peer-id": { type: "string", default: "expert" },
     ticket: { type: "string" },
     resolution: { type: "string", default: "Fixed by client-e2e." },
     "draft-title": { type: "string" },
@@ -38,10 +39,12 @@ async function main() {
     throw new Error("--draft-title and --draft-body go together")
   }
 
+  if (!["expert", "stock"].includes(args["peer-id"])) throw new Error(USAGE)
   const { token, userId } = await L.login(args.base, args.email, args.password)
   const repo = await L.connectRepo({
     url: L.syncUrl(args.base, token),
-    peerId: L.expertPeerId(userId),
+    // `stock`: no peer id, so automerge-repo picks its own random one.
+    peerId: args["peer-id"] === "expert" ? L.expertPeerId(userId) : undefined,
     timeoutMs,
   })
   log(`connected as ${repo.peerId} to server peer ${L.serverPeerId(repo)}`)
@@ -64,6 +67,7 @@ async function main() {
     const w = work.doc()
     return {
       ok: true,
+      peer_id: repo.peerId,
       ticket: { id: ticketId, url: ticket.url, ...readTicket(ticket.doc()) },
       work: {
         url: work.url,

@@ -46,7 +46,9 @@ pub enum Access {
 pub struct Acl {
     db_node: String,
     entries: RwLock<HashMap<Uuid, Entry>>,
-    peers: RwLock<HashMap<String, Uuid>>,
+    /// Connected peers: their user and the connection that bound them.
+    peers: RwLock<HashMap<String, (Uuid, u64)>>,
+    next_binding: std::sync::atomic::AtomicU64,
     changed: broadcast::Sender<Option<Uuid>>,
 }
 
@@ -70,7 +72,13 @@ impl Acl {
         let rows = sync_document::Entity::find().all(&db.read).await?;
         let entries = rows.iter().filter_map(|r| Some((r.doc_id, to_entry(r)?))).collect();
         let (changed, _) = broadcast::channel(4096);
-        Ok(Self { db_node: node, entries: RwLock::new(entries), peers: RwLock::new(HashMap::new()), changed })
+        Ok(Self {
+            db_node: node,
+            entries: RwLock::new(entries),
+            peers: RwLock::new(HashMap::new()),
+            next_binding: Default::default(),
+            changed,
+        })
     }
 
     /// A stream of changed entries (`None`: re-check everything).
@@ -240,23 +248,34 @@ impl Acl {
         Ok(())
     }
 
-    /// Binds a connected peer to its user.
-    pub fn bind(&self, peer: &str, user: Uuid) {
-        if let Ok(mut p) = self.peers.write() {
-            p.insert(peer.to_owned(), user);
+    /// Binds a connected peer id to its user, for one connection; the binding returned
+    /// is what [`Acl::unbind`] needs. A peer id bound to another user's live connection
+    /// is refused (`None`): a device may choose its id, not take someone else's.
+    pub fn bind(&self, peer: &str, user: Uuid) -> Option<u64> {
+        let binding = self.next_binding.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        {
+            let mut p = self.peers.write().ok()?;
+            if p.get(peer).is_some_and(|(u, _)| *u != user) {
+                return None;
+            }
+            p.insert(peer.to_owned(), (user, binding));
         }
         let _ = self.changed.send(None);
+        Some(binding)
     }
 
-    /// Forgets a peer.
-    pub fn unbind(&self, peer: &str) {
-        if let Ok(mut p) = self.peers.write() {
+    /// Forgets a peer when the connection that bound it ends (a newer connection of
+    /// the same device keeps its own binding).
+    pub fn unbind(&self, peer: &str, binding: u64) {
+        if let Ok(mut p) = self.peers.write()
+            && p.get(peer).is_some_and(|(_, b)| *b == binding)
+        {
             p.remove(peer);
         }
     }
 
     fn decide(&self, doc: &DocumentId, peer: &PeerId) -> ShareConfig {
-        let user = self.peers.read().ok().and_then(|p| p.get(peer.as_str()).copied());
+        let user = self.peers.read().ok().and_then(|p| p.get(peer.as_str()).map(|(u, _)| *u));
         match (user, uuid_of(doc)) {
             (Some(u), Some(d)) => match self.access(u, d) {
                 Access::Write => ShareConfig::read_write().with_announce(false),

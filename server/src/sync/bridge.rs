@@ -1,6 +1,7 @@
 //! The sync endpoint: a WebSocket carrying automerge-repo messages between a device and
 //! the node's samod repository. Before samod sees a message the bridge checks it: the
-//! connection's peer id must belong to the token's expert; every message must be a
+//! connection's peer id (any the device likes, but not one another account's live
+//! connection uses) is bound to the token's expert; every message must be a
 //! well-formed envelope from that peer; a request for a document the expert may not see
 //! is answered `doc-unavailable` here (it never reaches the repository); a device's new
 //! document (a KB draft) is registered as the expert's; changes to a document the expert
@@ -119,17 +120,21 @@ async fn serve(
         Ok(_) => return close(session, CloseCode::Policy, "the first message must be join").await,
         Err(e) => return close(session, CloseCode::Invalid, &e.to_string()).await,
     };
-    let prefix = format!("expert:{user}:");
-    if !peer.starts_with(&prefix) || peer.len() > 200 {
-        let _ = session.binary(wire::error(&format!("the peer id must start with {prefix}"))).await;
-        return close(session, CloseCode::Policy, "peer id does not belong to this expert").await;
+    // Any peer id will do (a stock automerge-repo client picks a random one): it is
+    // bound to this connection's user, and a message naming another sender is refused.
+    if peer.is_empty() || peer.len() > 200 || peer == hub.peer_id || peer.chars().any(char::is_control) {
+        let _ = session.binary(wire::error("the peer id must be 1 to 200 printable characters")).await;
+        return close(session, CloseCode::Policy, "unusable peer id").await;
     }
-    hub.acl.bind(&peer, user);
+    let Some(binding) = hub.acl.bind(&peer, user) else {
+        let _ = session.binary(wire::error("this peer id is in use by another account; choose another")).await;
+        return close(session, CloseCode::Policy, "peer id in use by another account").await;
+    };
     hub.handle.expert(user);
     let (mut to_repo, from_device) = futures::channel::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(64);
     let (to_device, mut from_repo) = futures::channel::mpsc::channel::<Vec<u8>>(64);
     if hub.accept(Transport::new(from_device, to_device).with_expected_peer_id(PeerId::from(peer.clone()))).is_err() {
-        hub.acl.unbind(&peer);
+        hub.acl.unbind(&peer, binding);
         return close(session, CloseCode::Away, "the server is shutting down").await;
     }
     let _ = to_repo.send(Ok(first.to_vec())).await;
@@ -200,7 +205,7 @@ async fn serve(
         }
     };
     drop(to_repo);
-    hub.acl.unbind(&peer);
+    hub.acl.unbind(&peer, binding);
     match closing {
         Some((code, why)) => close(session, code, &why).await,
         None => {

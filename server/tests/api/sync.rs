@@ -14,15 +14,17 @@ use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_automerge_repo_client_completes_a_ticket_and_the_server_projects_it_on_sqlite() {
-    js_completes_a_ticket(Backend::Sqlite).await;
+    js_completes_a_ticket(Backend::Sqlite, "--peer-id=expert").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_real_automerge_repo_client_completes_a_ticket_and_the_server_projects_it_on_postgres() {
-    js_completes_a_ticket(Backend::Postgres).await;
+async fn a_stock_automerge_repo_client_with_its_own_random_peer_id_completes_a_ticket_on_postgres() {
+    js_completes_a_ticket(Backend::Postgres, "--peer-id=stock").await;
 }
 
-async fn js_completes_a_ticket(backend: Backend) {
+/// `peer_id`: `--peer-id=expert` (`expert:<user-id>:<suffix>`, as our device does) or
+/// `--peer-id=stock` (none set: automerge-repo's own random id).
+async fn js_completes_a_ticket(backend: Backend, peer_id: &str) {
     let s = Server::spawn(backend).await;
     let w = World::new(&s).await;
     let c = &w.customer;
@@ -33,6 +35,7 @@ async fn js_completes_a_ticket(backend: Backend) {
         &s.base,
         &e0.email,
         &[
+            peer_id,
             "--ticket",
             &id,
             "--resolution",
@@ -46,6 +49,8 @@ async fn js_completes_a_ticket(backend: Backend) {
         ],
     );
     assert_eq!(out["ok"], true, "{out}");
+    let expert_prefix = out["peer_id"].as_str().unwrap().starts_with(&format!("expert:{}:", e0.id));
+    assert_eq!(expert_prefix, peer_id == "--peer-id=expert", "the client used the peer id asked for: {out}");
     assert_eq!(out["ticket"]["title"], "TV shows no signal", "the device read the dispatched ticket");
     let completed_at = out["work"]["completed"]["at"].as_str().unwrap().to_owned();
     // The server projected the completion, with the device's time, through the workflow.
@@ -184,35 +189,82 @@ fn cbor(fields: &[(&str, &str)], data: Option<&[u8]>) -> Vec<u8> {
     e.into_writer()
 }
 
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 /// Opens a raw socket for `expert`, sends `join`, and returns it after the `peer` reply.
-async fn raw(
-    s: &Server,
-    e: &Expert,
-) -> (tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>, String, String) {
+async fn raw(s: &Server, e: &Expert) -> (Ws, String, String) {
+    let (ws, server) = join_as(s, e, &format!("expert:{}:raw", e.id)).await.expect("joined");
+    (ws, format!("expert:{}:raw", e.id), server)
+}
+
+/// Opens a raw socket for `expert` and joins as `peer`: the socket and the server's peer
+/// id, or the `error` message and close frame the server answered with.
+async fn join_as(s: &Server, e: &Expert, peer: &str) -> Result<(Ws, String), (String, u16, String)> {
     let url = format!("{}/api/v1/sync?access_token={}", s.base.replace("http://", "ws://"), e.token);
     let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
-    let peer = format!("expert:{}:raw", e.id);
     let mut e = minicbor::Encoder::new(Vec::new());
     e.map(3).unwrap().str("type").unwrap().str("join").unwrap().str("senderId").unwrap().str(&peer).unwrap();
     e.str("supportedProtocolVersions").unwrap().array(1).unwrap().str("1").unwrap();
     ws.send(Message::Binary(e.into_writer().into())).await.unwrap();
-    // The server answers with `peer`, naming itself.
-    let server = loop {
+    // The server answers with `peer`, naming itself, or with `error` and a close.
+    loop {
         match ws.next().await {
             Some(Ok(Message::Binary(b))) => {
-                break sysops_server::sync::wire::decode(&b).unwrap().sender.unwrap().to_owned();
+                let env = sysops_server::sync::wire::decode(&b).unwrap();
+                if env.kind == Some("error") {
+                    let message: std::collections::BTreeMap<String, String> = minicbor::decode(&b).unwrap();
+                    let (code, why) = closed_with(&mut ws).await;
+                    return Err((message["message"].clone(), code, why));
+                }
+                return Ok((ws, env.sender.unwrap().to_owned()));
             }
             Some(Ok(_)) => continue,
             other => panic!("no peer message: {other:?}"),
         }
-    };
-    (ws, peer, server)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_peer_id_binds_to_its_expert_but_not_one_another_expert_is_using() {
+    let s = Server::spawn(Backend::Sqlite).await;
+    let w = World::new(&s).await;
+    let (a, b) = (&w.experts[0], &w.experts[1]);
+    // A random id of automerge-repo's own style is accepted and bound to expert A.
+    let mine = format!("peer-{}", uuid::Uuid::new_v4().simple());
+    let (mut ws, server) = join_as(&s, a, &mine).await.expect("a stock peer id is accepted");
+    // Expert B cannot take it while A is connected with it…
+    let (message, code, _) = join_as(&s, b, &mine).await.err().expect("someone else's live peer id is refused");
+    assert_eq!(code, 1008);
+    assert!(message.contains("in use by another account"), "{message}");
+    // …nor name the server itself, nor send an empty or unprintable id.
+    for bad in [server.as_str(), "", "bad\nid", &"x".repeat(201)] {
+        let (message, code, _) = join_as(&s, b, bad).await.err().unwrap_or_else(|| panic!("{bad:?} accepted"));
+        assert_eq!(code, 1008, "{bad:?}");
+        assert!(message.contains("peer id"), "{bad:?}: {message}");
+    }
+    // A's own second connection with the same id is A's business.
+    let (again, _) = join_as(&s, a, &mine).await.expect("the same expert reconnects with its id");
+    drop(again);
+    // Once A is gone, the id is free; a message under another sender is still refused.
+    ws.close(None).await.unwrap();
+    drop(ws);
+    let mut freed = None;
+    for _ in 0..100 {
+        if let Ok(joined) = join_as(&s, b, &mine).await {
+            freed = Some(joined);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (mut ws, _) = freed.expect("the id is free once its connection ended");
+    let doc = ids::url(uuid::Uuid::new_v4())[10..].to_owned();
+    let spoof = cbor(&[("type", "sync"), ("senderId", "expert:other:1"), ("documentId", &doc)], Some(b"x"));
+    ws.send(Message::Binary(spoof.into())).await.unwrap();
+    assert_eq!(closed_with(&mut ws).await.0, 1008);
 }
 
 /// The close frame the server ends with (code, reason).
-async fn closed_with(
-    ws: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-) -> (u16, String) {
+async fn closed_with(ws: &mut Ws) -> (u16, String) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         match tokio::time::timeout(Duration::from_secs(20), ws.next()).await {
