@@ -101,6 +101,7 @@ impl Application {
             crate::sync::hub::Cache {
                 documents: settings.sync_cache_documents,
                 idle: Duration::from_secs(settings.sync_idle_close_secs),
+                entries: settings.sync_cache_entries,
             },
         )
         .await?;

@@ -135,6 +135,9 @@ pub struct Settings {
     pub sync_cache_documents: usize,
     /// Seconds after which a document nobody is syncing leaves memory (ADR 17).
     pub sync_idle_close_secs: u64,
+    /// Most sync registry entries (who may see which document) a node keeps in memory;
+    /// the rest are read from the database when asked for (ADR 17).
+    pub sync_cache_entries: usize,
     /// Stripe secret key (`sk_…`); unset: billing charges nothing (in `--demo`, an
     /// in-process stand-in).
     #[serde(skip_serializing)]
@@ -224,6 +227,7 @@ impl Default for Settings {
             sync_max_unavailable: 1_000,
             sync_cache_documents: 1_000,
             sync_idle_close_secs: 60,
+            sync_cache_entries: crate::sync::acl::CACHED_ENTRIES,
             stripe_secret_key: None,
             stripe_webhook_secret: None,
             stripe_base_url: crate::billing::stripe::DEFAULT_BASE_URL.to_owned(),

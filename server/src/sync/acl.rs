@@ -5,6 +5,9 @@
 //! is assigned to) may read it; every expert may read the KB shards; nobody else sees
 //! anything. A decision is a stream: when a ticket is reassigned the reader changes and
 //! the former expert's access ends on their open connections at once.
+//!
+//! The registry lives in `sync_documents`; memory holds a bounded cache of the entries
+//! in use (ADR 17), so a node's memory does not grow with every document ever made.
 
 use crate::db::Db;
 use crate::db::entity::sync_document;
@@ -13,6 +16,7 @@ use futures::Stream;
 use samod::{DocumentId, PeerId, ShareConfig};
 use sea_orm::{ActiveValue::Set, EntityTrait, QueryFilter, sea_query::OnConflict};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use sysops_core::sync::ids::DocKind;
 use tokio::sync::broadcast;
@@ -42,13 +46,24 @@ pub enum Access {
     Write,
 }
 
-/// The registry, cached in memory and kept in `sync_documents`.
+/// Entries kept in memory by default: the documents in use (open tickets' and connected
+/// experts'), not every document ever registered. About 100 bytes each.
+pub const CACHED_ENTRIES: usize = 100_000;
+
+/// The registry, kept in `sync_documents`, with a bounded cache of the entries in use.
 pub struct Acl {
+    db: Db,
     db_node: String,
-    entries: RwLock<HashMap<Uuid, Entry>>,
+    cache: quick_cache::sync::Cache<Uuid, Entry>,
+    /// Bumped before and after every change to the registry: an entry read from the
+    /// database is cached only if no change began or ended meanwhile (else a read that
+    /// raced a change could cache what the change replaced).
+    generation: AtomicU64,
+    /// Changes under way.
+    changing: AtomicU64,
     /// Connected peers: their user and the connection that bound them.
     peers: RwLock<HashMap<String, (Uuid, u64)>>,
-    next_binding: std::sync::atomic::AtomicU64,
+    next_binding: AtomicU64,
     changed: broadcast::Sender<Option<Uuid>>,
 }
 
@@ -66,15 +81,34 @@ pub fn doc_of(id: Uuid) -> DocumentId {
     DocumentId::try_from(id.as_bytes().to_vec()).expect("16 bytes make a document id")
 }
 
+/// A change to the registry under way (see [`Acl::generation`]).
+struct Changing<'a>(&'a Acl);
+
+impl<'a> Changing<'a> {
+    fn begin(acl: &'a Acl) -> Self {
+        acl.changing.fetch_add(1, Ordering::SeqCst);
+        acl.generation.fetch_add(1, Ordering::SeqCst);
+        Self(acl)
+    }
+}
+
+impl Drop for Changing<'_> {
+    fn drop(&mut self) {
+        self.0.generation.fetch_add(1, Ordering::SeqCst);
+        self.0.changing.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl Acl {
-    /// Loads the registry.
-    pub async fn load(db: &Db, node: String) -> anyhow::Result<Self> {
-        let rows = sync_document::Entity::find().all(&db.read).await?;
-        let entries = rows.iter().filter_map(|r| Some((r.doc_id, to_entry(r)?))).collect();
+    /// The registry of `db` (nothing is read until asked for).
+    pub async fn load(db: &Db, node: String, cached: usize) -> anyhow::Result<Self> {
         let (changed, _) = broadcast::channel(4096);
         Ok(Self {
+            db: db.clone(),
             db_node: node,
-            entries: RwLock::new(entries),
+            cache: quick_cache::sync::Cache::new(cached.max(1)),
+            generation: AtomicU64::new(0),
+            changing: AtomicU64::new(0),
             peers: RwLock::new(HashMap::new()),
             next_binding: Default::default(),
             changed,
@@ -86,46 +120,77 @@ impl Acl {
         self.changed.subscribe()
     }
 
-    /// A document's entry.
-    pub fn get(&self, doc: Uuid) -> Option<Entry> {
-        self.entries.read().ok()?.get(&doc).copied()
+    /// A document's entry (from memory, else from the database).
+    pub async fn get(&self, doc: Uuid) -> anyhow::Result<Option<Entry>> {
+        Ok(self.get_many(&[doc]).await?.remove(&doc))
     }
 
-    /// Every registered document of `kind` owned by or readable by `user`.
-    pub fn of_user(&self, user: Uuid) -> Vec<(Uuid, Entry)> {
-        self.entries
-            .read()
-            .map(|e| {
-                e.iter()
-                    .filter(|(_, v)| v.owner == Some(user) || v.reader == Some(user))
-                    .map(|(k, v)| (*k, *v))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// What `user` (an expert) may do with `doc`.
-    pub fn access(&self, user: Uuid, doc: Uuid) -> Access {
-        match self.get(doc) {
-            Some(e) if e.owner == Some(user) => Access::Write,
-            Some(e) if e.kind == DocKind::Kb || e.reader == Some(user) => Access::Read,
-            _ => Access::None,
+    /// The entries of several documents: those not in memory in one query per 500.
+    pub async fn get_many(&self, docs: &[Uuid]) -> anyhow::Result<HashMap<Uuid, Entry>> {
+        let mut found = HashMap::with_capacity(docs.len());
+        let mut missing = Vec::new();
+        for &doc in docs {
+            match self.cache.get(&doc) {
+                Some(e) => {
+                    found.insert(doc, e);
+                }
+                None => missing.push(doc),
+            }
         }
+        for chunk in missing.chunks(500) {
+            let before = self.generation.load(Ordering::SeqCst);
+            let rows = sync_document::Entity::find()
+                .filter(sea_orm::ColumnTrait::is_in(&sync_document::Column::DocId, chunk.iter().copied()))
+                .all(&self.db.read)
+                .await?;
+            let settled = self.changing.load(Ordering::SeqCst) == 0 && self.generation.load(Ordering::SeqCst) == before;
+            for row in rows {
+                if let Some(e) = to_entry(&row) {
+                    if settled {
+                        self.cache.insert(row.doc_id, e);
+                    }
+                    found.insert(row.doc_id, e);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// What `user` (an expert) may do with `doc` (nothing, if the registry cannot be
+    /// read now).
+    pub async fn access(&self, user: Uuid, doc: Uuid) -> Access {
+        match self.get(doc).await {
+            Ok(Some(e)) if e.owner == Some(user) => Access::Write,
+            Ok(Some(e)) if e.kind == DocKind::Kb || e.reader == Some(user) => Access::Read,
+            Ok(_) => Access::None,
+            Err(e) => {
+                tracing::warn!(error = %e, %doc, "cannot read the sync registry; access refused for now");
+                Access::None
+            }
+        }
+    }
+
+    /// Entries in memory (for `/metrics`).
+    pub fn cached(&self) -> usize {
+        self.cache.len()
     }
 
     /// Registers a document (first registration wins); returns the entry in force.
     pub async fn register(&self, db: &Db, doc: Uuid, entry: Entry) -> anyhow::Result<Entry> {
         self.register_many(db, vec![(doc, entry)]).await?;
-        Ok(self.get(doc).unwrap_or(entry))
+        Ok(self.get(doc).await?.unwrap_or(entry))
     }
 
     /// Registers several documents in one transaction; for each, the first registration
     /// wins (one already known, here or by another node, keeps its entry).
     pub async fn register_many(&self, db: &Db, docs: Vec<(Uuid, Entry)>) -> anyhow::Result<()> {
-        let docs: Vec<(Uuid, Entry)> = docs.into_iter().filter(|(d, _)| self.get(*d).is_none()).collect();
+        let ids: Vec<Uuid> = docs.iter().map(|(d, _)| *d).collect();
+        let known = self.get_many(&ids).await?;
+        let docs: Vec<(Uuid, Entry)> = docs.into_iter().filter(|(d, _)| !known.contains_key(d)).collect();
         if docs.is_empty() {
             return Ok(());
         }
+        let _changing = Changing::begin(self);
         let now = Utc::now();
         let txn = db.begin_write().await?;
         let mut inserted = 0;
@@ -161,8 +226,8 @@ impl Acl {
         for (doc, _) in &docs {
             self.tell_others(db, *doc).await;
         }
-        if let Ok(mut m) = self.entries.write() {
-            m.extend(entries.iter().map(|(d, e)| (*d, *e)));
+        for (d, e) in &entries {
+            self.cache.insert(*d, *e);
         }
         for (doc, _) in docs {
             let _ = self.changed.send(Some(doc));
@@ -172,9 +237,10 @@ impl Acl {
 
     /// Changes who may read a document (a ticket reassigned).
     pub async fn set_reader(&self, db: &Db, doc: Uuid, reader: Option<Uuid>) -> anyhow::Result<()> {
-        if self.get(doc).is_some_and(|e| e.reader == reader) {
+        if self.get(doc).await?.is_some_and(|e| e.reader == reader) {
             return Ok(());
         }
+        let _changing = Changing::begin(self);
         sync_document::Entity::update_many()
             .col_expr(sync_document::Column::ReaderId, sea_orm::sea_query::Expr::val(reader))
             .filter(sea_orm::ColumnTrait::eq(&sync_document::Column::DocId, doc))
@@ -186,14 +252,17 @@ impl Acl {
 
     /// [`Acl::set_reader`] for many documents: the changed ones in one transaction.
     pub async fn set_readers(&self, db: &Db, changes: &[(Uuid, Option<Uuid>)]) -> anyhow::Result<()> {
+        let ids: Vec<Uuid> = changes.iter().map(|(d, _)| *d).collect();
+        let known = self.get_many(&ids).await?;
         let changed: Vec<(Uuid, Option<Uuid>)> = changes
             .iter()
             .copied()
-            .filter(|(doc, reader)| self.get(*doc).is_some_and(|e| e.reader != *reader))
+            .filter(|(doc, reader)| known.get(doc).is_some_and(|e| e.reader != *reader))
             .collect();
         if changed.is_empty() {
             return Ok(());
         }
+        let _changing = Changing::begin(self);
         let txn = db.begin_write().await?;
         for (doc, reader) in &changed {
             sync_document::Entity::update_many()
@@ -206,11 +275,9 @@ impl Acl {
         for (doc, _) in &changed {
             self.tell_others(db, *doc).await;
         }
-        if let Ok(mut m) = self.entries.write() {
-            for (doc, reader) in &changed {
-                if let Some(e) = m.get_mut(doc) {
-                    e.reader = *reader;
-                }
+        for (doc, reader) in &changed {
+            if let Some(e) = known.get(doc) {
+                self.cache.insert(*doc, Entry { reader: *reader, ..*e });
             }
         }
         for (doc, _) in changed {
@@ -237,12 +304,13 @@ impl Acl {
 
     /// Re-reads one entry (after another node changed it).
     pub async fn reload(&self, db: &Db, doc: Uuid) -> anyhow::Result<()> {
+        let _changing = Changing::begin(self);
         let row = sync_document::Entity::find_by_id(doc).one(&db.write).await?;
-        if let Ok(mut m) = self.entries.write() {
-            match row.as_ref().and_then(to_entry) {
-                Some(e) => m.insert(doc, e),
-                None => m.remove(&doc),
-            };
+        match row.as_ref().and_then(to_entry) {
+            Some(e) => self.cache.insert(doc, e),
+            None => {
+                self.cache.remove(&doc);
+            }
         }
         let _ = self.changed.send(Some(doc));
         Ok(())
@@ -274,10 +342,10 @@ impl Acl {
         }
     }
 
-    fn decide(&self, doc: &DocumentId, peer: &PeerId) -> ShareConfig {
+    async fn decide(&self, doc: &DocumentId, peer: &PeerId) -> ShareConfig {
         let user = self.peers.read().ok().and_then(|p| p.get(peer.as_str()).map(|(u, _)| *u));
         match (user, uuid_of(doc)) {
-            (Some(u), Some(d)) => match self.access(u, d) {
+            (Some(u), Some(d)) => match self.access(u, d).await {
                 Access::Write => ShareConfig::read_write().with_announce(false),
                 Access::Read => ShareConfig::read_only().with_announce(false),
                 Access::None => ShareConfig::none(),
@@ -296,19 +364,19 @@ impl samod::SharePolicy for Policy {
         let acl = self.0.clone();
         let rx = acl.changed.subscribe();
         let target = uuid_of(&doc_id);
-        let first = acl.decide(&doc_id, &peer_id);
-        futures::stream::unfold((acl, rx, doc_id, peer_id, None::<ShareConfig>, Some(first)), move |state| async move {
-            let (acl, mut rx, doc, peer, last, pending) = state;
-            if let Some(d) = pending {
-                return Some((d, (acl, rx, doc, peer, Some(d), None)));
+        futures::stream::unfold((acl, rx, doc_id, peer_id, None::<ShareConfig>), move |state| async move {
+            let (acl, mut rx, doc, peer, last) = state;
+            if last.is_none() {
+                let d = acl.decide(&doc, &peer).await;
+                return Some((d, (acl, rx, doc, peer, Some(d))));
             }
             loop {
                 match rx.recv().await {
                     Ok(Some(changed)) if Some(changed) != target => continue,
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                        let d = acl.decide(&doc, &peer);
+                        let d = acl.decide(&doc, &peer).await;
                         if Some(d) != last {
-                            return Some((d, (acl, rx, doc, peer, Some(d), None)));
+                            return Some((d, (acl, rx, doc, peer, Some(d))));
                         }
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,

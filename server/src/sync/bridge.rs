@@ -57,17 +57,21 @@ const MAX_DEFERRED_BYTES: usize = 4096;
 
 impl Budget {
     /// Takes the deferred requests the expert may now make (all of them on `None`).
-    fn granted(&mut self, hub: &SyncHub, user: Uuid, changed: Option<Uuid>) -> Vec<Vec<u8>> {
+    async fn granted(&mut self, hub: &SyncHub, user: Uuid, changed: Option<Uuid>) -> Vec<Vec<u8>> {
         let candidates: Vec<Uuid> = match changed {
             Some(doc) if self.deferred.contains_key(&doc) => vec![doc],
             Some(_) => return Vec::new(),
             None => self.deferred.keys().copied().collect(),
         };
-        candidates
-            .into_iter()
-            .filter(|doc| hub.acl.access(user, *doc) != Access::None)
-            .filter_map(|doc| self.deferred.remove(&doc))
-            .collect()
+        let mut granted = Vec::new();
+        for doc in candidates {
+            if hub.acl.access(user, doc).await != Access::None
+                && let Some(request) = self.deferred.remove(&doc)
+            {
+                granted.push(request);
+            }
+        }
+        granted
     }
 }
 
@@ -159,7 +163,7 @@ async fn serve(
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break None,
                 };
-                for request in budget.granted(&hub, user, changed) {
+                for request in budget.granted(&hub, user, changed).await {
                     if to_repo.send(Ok(request)).await.is_err() {
                         break;
                     }
@@ -243,7 +247,7 @@ async fn check(hub: &SyncHub, user: Uuid, peer: &str, bytes: &[u8], budget: &mut
         }
         _ => None,
     };
-    match hub.acl.access(user, doc) {
+    match hub.acl.access(user, doc).await {
         Access::Write => Verdict::Forward,
         Access::Read => {
             // A read-only peer does not even send its changes (the protocol tells it the
@@ -259,7 +263,7 @@ async fn check(hub: &SyncHub, user: Uuid, peer: &str, bytes: &[u8], budget: &mut
             Verdict::Forward
         }
         Access::None if kind == "ephemeral" => Verdict::Drop,
-        Access::None if hub.acl.get(doc).is_none() && !ids::is_server_id(doc) && kind == "sync" => {
+        Access::None if kind == "sync" && !ids::is_server_id(doc) && matches!(hub.acl.get(doc).await, Ok(None)) => {
             // A document the device created (a KB draft): it becomes this expert's.
             if budget.created >= hub.limits.0 {
                 return Verdict::Close(CloseCode::Policy, format!("too many new documents (limit {})", hub.limits.0));

@@ -68,6 +68,8 @@ pub struct Cache {
     pub documents: usize,
     /// How long an unused document stays open.
     pub idle: Duration,
+    /// Most registry entries kept in memory.
+    pub entries: usize,
 }
 
 /// The documents open on this node and when each was last used.
@@ -177,7 +179,7 @@ impl SyncHub {
         limits: (usize, usize),
         cache: Cache,
     ) -> anyhow::Result<(Arc<Self>, Inputs)> {
-        let acl = Arc::new(Acl::load(&db, node.clone()).await?);
+        let acl = Arc::new(Acl::load(&db, node.clone(), cache.entries).await?);
         let storage = DbStorage::new(db.clone(), node.clone(), &rt);
         let opened: Opened = Default::default();
         let (synced_tx, synced) = mpsc::unbounded_channel();
@@ -261,7 +263,9 @@ impl SyncHub {
     where
         F: FnOnce(&mut Transaction<'_>) -> Result<(), DocError>,
     {
-        let missing: Vec<_> = docs.into_iter().filter(|(id, _, _)| self.acl.get(*id).is_none()).collect();
+        let ids: Vec<Uuid> = docs.iter().map(|(id, _, _)| *id).collect();
+        let known = self.acl.get_many(&ids).await?;
+        let missing: Vec<_> = docs.into_iter().filter(|(id, _, _)| !known.contains_key(id)).collect();
         if missing.is_empty() {
             return Ok(());
         }

@@ -54,7 +54,7 @@ pub async fn run(state: Arc<Tickets>, hub: Arc<SyncHub>, mut rx: mpsc::Unbounded
             if heads.is_some() && projected.get(&doc) == heads.as_ref() {
                 continue;
             }
-            let known = hub.acl.get(doc).is_some_and(|e| e.owner.is_some());
+            let known = hub.acl.get(doc).await.ok().flatten().is_some_and(|e| e.owner.is_some());
             match project(&state, &hub, doc).await {
                 Ok(()) => {
                     if let Some(h) = heads.filter(|_| known) {
@@ -75,7 +75,7 @@ pub async fn run(state: Arc<Tickets>, hub: Arc<SyncHub>, mut rx: mpsc::Unbounded
 
 /// Projects one document (idempotent: what was applied before is not applied again).
 pub async fn project(state: &Tickets, hub: &SyncHub, doc: Uuid) -> anyhow::Result<()> {
-    let Some(entry) = hub.acl.get(doc) else { return Ok(()) };
+    let Some(entry) = hub.acl.get(doc).await? else { return Ok(()) };
     let Some(owner) = entry.owner else { return Ok(()) };
     let Some(h) = hub.find(doc).await? else { return Ok(()) };
     match entry.kind {

@@ -6,7 +6,7 @@
 use super::acl::Entry;
 use super::hub::{Intent, SyncHub};
 use crate::db::entity::{customer, kb_article, ticket, user};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +22,14 @@ use uuid::Uuid;
 /// next change to the same ticket or expert). Backoff doubles from one second, so the
 /// attempts span about eight minutes: a database restart or failover is ridden out.
 const MAX_ATTEMPTS: u32 = 10;
+
+/// An expert's root lists their open tickets and their most recent completions: at most
+/// this many, completed within [`ROOT_COMPLETED_DAYS`]. Listing every completion made
+/// each root change cost the expert's whole history (ADR 17); an older ticket leaves
+/// the device and stays readable through the API.
+pub const ROOT_COMPLETED: u64 = 50;
+/// See [`ROOT_COMPLETED`].
+pub const ROOT_COMPLETED_DAYS: i64 = 14;
 
 /// Drains intents (several at a time, each once) until the channel closes. An intent
 /// that fails (the database went away mid-way) is sent again after a backoff instead of
@@ -270,27 +278,43 @@ async fn experts_batch(hub: &SyncHub, experts: &[Uuid]) -> anyhow::Result<()> {
     if experts.is_empty() {
         return Ok(());
     }
+    // Open tickets: one indexed query per 200 experts.
     let mut tickets: Vec<ticket::Model> = Vec::new();
     for chunk in experts.chunks(200) {
         tickets.extend(
             ticket::Entity::find()
+                .filter(ticket::Column::AssignedExpertId.is_in(chunk.iter().copied()))
                 .filter(
-                    Condition::any()
-                        .add(ticket::Column::AssignedExpertId.is_in(chunk.iter().copied()))
-                        .add(ticket::Column::CompletedBy.is_in(chunk.iter().copied())),
+                    ticket::Column::Status.is_in([TicketStatus::Assigned.as_str(), TicketStatus::Accepted.as_str()]),
                 )
-                .filter(ticket::Column::Status.is_in([
-                    TicketStatus::Assigned.as_str(),
-                    TicketStatus::Accepted.as_str(),
-                    TicketStatus::Completed.as_str(),
-                ]))
                 .all(&hub.db.read)
                 .await?,
         );
     }
-    // Which tickets each expert's root lists: those assigned to them or completed by them.
+    // Recent completions: an index range per expert (`ix_tickets_completed_by`).
+    let since = chrono::Utc::now() - chrono::Duration::days(ROOT_COMPLETED_DAYS);
+    for &expert in experts {
+        tickets.extend(
+            ticket::Entity::find()
+                .filter(ticket::Column::CompletedBy.eq(expert))
+                .filter(ticket::Column::CompletedAt.gte(since))
+                .filter(ticket::Column::Status.eq(TicketStatus::Completed.as_str()))
+                .order_by_desc(ticket::Column::CompletedAt)
+                .limit(ROOT_COMPLETED)
+                .all(&hub.db.read)
+                .await?,
+        );
+    }
+    // Which tickets each expert's root lists: those assigned to them (open) or recently
+    // completed by them.
     let mine = |expert: Uuid| {
-        tickets.iter().filter(move |t| t.assigned_expert_id == Some(expert) || t.completed_by == Some(expert))
+        tickets.iter().filter(move |t| {
+            if t.status == TicketStatus::Completed.as_str() {
+                t.completed_by == Some(expert)
+            } else {
+                t.assigned_expert_id == Some(expert)
+            }
+        })
     };
     let mut new_docs: Vec<(Uuid, Entry, Init)> = Vec::new();
     for &expert in experts {
@@ -305,8 +329,9 @@ async fn experts_batch(hub: &SyncHub, experts: &[Uuid]) -> anyhow::Result<()> {
     // Tickets the reconciler has not reached yet (their intents still queued) get their
     // documents here, so a root never lists a document that does not exist.
     let mut seen = HashSet::new();
+    let known = hub.acl.get_many(&tickets.iter().map(|t| ids::ticket(t.id)).collect::<Vec<_>>()).await?;
     let unknown: Vec<ticket::Model> =
-        tickets.iter().filter(|t| seen.insert(t.id) && hub.acl.get(ids::ticket(t.id)).is_none()).cloned().collect();
+        tickets.iter().filter(|t| seen.insert(t.id) && !known.contains_key(&ids::ticket(t.id))).cloned().collect();
     new_docs.extend(unknown.iter().map(ticket_doc));
     hub.ensure_many(new_docs).await?;
     if !unknown.is_empty() {
@@ -372,7 +397,8 @@ async fn article(hub: &SyncHub, id: Uuid) -> anyhow::Result<()> {
 
 /// Creates the KB shards that do not exist yet, filled with the published articles.
 async fn kb_shards(hub: &SyncHub) -> anyhow::Result<()> {
-    let missing: Vec<u32> = (0..ids::KB_SHARDS).filter(|s| hub.acl.get(ids::kb_shard(*s)).is_none()).collect();
+    let known = hub.acl.get_many(&(0..ids::KB_SHARDS).map(ids::kb_shard).collect::<Vec<_>>()).await?;
+    let missing: Vec<u32> = (0..ids::KB_SHARDS).filter(|s| !known.contains_key(&ids::kb_shard(*s))).collect();
     if missing.is_empty() {
         return Ok(());
     }

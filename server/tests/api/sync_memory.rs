@@ -9,10 +9,12 @@ use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::json;
 use std::time::Duration;
-use sysops_core::sync::docs::{TicketDoc, WorkDoc};
+use sysops_core::sync::docs::{RootDoc, TicketDoc, WorkDoc};
 
-/// Every document leaves memory one second after its last use.
-const EAGER: [(&str, &str); 2] = [("SYSOPS_SYNC_IDLE_CLOSE_SECS", "1"), ("SYSOPS_SYNC_CACHE_DOCUMENTS", "0")];
+/// Documents leave memory as soon as they may, and the registry keeps almost nothing in
+/// memory (every access decision but a handful is read from the database).
+const EAGER: [(&str, &str); 3] =
+    [("SYSOPS_SYNC_IDLE_CLOSE_SECS", "1"), ("SYSOPS_SYNC_CACHE_DOCUMENTS", "0"), ("SYSOPS_SYNC_CACHE_ENTRIES", "4")];
 
 async fn metric(s: &Server, name: &str) -> f64 {
     let text = s.http.get(format!("{}/metrics", s.base)).send().await.unwrap().text().await.unwrap();
@@ -146,5 +148,51 @@ async fn edits_made_while_documents_come_and_go_are_all_kept() {
     for i in 0..24 {
         assert!(notes.contains(&format!("admin: note {i};")), "note {i} is missing: {notes}");
     }
+    device.stop().await;
+}
+
+/// An expert's root lists their open tickets and only their latest completions, so
+/// changing it costs the same after a year as on the first day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_experts_root_lists_open_tickets_and_only_the_latest_completions() {
+    let limit = sysops_server::sync::reconcile::ROOT_COMPLETED as usize;
+    let s = Server::spawn_with(Backend::Sqlite, &EAGER).await;
+    let w = World::new(&s).await;
+    let (c, e0) = (&w.customer, &w.experts[0]);
+    // Only e0 is on duty, so every ticket is theirs.
+    for e in &w.experts[1..] {
+        s.patch(&format!("/api/v1/experts/{}", e.id), Some(&w.admin), &json!({"available": false})).await;
+    }
+    let mut completed = Vec::new();
+    for i in 0..limit + 2 {
+        let (st, t) =
+            s.post("/api/v1/tickets", Some(&c.token), &ticket_body(c, "television", &format!("TV {i}"))).await;
+        assert_eq!((st, t["assigned_expert_id"].as_str()), (StatusCode::CREATED, Some(e0.id.as_str())), "{t}");
+        let id = t["id"].as_str().unwrap().to_owned();
+        let (st, _) = s.post(&format!("/api/v1/tickets/{id}/accept"), Some(&e0.token), &json!({})).await;
+        assert_eq!(st, StatusCode::OK);
+        let (st, p) =
+            s.post(&format!("/api/v1/tickets/{id}/complete"), Some(&e0.token), &json!({"resolution": "Fixed."})).await;
+        assert_eq!(st, StatusCode::OK, "{p}");
+        completed.push(id);
+    }
+    let (_, open) = s.post("/api/v1/tickets", Some(&c.token), &ticket_body(c, "television", "TV still open")).await;
+    let open = open["id"].as_str().unwrap().to_owned();
+    let device = Device::connect(&s, &e0.email, PASSWORD).await;
+    let root = device.find(sysops_core::sync::ids::root(e0.id.parse().unwrap())).await.expect("the root");
+    let wanted = open.clone();
+    let listed = device
+        .wait_for(&root, 20, "the open ticket in the root", move |d| {
+            let r = RootDoc::read(d).ok()?;
+            r.tickets.contains_key(&wanted).then_some(r.tickets)
+        })
+        .await;
+    assert_eq!(listed.len(), limit + 1, "the open ticket and the latest {limit} completions");
+    for (i, id) in completed.iter().enumerate() {
+        assert_eq!(listed.contains_key(id), i >= 2, "completion {i} listed: {}", listed.contains_key(id));
+    }
+    // An older completion left the device's list, not the server.
+    let (st, old) = s.get(&format!("/api/v1/tickets/{}", completed[0]), Some(&e0.token)).await;
+    assert_eq!((st, old["status"].as_str()), (StatusCode::OK, Some("completed")), "{old}");
     device.stop().await;
 }
