@@ -28,6 +28,7 @@ mod calendar;
 mod invoice;
 mod ledger;
 mod machine;
+mod mrr;
 mod proration;
 mod tax;
 
@@ -35,5 +36,6 @@ pub use calendar::{Interval, Period, Schedule, add_months_clamped, days_in_month
 pub use invoice::{InvoiceDraft, InvoiceEvent, InvoiceLine, InvoiceStatus, LineKind, StatusChange, period_price};
 pub use ledger::{Ledger, LedgerEntry, LedgerEntryKind, LedgerError};
 pub use machine::{BillingEvent, BillingState, BillingStatus, DUNNING_RETRY_DAYS, Effect};
+pub use mrr::{MrrMovement, RecurringLine, movement, mrr_on};
 pub use proration::{Proration, prorate};
 pub use tax::{CountryCode, Rounding, TaxRate, TaxTable, divide_rounded};

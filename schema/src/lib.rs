@@ -15,6 +15,7 @@ mod m20261203_000030_billing;
 mod m20261203_000031_billing_pending;
 mod m20261203_000040_reports;
 mod m20261204_000051_ticket_completer;
+mod m20261204_000052_invoice_plan;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000040_reports::Migration),
             Box::new(m20261203_000031_billing_pending::Migration),
             Box::new(m20261204_000051_ticket_completer::Migration),
+            Box::new(m20261204_000052_invoice_plan::Migration),
         ]
     }
 }

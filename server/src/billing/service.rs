@@ -106,6 +106,7 @@ struct DueSub {
     billing_anchor: Option<NaiveDate>,
     next_period_index: i32,
     cancel_at_period_end: bool,
+    plan_id: Uuid,
     plan_name: String,
     monthly_price_cents: i64,
     currency: String,
@@ -360,7 +361,7 @@ impl Billing {
         let subs = DueSub::find_by_statement(stmt(
             b,
             "SELECT s.id, s.customer_id, s.started_at, s.billing_interval, s.billing_anchor, \
-             s.next_period_index, s.cancel_at_period_end, p.name AS plan_name, p.monthly_price_cents, p.currency, \
+             s.next_period_index, s.cancel_at_period_end, s.plan_id, p.name AS plan_name, p.monthly_price_cents, p.currency, \
              a.country FROM subscriptions s JOIN plans p ON p.id = s.plan_id \
              LEFT JOIN billing_accounts a ON a.customer_id = s.customer_id \
              WHERE s.status IN ('active', 'past_due') ORDER BY s.id",
@@ -428,8 +429,8 @@ impl Billing {
                         b,
                         "INSERT INTO invoices (id, customer_id, subscription_id, period_index, period_start, period_end, \
                          currency, lines, subtotal, tax_basis_points, tax, total, credit_carried, amount_refunded, status, \
-                         attempts, next_attempt_at_ms, issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-                         $12, $13, 0, 'open', 0, $14, $15) ON CONFLICT (subscription_id, period_index) DO NOTHING",
+                         attempts, next_attempt_at_ms, issued_at, plan_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+                         $11, $12, $13, 0, 'open', 0, $14, $15, $16) ON CONFLICT (subscription_id, period_index) DO NOTHING",
                         vec![
                             id.into(),
                             sub.customer_id.into(),
@@ -446,6 +447,7 @@ impl Billing {
                             draft.credit_carried.into(),
                             due_ms.into(),
                             self.now().into(),
+                            sub.plan_id.into(),
                         ],
                     ))
                     .await?

@@ -2,8 +2,13 @@
 //! ledger (money that moved), invoices (what was billed and what is still owed) and
 //! payment attempts (failures). Money is counted when it moves (cash basis): a charge or
 //! refund belongs to the local month, in the report's time zone, of its ledger entry;
-//! its plan is the plan of the invoice's subscription. Every figure is per currency,
-//! since amounts in different currencies never add up.
+//! its plan is the plan the invoice billed. Every figure is per currency, since amounts
+//! in different currencies never add up.
+//!
+//! Monthly recurring revenue is read from the invoices' subscription lines: on the last
+//! day of each month (or of the range), what the subscriptions billed for that day bring
+//! in per month, counting neither a void invoice nor one whose retries are over (the
+//! subscription is suspended). Its movements compare each month with the one before.
 //!
 //! The ledger has one row per movement and the report reads only the range's rows, so
 //! it does not need the ticket read model of ADR 16.
@@ -98,6 +103,29 @@ pub struct Totals {
     pub outstanding_cents: i64,
 }
 
+/// Monthly recurring revenue at the end of a month, and how it moved in that month.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct MrrMonth {
+    /// `YYYY-MM`, local to the report's time zone.
+    pub month: String,
+    /// The day it is measured on: the month's last, or the range's last if earlier.
+    pub on: chrono::NaiveDate,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// MRR on that day (minor units; an annual plan counts a twelfth).
+    pub mrr_cents: i64,
+    /// Subscriptions bringing it.
+    pub subscriptions: u64,
+    /// Won from subscriptions that brought nothing at the end of the month before.
+    pub new_cents: i64,
+    /// Gained from subscriptions that now bring more (an upgrade).
+    pub expansion_cents: i64,
+    /// Lost from subscriptions that now bring less but something (a downgrade).
+    pub contraction_cents: i64,
+    /// Lost from subscriptions that bring nothing now (cancelled or suspended).
+    pub churn_cents: i64,
+}
+
 /// The financial report.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct FinancialReport {
@@ -113,6 +141,8 @@ pub struct FinancialReport {
     pub totals: Vec<Totals>,
     /// Revenue by month and plan, months in order.
     pub by_month_and_plan: Vec<MonthPlan>,
+    /// Monthly recurring revenue and its movements, by month then currency.
+    pub mrr: Vec<MrrMonth>,
     /// Refunds in the range, oldest first.
     pub refunds: Vec<RefundLine>,
     /// Open invoices now, by state.
@@ -146,6 +176,13 @@ struct OpenInvoice {
 }
 
 #[derive(Debug, FromQueryResult)]
+struct Billed {
+    subscription_id: Uuid,
+    currency: String,
+    lines: serde_json::Value,
+}
+
+#[derive(Debug, FromQueryResult)]
 struct Attempt {
     currency: String,
     outcome: String,
@@ -160,7 +197,8 @@ pub async fn financial(db: &Db, range: &Range) -> Result<FinancialReport, DbErr>
         b,
         "SELECT l.invoice_id, l.kind, l.amount, l.currency, l.reason, l.created_at, p.name AS plan \
          FROM ledger_entries l JOIN invoices i ON i.id = l.invoice_id \
-         LEFT JOIN subscriptions s ON s.id = i.subscription_id LEFT JOIN plans p ON p.id = s.plan_id \
+         LEFT JOIN subscriptions s ON s.id = i.subscription_id \
+         LEFT JOIN plans p ON p.id = COALESCE(i.plan_id, s.plan_id) \
          WHERE l.created_at >= $1 AND l.created_at < $2 ORDER BY l.created_at, l.id",
         vec![start.into(), end.into()],
     ))
@@ -189,7 +227,82 @@ pub async fn financial(db: &Db, range: &Range) -> Result<FinancialReport, DbErr>
     ))
     .all(&db.read)
     .await?;
-    Ok(assemble(range, Utc::now(), movements, issued, open, attempts))
+    let days = mrr_days(range);
+    let (first, last) = (days.first().map(|d| d.1), days.last().map(|d| d.1));
+    let billed = match (first, last) {
+        (Some(first), Some(last)) => {
+            Billed::find_by_statement(stmt(
+                b,
+                "SELECT subscription_id, currency, lines FROM invoices \
+                 WHERE period_end > $1 AND period_start <= $2 \
+                 AND (status = 'paid' OR (status = 'open' AND (attempts = 0 OR next_attempt_at_ms IS NOT NULL)))",
+                vec![first.into(), last.into()],
+            ))
+            .all(&db.read)
+            .await?
+        }
+        _ => Vec::new(),
+    };
+    let mut report = assemble(range, Utc::now(), movements, issued, open, attempts);
+    report.mrr = mrr(&days, &billed);
+    Ok(report)
+}
+
+/// The days MRR is measured on: the end of the month before the range (the first
+/// month's starting point), then each month's last day in the range (the range's last
+/// day for its last month). `(month label, day)`.
+fn mrr_days(range: &Range) -> Vec<(String, chrono::NaiveDate)> {
+    use chrono::Datelike;
+    let month_start = |d: chrono::NaiveDate| d.with_day(1).unwrap_or(d);
+    let mut days = Vec::new();
+    if let Some(before) = month_start(range.from).pred_opt() {
+        days.push((before.format("%Y-%m").to_string(), before));
+    }
+    let mut m = month_start(range.from);
+    while m <= range.to && days.len() < 1_200 {
+        let next = sysops_core::billing::add_months_clamped(m, 1, 1);
+        let end = next.pred_opt().unwrap_or(m).min(range.to);
+        days.push((m.format("%Y-%m").to_string(), end));
+        m = next;
+    }
+    days
+}
+
+/// MRR on each of `days` after the first, per currency, with its movement since the
+/// day before it.
+fn mrr(days: &[(String, chrono::NaiveDate)], billed: &[Billed]) -> Vec<MrrMonth> {
+    use sysops_core::billing::{InvoiceLine, LineKind, RecurringLine, movement, mrr_on};
+    let mut by_currency: BTreeMap<&str, Vec<RecurringLine<Uuid>>> = BTreeMap::new();
+    for b in billed {
+        let lines: Vec<InvoiceLine> = serde_json::from_value(b.lines.clone()).unwrap_or_default();
+        by_currency.entry(b.currency.as_str()).or_default().extend(
+            lines.into_iter().filter(|l| l.kind == LineKind::Subscription).map(|l| RecurringLine {
+                key: b.subscription_id,
+                amount: l.amount,
+                start: l.period_start,
+                end: l.period_end,
+            }),
+        );
+    }
+    let mut out = Vec::new();
+    for pair in days.windows(2) {
+        let ((_, before), (month, on)) = (&pair[0], &pair[1]);
+        for (currency, lines) in &by_currency {
+            let m = movement(&mrr_on(lines, *before), &mrr_on(lines, *on));
+            out.push(MrrMonth {
+                month: month.clone(),
+                on: *on,
+                currency: (*currency).to_owned(),
+                mrr_cents: m.mrr,
+                subscriptions: m.subscriptions,
+                new_cents: m.new,
+                expansion_cents: m.expansion,
+                contraction_cents: m.contraction,
+                churn_cents: m.churn,
+            });
+        }
+    }
+    out
 }
 
 fn assemble(
@@ -298,6 +411,7 @@ fn assemble(
         as_of,
         totals,
         by_month_and_plan: months.into_values().collect(),
+        mrr: Vec::new(),
         refunds,
         outstanding: owed.into_values().collect(),
     }
@@ -331,6 +445,15 @@ pub fn csv(r: &FinancialReport) -> String {
         row("by_month_and_plan", mo, p, c, "refunds", m.refunds.to_string());
         row("by_month_and_plan", mo, p, c, "refunded_cents", m.refunded_cents.to_string());
         row("by_month_and_plan", mo, p, c, "net_cents", m.net_cents.to_string());
+    }
+    for m in &r.mrr {
+        let (mo, c) = (m.month.as_str(), m.currency.as_str());
+        row("mrr", mo, "", c, "mrr_cents", m.mrr_cents.to_string());
+        row("mrr", mo, "", c, "subscriptions", m.subscriptions.to_string());
+        row("mrr", mo, "", c, "new_cents", m.new_cents.to_string());
+        row("mrr", mo, "", c, "expansion_cents", m.expansion_cents.to_string());
+        row("mrr", mo, "", c, "contraction_cents", m.contraction_cents.to_string());
+        row("mrr", mo, "", c, "churn_cents", m.churn_cents.to_string());
     }
     for o in &r.outstanding {
         row("outstanding", "", &o.state, &o.currency, "invoices", o.invoices.to_string());

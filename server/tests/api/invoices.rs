@@ -9,7 +9,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use reqwest::StatusCode;
 use reqwest::header::ACCEPT;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
 use sysops_core::billing::{Rounding, TaxTable};
 use sysops_server::billing::Billing;
@@ -357,6 +357,20 @@ async fn financial_report(backend: Backend) {
     let s = Server::spawn(backend).await;
     let b = a_year_of_billing(&s).await;
     let manager = staff(&s, "manager").await;
+    // The customer moves to another plan today: the year's revenue stays with the plan
+    // each invoice billed.
+    let admin = s.admin().await;
+    let (st, other) = s
+        .post(
+            "/api/v1/plans",
+            Some(&admin),
+            &json!({"name": "Premium", "categories": ["television"], "monthly_price_cents": 4999, "currency": "USD"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{other}");
+    let other: Uuid = other["id"].as_str().unwrap().parse().unwrap();
+    let sub: Uuid = b.customer.subscription_id.parse().unwrap();
+    exec(&b.db, "UPDATE subscriptions SET plan_id = $1 WHERE id = $2", vec![other.into(), sub.into()]).await;
     let today = Utc::now().date_naive();
     let from = today - Duration::days(400);
     let path = format!("/api/v1/reports/financial?from={from}&to={today}");
@@ -447,6 +461,58 @@ async fn financial_report(backend: Backend) {
         .collect();
     assert_eq!(months, by_month);
     assert_eq!(r["refunds"][0]["reason"], "late visit");
+
+    // MRR on each month's last day, the slow obvious way: the subscription lines of the
+    // invoices covering that day, neither void nor past their last retry.
+    let billed =
+        rows("SELECT lines, status, attempts, next_attempt_at_ms, period_start, period_end FROM invoices").await;
+    let mrr_on = |day: NaiveDate| -> i64 {
+        billed
+            .iter()
+            .filter(|i| {
+                let status = i.try_get::<String>("", "status").unwrap();
+                let retries_left = i.try_get::<i32>("", "attempts").unwrap() == 0
+                    || i.try_get::<Option<i64>>("", "next_attempt_at_ms").unwrap().is_some();
+                let covers = i.try_get::<NaiveDate>("", "period_start").unwrap() <= day
+                    && day < i.try_get::<NaiveDate>("", "period_end").unwrap();
+                covers && (status == "paid" || (status == "open" && retries_left))
+            })
+            .map(|i| {
+                let lines: Value = i.try_get("", "lines").unwrap();
+                lines
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|l| l["kind"] == "subscription")
+                    .map(|l| l["amount"].as_i64().unwrap())
+                    .sum::<i64>()
+            })
+            .sum()
+    };
+    let mrr = r["mrr"].as_array().unwrap();
+    assert!(mrr.len() >= 13, "a month of MRR for each month of the range: {r}");
+    let mut churned = 0;
+    for m in mrr {
+        let on = NaiveDate::parse_from_str(m["on"].as_str().unwrap(), "%Y-%m-%d").unwrap();
+        assert_eq!(m["mrr_cents"].as_i64().unwrap(), mrr_on(on), "MRR on {on}: {m}");
+        assert_eq!(m["expansion_cents"], 0, "{m}");
+        assert_eq!(m["contraction_cents"], 0, "{m}");
+        churned += m["churn_cents"].as_i64().unwrap();
+    }
+    assert_eq!(mrr.iter().map(|m| m["mrr_cents"].as_i64().unwrap()).max(), Some(2999), "the plan's monthly price");
+    assert_eq!(churned, 2999, "the invoice whose retries are over is the subscription's one lapse");
+    let first = &mrr[0];
+    let first_day = NaiveDate::parse_from_str(&format!("{}-01", first["month"].as_str().unwrap()), "%Y-%m-%d").unwrap();
+    let before = mrr_on(first_day.pred_opt().unwrap());
+    let moved: i64 = mrr
+        .iter()
+        .map(|m| {
+            m["new_cents"].as_i64().unwrap() + m["expansion_cents"].as_i64().unwrap()
+                - m["contraction_cents"].as_i64().unwrap()
+                - m["churn_cents"].as_i64().unwrap()
+        })
+        .sum();
+    assert_eq!(mrr.last().unwrap()["mrr_cents"].as_i64().unwrap(), before + moved, "the movements add up");
 
     // A narrower range holds less; CSV says the same as JSON.
     let (st, narrow) = s
