@@ -45,3 +45,8 @@ pub mod text;
 pub mod ticket;
 
 pub use error::{FieldError, ValidationErrors};
+
+// The apps' types (device errors, sync state, platform services, ticket status) carry
+// their uniffi derives here, behind `ffi`; `mobile-ffi` exports them as they are.
+#[cfg(feature = "ffi")]
+uniffi::setup_scaffolding!();

@@ -93,11 +93,21 @@ def field_day(ffi, tmp_path, s, smtp_control):
     ticket = dev.ticket(t["id"])
     assert (ticket.title, ticket.address, ticket.customer_name) == ("TV shows no signal", "1 Main St, Chicago", "Casey")
     assert ticket.map_url.startswith("geo:")
+    # The status is typed (the document keeps the string); the stage follows the device.
+    assert (ticket.status, ticket.stage, ticket.finished) == (ffi.TicketStatus.ASSIGNED, ffi.TicketStage.ASSIGNED,
+                                                              False)
+    assert ticket.stage.label() == "New"
     dev.accept(t["id"])
+    assert dev.ticket(t["id"]).stage == ffi.TicketStage.ACCEPTED, "offline, the stage follows the device at once"
     dev.en_route(t["id"])
+    assert dev.ticket(t["id"]).stage == ffi.TicketStage.EN_ROUTE
     dev.arrived(t["id"])
+    assert dev.ticket(t["id"]).stage.label() == "On site"
     dev.set_notes(t["id"], "Cable was loose.")
     dev.complete(t["id"], "Reseated the HDMI cable and updated the firmware.")
+    done_here = dev.ticket(t["id"])
+    assert (done_here.stage, done_here.finished) == (ffi.TicketStage.COMPLETED, True)
+    assert done_here.status == ffi.TicketStatus.ASSIGNED, "the server's status catches up only after sync"
     completed_at = dev.ticket(t["id"]).completed_at
     article_id = dev.write_article("No signal: check the cable first", "Reseat the cable before anything else.",
                                    ["hdmi", "cable"])
@@ -124,6 +134,7 @@ def field_day(ffi, tmp_path, s, smtp_control):
         s.call("GET", f"/api/v1/tickets/{t['id']}", token=admin)), "the completion on the server")
     assert done["completed_by"] == expert["id"]
     assert done["expert_notes"] == "Cable was loose."
+    eventually(lambda: dev.ticket(t["id"]).status == ffi.TicketStatus.COMPLETED, "the server's status on the device")
     device_time = datetime.datetime.fromisoformat(completed_at.replace("Z", "+00:00"))
     server_time = datetime.datetime.fromisoformat(done["completed_at"].replace("Z", "+00:00"))
     assert server_time == device_time, "the device's completion time is kept"

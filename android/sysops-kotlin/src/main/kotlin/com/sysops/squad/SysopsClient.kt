@@ -29,7 +29,7 @@ import kotlinx.coroutines.flow.map
 import kotlinx.coroutines.flow.onSubscription
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
-import uniffi.mobile_ffi.DeviceException
+import uniffi.sysops_core.DeviceException
 import uniffi.mobile_ffi.SysopsDevice
 
 /**
