@@ -7,6 +7,7 @@
 
 pub mod api;
 mod engine;
+pub mod location;
 mod project;
 pub mod schema;
 mod storage;

@@ -12,6 +12,7 @@ uniffi::setup_scaffolding!();
 // The error, the sync state, the key store and the listener are the core's own types
 // (with their uniffi derives, feature `ffi`): the apps see them as the core declares them.
 pub use core::api::{DeviceError, DeviceListener, KeyStore, SyncState, TicketStage};
+pub use core::location::LocationPolicy;
 pub use sysops_core::ticket::TicketStatus;
 
 /// A ticket on the device.
@@ -280,9 +281,28 @@ impl SysopsDevice {
         self.with(|d| d.set_available(available))
     }
 
-    /// Reports the current position.
+    /// Reports the current position now, whatever the location policy says.
     pub fn set_location(&self, lat: f64, lon: f64) -> Result<(), DeviceError> {
         self.with(|d| d.set_location(lat, lon))
+    }
+
+    /// A fix from the phone's location service: sent to the dispatcher on start (the first
+    /// fix after sync starts or availability is switched on), on a significant move at
+    /// most once per interval (see [`SysopsDevice::set_location_policy`]), and only while
+    /// the expert is available. Feed it every fix; returns whether this one was sent.
+    pub fn report_location(&self, lat: f64, lon: f64) -> Result<bool, DeviceError> {
+        self.with(|d| d.report_location(lat, lon))
+    }
+
+    /// How large a move (metres) is worth reporting and how often (seconds) at most;
+    /// the default is 250 m and 5 minutes.
+    pub fn set_location_policy(&self, policy: LocationPolicy) -> Result<(), DeviceError> {
+        self.with(|d| d.set_location_policy(policy))
+    }
+
+    /// The location policy in force.
+    pub fn location_policy(&self) -> Result<LocationPolicy, DeviceError> {
+        self.with(|d| Ok(d.location_policy()))
     }
 
     /// Searches the knowledge base (ranked, with snippets), offline.

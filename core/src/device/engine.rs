@@ -44,6 +44,8 @@ struct Inner {
     syncing: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The expert's drafts index is on the device (articles can be written offline).
     drafts_ready: std::sync::atomic::AtomicBool,
+    /// When position fixes are worth sending.
+    location: Mutex<super::location::LocationThrottle>,
 }
 
 enum Event {
@@ -326,6 +328,7 @@ impl Device {
             local_bytes: Default::default(),
             syncing: Mutex::new(None),
             drafts_ready: Default::default(),
+            location: Mutex::default(),
         });
         let d = Self { rt, inner, recovered };
         if let Ok(expert) = d.inner.expert() {
@@ -406,6 +409,10 @@ impl Device {
             return Err(DeviceError::NotSignedIn);
         }
         self.stop_sync();
+        // A (re)start reports the next position fix whatever the throttle last saw.
+        if let Ok(mut l) = self.inner.location.lock() {
+            l.restart();
+        }
         let dialer = WsDialer::new(&self.inner.server, self.inner.token.clone())
             .map_err(|e| DeviceError::Invalid { message: e.to_string() })?
             .with_traffic(self.inner.traffic.clone());

@@ -14,6 +14,9 @@ typealias Article = uniffi.mobile_ffi.Article
 /** Connection and sync state: connected, last synced (RFC 3339), pending changes. */
 typealias SyncState = uniffi.sysops_core.SyncState
 
+/** How often and on how large a move [SysopsClient.reportLocation] sends (metres, seconds). */
+typealias LocationPolicy = uniffi.sysops_core.LocationPolicy
+
 /** A ticket's status on the server, typed by the core (null on a [Ticket] when the server
  * sent a status this version does not know). */
 typealias TicketStatus = uniffi.sysops_core.TicketStatus
