@@ -10,6 +10,7 @@ use super::store::{KbArticle, KbHit, Store, TicketRow};
 use crate::client::{Traffic, WsDialer};
 use crate::sync::docs::{DraftDoc, DraftsDoc, StatusDoc, WorkDoc};
 use crate::sync::ids;
+use crate::wire::{LoginRequest, NewDevice, RefreshRequest};
 use automerge::ReadDoc;
 use futures::StreamExt;
 use samod::{BackoffConfig, DialerHandle, DocHandle, PeerId, Repo};
@@ -116,8 +117,13 @@ impl Inner {
         }
     }
 
-    async fn post(&self, path: &str, body: serde_json::Value, auth: bool) -> Result<serde_json::Value, DeviceError> {
-        let mut r = self.http.post(format!("{}{path}", self.server)).json(&body);
+    async fn post(
+        &self,
+        path: &str,
+        body: &(impl serde::Serialize + Sync),
+        auth: bool,
+    ) -> Result<serde_json::Value, DeviceError> {
+        let mut r = self.http.post(format!("{}{path}", self.server)).json(body);
         if auth {
             let t = self.token.lock().map(|t| t.clone()).unwrap_or_default();
             r = r.bearer_auth(t);
@@ -363,11 +369,8 @@ impl Device {
     /// Signs in; a different expert than before starts from an empty store.
     pub fn sign_in(&self, email: &str, password: &str) -> Result<String, DeviceError> {
         let inner = self.inner.clone();
-        let v = self.rt.block_on(inner.post(
-            "/api/v1/auth/login",
-            serde_json::json!({"email": email, "password": password}),
-            false,
-        ))?;
+        let body = LoginRequest { email: email.to_owned(), password: password.to_owned() };
+        let v = self.rt.block_on(inner.post("/api/v1/auth/login", &body, false))?;
         if v["role"] != "expert" {
             return Err(DeviceError::Invalid { message: "only experts can use the field app".into() });
         }
@@ -440,15 +443,15 @@ impl Device {
                         && inner.store.meta("push_registered").ok().flatten().as_deref() != Some(&token)
                     {
                         let platform = inner.store.meta("push_platform").ok().flatten().unwrap_or_default();
-                        let body = serde_json::json!({"platform": platform, "push_token": token});
-                        if inner.post("/api/v1/devices", body, true).await.is_ok() {
+                        let body = NewDevice { platform, push_token: token.clone() };
+                        if inner.post("/api/v1/devices", &body, true).await.is_ok() {
                             let _ = inner.store.set_meta("push_registered", &token);
                         }
                     }
                     if refreshed.elapsed() > Duration::from_secs(600) {
                         if let Some(r) = inner.keys.get(REFRESH.into())
                             && let Ok(v) =
-                                inner.post("/api/v1/auth/refresh", serde_json::json!({"refresh_token": r}), false).await
+                                inner.post("/api/v1/auth/refresh", &RefreshRequest { refresh_token: r }, false).await
                         {
                             if let Some(a) = v["access_token"].as_str() {
                                 inner.keys.put(ACCESS.into(), a.to_owned());
