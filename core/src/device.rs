@@ -13,6 +13,6 @@ pub mod schema;
 mod storage;
 pub mod store;
 
-pub use api::{DeviceError, DeviceListener, KeyStore};
+pub use api::{DeviceConfig, DeviceError, DeviceListener, KeyStore};
 pub use engine::Device;
 pub use store::Store;

@@ -11,7 +11,7 @@ uniffi::setup_scaffolding!();
 
 // The error, the sync state, the key store and the listener are the core's own types
 // (with their uniffi derives, feature `ffi`): the apps see them as the core declares them.
-pub use core::api::{DeviceError, DeviceListener, KeyStore, SyncState, TicketStage};
+pub use core::api::{DeviceConfig, DeviceError, DeviceListener, KeyStore, SyncState, TicketStage};
 pub use core::location::LocationPolicy;
 pub use sysops_core::ticket::TicketStatus;
 
@@ -165,6 +165,21 @@ impl SysopsDevice {
     pub fn open(path: String, server_url: String, keys: Arc<dyn KeyStore>) -> Result<Arc<Self>, DeviceError> {
         diagnostics();
         let d = core::Device::open(std::path::Path::new(&path), &server_url, keys)?;
+        let recovered = d.recovered;
+        Ok(Arc::new(Self { inner: std::sync::RwLock::new(Some(Arc::new(d))), recovered }))
+    }
+
+    /// Opens the store at `path` for the server `config` names. `https://` works with no
+    /// platform set-up (Mozilla's roots are bundled); a private deployment adds its own
+    /// CA as PEM in `extra_ca_pem`.
+    #[uniffi::constructor]
+    pub fn open_with_config(
+        path: String,
+        config: DeviceConfig,
+        keys: Arc<dyn KeyStore>,
+    ) -> Result<Arc<Self>, DeviceError> {
+        diagnostics();
+        let d = core::Device::open_with(std::path::Path::new(&path), &config, keys)?;
         let recovered = d.recovered;
         Ok(Arc::new(Self { inner: std::sync::RwLock::new(Some(Arc::new(d))), recovered }))
     }

@@ -46,6 +46,18 @@ pub enum DeviceError {
     },
 }
 
+/// Where the device's server is and how to trust it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "ffi", derive(uniffi::Record))]
+pub struct DeviceConfig {
+    /// The server (`https://…`; `http://` for development).
+    pub server_url: String,
+    /// PEM certificate(s) of a private deployment's own CA, trusted besides the bundled
+    /// Mozilla roots (which need no platform set-up); `None` for a public certificate.
+    #[cfg_attr(feature = "ffi", uniffi(default))]
+    pub extra_ca_pem: Option<String>,
+}
+
 /// Where syncing stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "ffi", derive(uniffi::Record))]

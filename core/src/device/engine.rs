@@ -3,7 +3,7 @@
 //! the expert's own documents, is projected into the tables at once, and is counted as
 //! pending until the server confirms it).
 
-use super::api::{DeviceError, DeviceListener, KeyStore, SyncState};
+use super::api::{DeviceConfig, DeviceError, DeviceListener, KeyStore, SyncState};
 use super::project::{self, Watched, find};
 use super::storage::DeviceStorage;
 use super::store::{KbArticle, KbHit, Store, TicketRow};
@@ -29,6 +29,8 @@ struct Inner {
     store: Store,
     server: String,
     http: reqwest::Client,
+    /// TLS for the HTTP client and the sync socket alike.
+    tls: Arc<rustls::ClientConfig>,
     keys: Arc<dyn KeyStore>,
     listener: Arc<Mutex<Option<Arc<dyn DeviceListener>>>>,
     /// Listener calls go through one thread of their own, never a sync task: the app may
@@ -298,8 +300,18 @@ impl Inner {
 }
 
 impl Device {
-    /// Opens the store at `path` for the server at `server` (`https://…`).
+    /// Opens the store at `path` for the server at `server` (`https://…`), trusting the
+    /// bundled Mozilla roots.
     pub fn open(path: &Path, server: &str, keys: Arc<dyn KeyStore>) -> Result<Self, DeviceError> {
+        Self::open_with(path, &DeviceConfig { server_url: server.to_owned(), extra_ca_pem: None }, keys)
+    }
+
+    /// Opens the store at `path` for the server `config` names, trusting the bundled
+    /// Mozilla roots and the config's extra CA, if any.
+    pub fn open_with(path: &Path, config: &DeviceConfig, keys: Arc<dyn KeyStore>) -> Result<Self, DeviceError> {
+        let server = config.server_url.as_str();
+        let tls = crate::client::tls_config(config.extra_ca_pem.as_deref())
+            .map_err(|message| DeviceError::Invalid { message })?;
         let (store, recovered) = Store::open(path)?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -320,8 +332,10 @@ impl Device {
             server: server.trim_end_matches('/').to_owned(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(15))
+                .use_preconfigured_tls(rustls::ClientConfig::clone(&tls))
                 .build()
                 .map_err(|e| DeviceError::Invalid { message: e.to_string() })?,
+            tls,
             keys,
             listener,
             events: Mutex::new(events),
@@ -418,7 +432,8 @@ impl Device {
         }
         let dialer = WsDialer::new(&self.inner.server, self.inner.token.clone())
             .map_err(|e| DeviceError::Invalid { message: e.to_string() })?
-            .with_traffic(self.inner.traffic.clone());
+            .with_traffic(self.inner.traffic.clone())
+            .with_tls(self.inner.tls.clone());
         let backoff = BackoffConfig {
             initial_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(10),
