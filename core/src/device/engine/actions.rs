@@ -220,7 +220,33 @@ impl Device {
         if !matches!(platform, "android" | "ios") || token.trim().is_empty() {
             return Err(DeviceError::Invalid { message: "platform must be android or ios, with a token".into() });
         }
+        if platform == "ios" && looks_like_apns_device_token(token.trim()) {
+            // The server pushes through FCM, which refuses raw APNs tokens (ADR 19).
+            return Err(DeviceError::Invalid {
+                message: "this is an APNs device token; register the FCM registration token from Firebase \
+                          Messaging (Messaging.messaging().token) instead"
+                    .into(),
+            });
+        }
         self.inner.store.set_meta("push_platform", platform)?;
         self.inner.store.set_meta("push_token", token.trim())
+    }
+}
+
+/// An APNs device token as apps print it: 32 bytes (64 hex digits, or more in future
+/// tokens), nothing else. FCM registration tokens are longer and not hex (they carry `:`,
+/// `-` and `_`).
+fn looks_like_apns_device_token(token: &str) -> bool {
+    token.len() >= 64 && token.len() % 2 == 0 && token.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_raw_apns_token_is_told_apart_from_an_fcm_token() {
+        use super::looks_like_apns_device_token as apns;
+        assert!(apns(&"a1".repeat(32)));
+        assert!(!apns("dJ3k9:APA91bH-some_fcm_registration_token_0123456789abcdef0123456789abcdef0123"));
+        assert!(!apns("abc123"), "too short to be an APNs token");
     }
 }
