@@ -32,6 +32,7 @@ import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
 import uniffi.sysops_core.DeviceException
 import uniffi.mobile_ffi.SysopsDevice
+import uniffi.sysops_core.DeviceConfig
 
 /**
  * The expert's device: an offline store that syncs with the server in the background.
@@ -253,15 +254,21 @@ class SysopsClient private constructor(
         /**
          * Opens (or creates) the store at [path] for the server at [serverUrl], keeping the
          * tokens in [tokens]. A damaged store is set aside and rebuilt from the server.
+         *
+         * `https://` needs no platform set-up: the library bundles Mozilla's root
+         * certificates. A private deployment whose certificate comes from its own CA passes
+         * that CA as PEM in [extraCaPem] (for example from a raw resource); it is trusted
+         * besides the bundled roots.
          */
         suspend fun open(
             path: String,
             serverUrl: String,
             tokens: TokenStore,
             io: CoroutineDispatcher = Dispatchers.IO,
+            extraCaPem: String? = null,
         ): SysopsClient = withContext(io) {
             val device = try {
-                SysopsDevice.open(path, serverUrl, KeyStoreAdapter(tokens))
+                SysopsDevice.openWithConfig(path, DeviceConfig(serverUrl, extraCaPem), KeyStoreAdapter(tokens))
             } catch (e: DeviceException) {
                 throw e.toSysops()
             }
