@@ -258,6 +258,11 @@ void uniffi_mobile_ffi_fn_free_sysopsdevice(uint64_t handle, RustCallStatus *_No
 uint64_t uniffi_mobile_ffi_fn_constructor_sysopsdevice_open(RustBuffer path, RustBuffer server_url, uint64_t keys, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_CONSTRUCTOR_SYSOPSDEVICE_OPEN_WITH_CONFIG
+#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_CONSTRUCTOR_SYSOPSDEVICE_OPEN_WITH_CONFIG
+uint64_t uniffi_mobile_ffi_fn_constructor_sysopsdevice_open_with_config(RustBuffer path, RustBuffer config, uint64_t keys, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_ACCEPT
 #define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_ACCEPT
 void uniffi_mobile_ffi_fn_method_sysopsdevice_accept(uint64_t ptr, RustBuffer ticket_id, RustCallStatus *_Nonnull out_status
@@ -303,6 +308,11 @@ void uniffi_mobile_ffi_fn_method_sysopsdevice_decline(uint64_t ptr, RustBuffer t
 void uniffi_mobile_ffi_fn_method_sysopsdevice_en_route(uint64_t ptr, RustBuffer ticket_id, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_LOCATION_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_LOCATION_POLICY
+RustBuffer uniffi_mobile_ffi_fn_method_sysopsdevice_location_policy(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_RECOVERED_FROM_DAMAGE
 #define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_RECOVERED_FROM_DAMAGE
 int8_t uniffi_mobile_ffi_fn_method_sysopsdevice_recovered_from_damage(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -311,6 +321,11 @@ int8_t uniffi_mobile_ffi_fn_method_sysopsdevice_recovered_from_damage(uint64_t p
 #ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_REGISTER_PUSH_TOKEN
 #define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_REGISTER_PUSH_TOKEN
 void uniffi_mobile_ffi_fn_method_sysopsdevice_register_push_token(uint64_t ptr, RustBuffer platform, RustBuffer token, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_REPORT_LOCATION
+#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_REPORT_LOCATION
+int8_t uniffi_mobile_ffi_fn_method_sysopsdevice_report_location(uint64_t ptr, double lat, double lon, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_SEARCH_KB
@@ -331,6 +346,11 @@ void uniffi_mobile_ffi_fn_method_sysopsdevice_set_listener(uint64_t ptr, RustBuf
 #ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_SET_LOCATION
 #define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_SET_LOCATION
 void uniffi_mobile_ffi_fn_method_sysopsdevice_set_location(uint64_t ptr, double lat, double lon, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_SET_LOCATION_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_SET_LOCATION_POLICY
+void uniffi_mobile_ffi_fn_method_sysopsdevice_set_location_policy(uint64_t ptr, RustBuffer policy, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_SET_NOTES
@@ -702,6 +722,12 @@ uint16_t uniffi_mobile_ffi_checksum_method_sysopsdevice_en_route(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_LOCATION_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_LOCATION_POLICY
+uint16_t uniffi_mobile_ffi_checksum_method_sysopsdevice_location_policy(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_RECOVERED_FROM_DAMAGE
 #define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_RECOVERED_FROM_DAMAGE
 uint16_t uniffi_mobile_ffi_checksum_method_sysopsdevice_recovered_from_damage(void
@@ -711,6 +737,12 @@ uint16_t uniffi_mobile_ffi_checksum_method_sysopsdevice_recovered_from_damage(vo
 #ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_REGISTER_PUSH_TOKEN
 #define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_REGISTER_PUSH_TOKEN
 uint16_t uniffi_mobile_ffi_checksum_method_sysopsdevice_register_push_token(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_REPORT_LOCATION
+#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_REPORT_LOCATION
+uint16_t uniffi_mobile_ffi_checksum_method_sysopsdevice_report_location(void
     
 );
 #endif
@@ -735,6 +767,12 @@ uint16_t uniffi_mobile_ffi_checksum_method_sysopsdevice_set_listener(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_SET_LOCATION
 #define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_SET_LOCATION
 uint16_t uniffi_mobile_ffi_checksum_method_sysopsdevice_set_location(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_SET_LOCATION_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_SET_LOCATION_POLICY
+uint16_t uniffi_mobile_ffi_checksum_method_sysopsdevice_set_location_policy(void
     
 );
 #endif
@@ -807,6 +845,12 @@ uint16_t uniffi_mobile_ffi_checksum_method_sysopsdevice_write_article(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_CONSTRUCTOR_SYSOPSDEVICE_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_CONSTRUCTOR_SYSOPSDEVICE_OPEN
 uint16_t uniffi_mobile_ffi_checksum_constructor_sysopsdevice_open(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_CONSTRUCTOR_SYSOPSDEVICE_OPEN_WITH_CONFIG
+#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_CONSTRUCTOR_SYSOPSDEVICE_OPEN_WITH_CONFIG
+uint16_t uniffi_mobile_ffi_checksum_constructor_sysopsdevice_open_with_config(void
     
 );
 #endif

@@ -634,6 +634,11 @@ public protocol SysopsDeviceProtocol: AnyObject, Sendable {
     func enRoute(ticketId: String) throws 
     
     /**
+     * The location policy in force.
+     */
+    func locationPolicy() throws  -> LocationPolicy
+    
+    /**
      * Whether opening found a damaged store and started afresh.
      */
     func recoveredFromDamage()  -> Bool
@@ -642,6 +647,14 @@ public protocol SysopsDeviceProtocol: AnyObject, Sendable {
      * Registers the phone's push token (`android` or `ios`).
      */
     func registerPushToken(platform: String, token: String) throws 
+    
+    /**
+     * A fix from the phone's location service: sent to the dispatcher on start (the first
+     * fix after sync starts or availability is switched on), on a significant move at
+     * most once per interval (see [`SysopsDevice::set_location_policy`]), and only while
+     * the expert is available. Feed it every fix; returns whether this one was sent.
+     */
+    func reportLocation(lat: Double, lon: Double) throws  -> Bool
     
     /**
      * Searches the knowledge base (ranked, with snippets), offline.
@@ -659,9 +672,15 @@ public protocol SysopsDeviceProtocol: AnyObject, Sendable {
     func setListener(listener: DeviceListener?) throws 
     
     /**
-     * Reports the current position.
+     * Reports the current position now, whatever the location policy says.
      */
     func setLocation(lat: Double, lon: Double) throws 
+    
+    /**
+     * How large a move (metres) is worth reporting and how often (seconds) at most;
+     * the default is 250 m and 5 minutes.
+     */
+    func setLocationPolicy(policy: LocationPolicy) throws 
     
     /**
      * Replaces the work notes.
@@ -791,6 +810,22 @@ public static func `open`(path: String, serverUrl: String, keys: KeyStore)throws
 })
 }
     
+    /**
+     * Opens the store at `path` for the server `config` names. `https://` works with no
+     * platform set-up (Mozilla's roots are bundled); a private deployment adds its own
+     * CA as PEM in `extra_ca_pem`.
+     */
+public static func openWithConfig(path: String, config: DeviceConfig, keys: KeyStore)throws  -> SysopsDevice  {
+    return try  FfiConverterTypeSysopsDevice_lift(try rustCallWithError(FfiConverterTypeDeviceError_lift) {
+        uniffiCallStatus in
+    uniffi_mobile_ffi_fn_constructor_sysopsdevice_open_with_config(
+        FfiConverterString.lower(path),
+        FfiConverterTypeDeviceConfig_lower(config),
+        FfiConverterTypeKeyStore_lower(keys),uniffiCallStatus
+    )
+})
+}
+    
 
     
     /**
@@ -906,6 +941,18 @@ open func enRoute(ticketId: String)throws   {try rustCallWithError(FfiConverterT
 }
     
     /**
+     * The location policy in force.
+     */
+open func locationPolicy()throws  -> LocationPolicy  {
+    return try  FfiConverterTypeLocationPolicy_lift(try rustCallWithError(FfiConverterTypeDeviceError_lift) {
+        uniffiCallStatus in
+    uniffi_mobile_ffi_fn_method_sysopsdevice_location_policy(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Whether opening found a damaged store and started afresh.
      */
 open func recoveredFromDamage() -> Bool  {
@@ -928,6 +975,23 @@ open func registerPushToken(platform: String, token: String)throws   {try rustCa
         FfiConverterString.lower(token),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * A fix from the phone's location service: sent to the dispatcher on start (the first
+     * fix after sync starts or availability is switched on), on a significant move at
+     * most once per interval (see [`SysopsDevice::set_location_policy`]), and only while
+     * the expert is available. Feed it every fix; returns whether this one was sent.
+     */
+open func reportLocation(lat: Double, lon: Double)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeDeviceError_lift) {
+        uniffiCallStatus in
+    uniffi_mobile_ffi_fn_method_sysopsdevice_report_location(
+            self.uniffiCloneHandle(),
+        FfiConverterDouble.lower(lat),
+        FfiConverterDouble.lower(lon),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -969,7 +1033,7 @@ open func setListener(listener: DeviceListener?)throws   {try rustCallWithError(
 }
     
     /**
-     * Reports the current position.
+     * Reports the current position now, whatever the location policy says.
      */
 open func setLocation(lat: Double, lon: Double)throws   {try rustCallWithError(FfiConverterTypeDeviceError_lift) {
         uniffiCallStatus in
@@ -977,6 +1041,19 @@ open func setLocation(lat: Double, lon: Double)throws   {try rustCallWithError(F
             self.uniffiCloneHandle(),
         FfiConverterDouble.lower(lat),
         FfiConverterDouble.lower(lon),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * How large a move (metres) is worth reporting and how often (seconds) at most;
+     * the default is 250 m and 5 minutes.
+     */
+open func setLocationPolicy(policy: LocationPolicy)throws   {try rustCallWithError(FfiConverterTypeDeviceError_lift) {
+        uniffiCallStatus in
+    uniffi_mobile_ffi_fn_method_sysopsdevice_set_location_policy(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeLocationPolicy_lower(policy),uniffiCallStatus
     )
 }
 }
@@ -1834,10 +1911,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_mobile_ffi_checksum_method_sysopsdevice_en_route() != 4609) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_location_policy() != 13076) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_mobile_ffi_checksum_method_sysopsdevice_recovered_from_damage() != 41819) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_mobile_ffi_checksum_method_sysopsdevice_register_push_token() != 48284) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_report_location() != 1311) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_mobile_ffi_checksum_method_sysopsdevice_search_kb() != 31962) {
@@ -1849,7 +1932,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_mobile_ffi_checksum_method_sysopsdevice_set_listener() != 8594) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_set_location() != 25037) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_set_location() != 56076) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_set_location_policy() != 60562) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_mobile_ffi_checksum_method_sysopsdevice_set_notes() != 40106) {
@@ -1886,6 +1972,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_mobile_ffi_checksum_constructor_sysopsdevice_open() != 40668) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_mobile_ffi_checksum_constructor_sysopsdevice_open_with_config() != 57281) {
         return InitializationResult.apiChecksumMismatch
     }
 

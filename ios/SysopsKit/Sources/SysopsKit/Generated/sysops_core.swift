@@ -487,6 +487,38 @@ fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
+    typealias FfiType = UInt64
+    typealias SwiftType = UInt64
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt64 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDouble: FfiConverterPrimitive {
+    typealias FfiType = Double
+    typealias SwiftType = Double
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Double {
+        return try lift(readDouble(&buf))
+    }
+
+    public static func write(_ value: Double, into buf: inout [UInt8]) {
+        writeDouble(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterBool : FfiConverter {
     typealias FfiType = Int8
     typealias SwiftType = Bool
@@ -1102,6 +1134,146 @@ public func FfiConverterTypeKeyStore_lower(_ value: KeyStore) -> UInt64 {
 }
 
 
+
+
+/**
+ * Where the device's server is and how to trust it.
+ */
+public struct DeviceConfig: Equatable, Hashable {
+    /**
+     * The server (`https://…`; `http://` for development).
+     */
+    public var serverUrl: String
+    /**
+     * PEM certificate(s) of a private deployment's own CA, trusted besides the bundled
+     * Mozilla roots (which need no platform set-up); `None` for a public certificate.
+     */
+    public var extraCaPem: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The server (`https://…`; `http://` for development).
+         */serverUrl: String, 
+        /**
+         * PEM certificate(s) of a private deployment's own CA, trusted besides the bundled
+         * Mozilla roots (which need no platform set-up); `None` for a public certificate.
+         */extraCaPem: String? = nil) {
+        self.serverUrl = serverUrl
+        self.extraCaPem = extraCaPem
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DeviceConfig: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeviceConfig: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceConfig {
+        return
+            try DeviceConfig(
+                serverUrl: FfiConverterString.read(from: &buf), 
+                extraCaPem: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DeviceConfig, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.serverUrl, into: &buf)
+        FfiConverterOptionString.write(value.extraCaPem, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceConfig_lift(_ buf: RustBuffer) throws -> DeviceConfig {
+    return try FfiConverterTypeDeviceConfig.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceConfig_lower(_ value: DeviceConfig) -> RustBuffer {
+    return FfiConverterTypeDeviceConfig.lower(value)
+}
+
+
+/**
+ * How often and on how large a move the device reports where the expert is.
+ */
+public struct LocationPolicy: Equatable, Hashable {
+    /**
+     * A move shorter than this (metres) is not worth reporting.
+     */
+    public var minMoveM: Double
+    /**
+     * Never report more often than this (seconds); the first fix after a start is exempt.
+     */
+    public var minIntervalS: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * A move shorter than this (metres) is not worth reporting.
+         */minMoveM: Double, 
+        /**
+         * Never report more often than this (seconds); the first fix after a start is exempt.
+         */minIntervalS: UInt64) {
+        self.minMoveM = minMoveM
+        self.minIntervalS = minIntervalS
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension LocationPolicy: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLocationPolicy: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LocationPolicy {
+        return
+            try LocationPolicy(
+                minMoveM: FfiConverterDouble.read(from: &buf), 
+                minIntervalS: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: LocationPolicy, into buf: inout [UInt8]) {
+        FfiConverterDouble.write(value.minMoveM, into: &buf)
+        FfiConverterUInt64.write(value.minIntervalS, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLocationPolicy_lift(_ buf: RustBuffer) throws -> LocationPolicy {
+    return try FfiConverterTypeLocationPolicy.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLocationPolicy_lower(_ value: LocationPolicy) -> RustBuffer {
+    return FfiConverterTypeLocationPolicy.lower(value)
+}
 
 
 /**
