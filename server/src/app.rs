@@ -73,7 +73,7 @@ impl Application {
             None => {
                 let host = settings.bind.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
                 let host = if host == "0.0.0.0" { "127.0.0.1" } else { host };
-                format!("http://{host}:{port}")
+                format!("{}://{host}:{port}", settings.scheme())
             }
         };
         let dispatcher = Arc::new(Dispatcher::load(&db).await?);
@@ -200,6 +200,7 @@ impl Application {
             // Ends with the process (it holds only a listening connection).
             tokio::spawn(crate::auth::status::run_listener(state.clone(), url));
         }
+        let tls = crate::tls::server_config(&state.settings)?;
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -214,16 +215,20 @@ impl Application {
                 .configure(api::routes)
                 .configure(|c| crate::web::configure(c, &sessions, &live))
                 .default_service(web::to(api::not_found))
-        })
-        .listen(listener)?
-        // Small frames (a sync message relayed to another device) go out at once instead
-        // of waiting for the peer's delayed ACK (Nagle).
-        .tcp_nodelay(true)
-        .shutdown_timeout(10)
-        // Signals are ours (see `run_until_stopped`): sync sessions must close before
-        // actix waits for connections to end.
-        .disable_signals()
-        .run();
+        });
+        let server = match tls {
+            Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+            None => server.listen(listener)?,
+        };
+        let server = server
+            // Small frames (a sync message relayed to another device) go out at once instead
+            // of waiting for the peer's delayed ACK (Nagle).
+            .tcp_nodelay(true)
+            .shutdown_timeout(10)
+            // Signals are ours (see `run_until_stopped`): sync sessions must close before
+            // actix waits for connections to end.
+            .disable_signals()
+            .run();
         Ok(Self { port, sync, sync_rt, server, writer, background, shutdown, db, _lock: lock, _stripe: stripe_standin })
     }
 

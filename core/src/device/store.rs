@@ -3,9 +3,10 @@
 //! tables projected from them (`tickets`, `kb` with its FTS5 index) and what is waiting
 //! to sync (`pending`).
 
-use super::api::DeviceError;
+use super::api::{DeviceError, TicketStage};
 use super::schema;
 use crate::sync::docs::{KbEntry, TicketDoc, WorkDoc};
+use crate::ticket::TicketStatus;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -15,8 +16,9 @@ use std::sync::{Arc, Mutex};
 pub struct TicketRow {
     /// Ticket id.
     pub id: String,
-    /// Server status.
-    pub status: String,
+    /// Server status; `None` when the server sent one this version does not know (the
+    /// document keeps the string; the stage then follows the device's stamps).
+    pub status: Option<TicketStatus>,
     /// Category.
     pub category: String,
     /// Title.
@@ -37,6 +39,8 @@ pub struct TicketRow {
     pub dispatcher_notes: String,
     /// When the expert accepted (device time).
     pub accepted_at: Option<String>,
+    /// When the expert declined it on this device.
+    pub declined_at: Option<String>,
     /// When the expert set off.
     pub en_route_at: Option<String>,
     /// When the expert arrived.
@@ -47,6 +51,13 @@ pub struct TicketRow {
     pub resolution: Option<String>,
     /// The expert's notes.
     pub notes: String,
+}
+
+impl TicketRow {
+    /// Where the expert is with it, as the app shows it.
+    pub fn stage(&self) -> TicketStage {
+        TicketStage::of(self.status, self)
+    }
 }
 
 /// A knowledge-base search hit.
@@ -243,7 +254,7 @@ impl Store {
     fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TicketRow> {
         Ok(TicketRow {
             id: r.get(0)?,
-            status: r.get(1)?,
+            status: r.get::<_, String>(1)?.parse().ok(),
             category: r.get(2)?,
             title: r.get(3)?,
             description: r.get(4)?,
@@ -259,11 +270,12 @@ impl Store {
             completed_at: r.get(14)?,
             resolution: r.get(15)?,
             notes: r.get(16)?,
+            declined_at: r.get(17)?,
         })
     }
 
     const COLUMNS: &'static str = "id, status, category, title, description, address, lat, lon, customer_name,
-        customer_phone, dispatcher_notes, accepted_at, en_route_at, arrived_at, completed_at, resolution, notes";
+        customer_phone, dispatcher_notes, accepted_at, en_route_at, arrived_at, completed_at, resolution, notes, declined_at";
 
     /// The expert's tickets: open work first, then the rest, newest first.
     pub fn tickets(&self) -> Result<Vec<TicketRow>, DeviceError> {
