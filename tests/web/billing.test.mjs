@@ -142,8 +142,14 @@ test('a manager opens the financial report, changes the range, sees the chart an
   assert.match(year, /USD\s+562\.77 USD\s+10\.00 USD\s+552\.77 USD/, `13 payments of 43.29, one refund of 10.00: ${year}`);
   const months = page.locator('table:has(caption:text("Revenue by month and plan")) tbody tr');
   assert.equal(await months.count(), 13);
-  const chart = page.locator('figure.chart-box svg');
+  const chart = page.locator('section:has(#rev-h) figure.chart-box svg');
   assert.equal(await chart.count(), 1);
+  // Monthly recurring revenue: a chart, and a row per month whose last one shows the
+  // demo customer's plan (its price before tax) in force.
+  assert.equal(await page.locator('section:has(#mrr-h) figure.chart-box svg').count(), 1);
+  const mrr = page.locator('table:has(caption:text("MRR and its movements by month")) tbody tr');
+  assert.ok((await mrr.count()) >= 13, `${await mrr.count()} months of MRR`);
+  assert.match(await mrr.last().innerText(), /^\d{4}-\d\d\s+[1-9][\d,]*\.\d\d USD\s+1\s/, 'MRR at the end of the range, one subscription');
   const before = await chart.innerHTML();
   assert.match(await page.locator('table:has(caption:text("Refunds, oldest first"))').innerText(), /The expert arrived a day later than promised/);
   await capture(page, 'report-financial');
@@ -154,7 +160,7 @@ test('a manager opens the financial report, changes the range, sees the chart an
   await page.waitForLoadState('load');
   const fewer = await page.locator('table:has(caption:text("Revenue by month and plan")) tbody tr').count();
   assert.ok(fewer >= 1 && fewer <= 3, `${fewer} months`);
-  assert.notEqual(await page.locator('figure.chart-box svg').innerHTML(), before);
+  assert.notEqual(await page.locator('section:has(#rev-h) figure.chart-box svg').innerHTML(), before);
 
   const href = await page.getByRole('link', { name: 'Download CSV' }).getAttribute('href');
   const csv = await page.request.get(server.base + href);
@@ -163,6 +169,7 @@ test('a manager opens the financial report, changes the range, sees the chart an
   const body = await csv.text();
   assert.match(body, /^section,month,plan,currency,metric,value/);
   assert.match(body, /by_month_and_plan,\d{4}-\d\d,Total Home,USD,charged_cents,4329/);
+  assert.match(body, /\nmrr,\d{4}-\d\d,,USD,mrr_cents,[1-9]\d*/);
 
   // A bad range is named on the page.
   await page.goto(`${server.base}/manager/reports/financial?from=2026-02-30`);

@@ -1,5 +1,5 @@
-//! The manager's financial report page: revenue by month and plan (a chart drawn on the
-//! server with its table beside it), refunds, collection, failed payments and what is
+//! The manager's financial report page: monthly recurring revenue and its movements,
+//! revenue by month and plan (charts drawn on the server with their tables beside them), refunds, collection, failed payments and what is
 //! outstanding, for a date range; the same figures as CSV. Same query and role check as
 //! `GET /api/v1/reports/financial`.
 
@@ -38,6 +38,7 @@ struct FinancialPage {
     error: Option<String>,
     report: Option<FinancialReport>,
     revenue_chart: String,
+    mrr_chart: String,
     csv_href: String,
     zones: &'static [&'static str],
 }
@@ -59,6 +60,7 @@ pub async fn page(viewer: Viewer, state: web::Data<AppState>, q: Query<ReportPar
         error: None,
         report: None,
         revenue_chart: String::new(),
+        mrr_chart: String::new(),
         csv_href: format!("/manager/reports/financial.csv?{}", p.query_string(None)),
         zones: &super::reports::ZONES,
     };
@@ -85,6 +87,19 @@ pub async fn page(viewer: Viewer, state: web::Data<AppState>, q: Query<ReportPar
             &format!("Month ({})", r.tz),
             &format!("Charged less refunded, {}", t.currency),
             &months,
+            false,
+        );
+        let mrr: Vec<(String, f64)> = r
+            .mrr
+            .iter()
+            .filter(|x| x.currency == t.currency)
+            .map(|x| (x.month.clone(), x.mrr_cents as f64 / 100.0))
+            .collect();
+        page.mrr_chart = charts::bars(
+            &format!("Monthly recurring revenue ({})", t.currency),
+            &format!("Month ({}), at its last day", r.tz),
+            &format!("MRR, {}", t.currency),
+            &mrr,
             false,
         );
     }
