@@ -45,6 +45,8 @@ impl Application {
     /// Connects, migrates, loads the dispatcher, starts the background tasks and binds
     /// the listener.
     pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
+        // Read first: a bad certificate stops the start before anything runs.
+        let tls = crate::tls::server_config(&settings)?;
         let lock =
             if settings.uses_postgres() { None } else { Some(crate::backup::lock_data_dir(&settings.data_dir)?) };
         let db = Db::connect(&settings).await?;
@@ -200,7 +202,6 @@ impl Application {
             // Ends with the process (it holds only a listening connection).
             tokio::spawn(crate::auth::status::run_listener(state.clone(), url));
         }
-        let tls = crate::tls::server_config(&state.settings)?;
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())

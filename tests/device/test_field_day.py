@@ -143,8 +143,10 @@ def field_day(ffi, tmp_path, s, smtp_control):
                                  if m["recipient"] == w.customer_email and "How did we do?" in json.dumps(m)],
                         "the customer's survey e-mail")
     assert survey
-    status, article = s.call("GET", f"/api/v1/kb/{article_id}", token=admin)
-    assert (status, article["status"], article["author_id"]) == (200, "in_review", expert["id"])
+    # The server projects the draft in the background: the article may lag the sync a moment.
+    article = eventually(lambda: (lambda r: r[1] if r[0] == 200 else None)(
+        s.call("GET", f"/api/v1/kb/{article_id}", token=admin)), "the article on the server")
+    assert (article["status"], article["author_id"]) == ("in_review", expert["id"])
 
     # Meanwhile, the dispatcher's changes reach the device: a note and a new ticket.
     status, _ = s.call("POST", f"/api/v1/tickets/{t['id']}/notes", {"text": "Customer asked for a call back."}, admin)

@@ -528,4 +528,52 @@ mod tests {
         // Reassigned back later, it is projected afresh, not skipped as unchanged.
         assert_eq!(s.meta(&projected_key("t1")).unwrap(), None);
     }
+
+    #[test]
+    fn the_status_is_typed_on_reading_and_the_stage_follows_the_device_first() {
+        use crate::device::api::TicketStage as Stage;
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::open(&dir.path().join("store.db")).unwrap();
+        let doc = |status: &str| TicketDoc {
+            ticket_id: "t1".into(),
+            status: status.into(),
+            category: "television".into(),
+            title: "TV".into(),
+            description: String::new(),
+            address: String::new(),
+            lat: 41.0,
+            lon: -87.0,
+            customer_name: String::new(),
+            customer_phone: String::new(),
+            assigned_expert_id: Some("e".into()),
+            dispatcher_notes: String::new(),
+            updated_at: "t".into(),
+        };
+        let fresh = WorkDoc { ticket_id: "t1".into(), expert_id: "e".into(), ..Default::default() };
+        let row = |status: &str, w: &WorkDoc| {
+            s.put_ticket(&doc(status), w).unwrap();
+            s.ticket("t1").unwrap().unwrap()
+        };
+        let r = row("assigned", &fresh);
+        assert_eq!((r.status, r.stage()), (Some(TicketStatus::Assigned), Stage::Assigned));
+        // A status a newer server invented: kept as text in the document, no panic, the
+        // device's stamps decide.
+        let r = row("escalated", &fresh);
+        assert_eq!((r.status, r.stage()), (None, Stage::Assigned));
+        let arrived = WorkDoc { accepted_at: Some("a".into()), arrived_at: Some("b".into()), ..fresh.clone() };
+        assert_eq!(row("escalated", &arrived).stage(), Stage::OnSite);
+        assert_eq!(row("assigned", &arrived).stage(), Stage::OnSite, "the device's stamps come first");
+        // Both apps used to disagree here: unassignable is no longer this expert's work.
+        let r = row("unassignable", &fresh);
+        assert_eq!((r.stage(), r.stage().is_finished()), (Stage::Withdrawn, true));
+        let declined = WorkDoc { declined: Some(("d".into(), "too far".into())), ..fresh.clone() };
+        assert_eq!(row("created", &declined).stage(), Stage::Declined);
+        let done = WorkDoc { completed: Some(("c".into(), "fixed".into())), ..fresh };
+        let r = row("accepted", &done);
+        assert_eq!(
+            (r.stage(), r.stage().is_finished(), r.stage().label()),
+            (Stage::Completed, true, "Completed".into())
+        );
+        assert!(!Stage::EnRoute.is_finished());
+    }
 }

@@ -237,7 +237,7 @@ impl Device {
 /// tokens), nothing else. FCM registration tokens are longer and not hex (they carry `:`,
 /// `-` and `_`).
 fn looks_like_apns_device_token(token: &str) -> bool {
-    token.len() >= 64 && token.len() % 2 == 0 && token.bytes().all(|b| b.is_ascii_hexdigit())
+    token.len() >= 64 && token.len().is_multiple_of(2) && token.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]
