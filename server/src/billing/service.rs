@@ -916,7 +916,7 @@ impl Billing {
             for (inv, _) in chunk {
                 // Two invoices of one subscription in a batch: the second sees the first's state.
                 let (before, _) = match effects.get(&inv.subscription_id) {
-                    Some(e) => e.clone(),
+                    Some(e) => *e,
                     None => (
                         states.get(&inv.subscription_id).cloned().ok_or_else(|| {
                             BillingError::NotFound(format!("subscription {} not found", inv.subscription_id))
@@ -924,7 +924,7 @@ impl Billing {
                         Effect::None,
                     ),
                 };
-                let mut st = before.clone();
+                let mut st = before;
                 let effect = st.apply(BillingEvent::ChargeSucceeded).unwrap_or(Effect::None);
                 if st != before {
                     self.save_state(txn, inv.subscription_id, &st).await?;
