@@ -166,7 +166,7 @@ struct SubState {
     cancel_at_period_end: bool,
 }
 
-#[derive(Debug, FromQueryResult)]
+#[derive(Debug, Clone, FromQueryResult)]
 struct Account {
     processor_customer_id: String,
     payment_method_id: Option<String>,
@@ -185,7 +185,7 @@ pub(super) struct Contact {
 const ISSUE_BATCH: usize = 200;
 
 /// Invoices claimed at a time (charged 16 at a time).
-const CLAIM_BATCH: i64 = 128;
+const CLAIM_BATCH: i64 = 512;
 
 pub(super) const INVOICE_COLUMNS: &str = "id, customer_id, subscription_id, period_index, period_start, period_end, currency, \
     lines, subtotal, tax_basis_points, tax, total, amount_refunded, status, attempts, next_attempt_at_ms, \
@@ -542,9 +542,14 @@ impl Billing {
                 break;
             }
             type Charged = Result<(InvoiceRow, Result<String, StripeError>), BillingError>;
-            let charging = futures::stream::iter(fresh.into_iter().map(|inv| async move {
-                let o = self.charge_only(&inv).await?;
-                Ok((inv, o))
+            let customers: Vec<Uuid> = fresh.iter().map(|i| i.customer_id).collect();
+            let accounts = self.accounts(&customers).await?;
+            let charging = futures::stream::iter(fresh.into_iter().map(|inv| {
+                let account = accounts.get(&inv.customer_id).cloned();
+                async move {
+                    let o = self.charge_with(&inv, account).await?;
+                    Ok((inv, o))
+                }
             }))
             .buffer_unordered(16)
             .collect::<Vec<Charged>>();
@@ -594,14 +599,47 @@ impl Billing {
     /// Charges one invoice this node holds the claim on (retrying an unknown outcome a
     /// few times with the same key); records nothing.
     async fn charge_only(&self, inv: &InvoiceRow) -> Result<Result<String, StripeError>, BillingError> {
-        let b = self.db.backend();
-        let account = Account::find_by_statement(stmt(
-            b,
-            "SELECT processor_customer_id, payment_method_id FROM billing_accounts WHERE customer_id = $1",
-            vec![inv.customer_id.into()],
-        ))
-        .one(&self.db.read)
-        .await?;
+        let account = self.accounts(&[inv.customer_id]).await?.remove(&inv.customer_id);
+        self.charge_with(inv, account).await
+    }
+
+    /// The billing accounts of several customers, in one query per 500.
+    async fn accounts(&self, customers: &[Uuid]) -> Result<HashMap<Uuid, Account>, DbErr> {
+        #[derive(FromQueryResult)]
+        struct Row {
+            customer_id: Uuid,
+            processor_customer_id: String,
+            payment_method_id: Option<String>,
+        }
+        let mut out = HashMap::with_capacity(customers.len());
+        for chunk in customers.chunks(500) {
+            let rows = Row::find_by_statement(stmt(
+                self.db.backend(),
+                &format!(
+                    "SELECT customer_id, processor_customer_id, payment_method_id FROM billing_accounts \
+                     WHERE customer_id IN ({})",
+                    list(chunk.len())
+                ),
+                chunk.iter().map(|c| (*c).into()).collect(),
+            ))
+            .all(&self.db.read)
+            .await?;
+            out.extend(rows.into_iter().map(|r| {
+                (
+                    r.customer_id,
+                    Account { processor_customer_id: r.processor_customer_id, payment_method_id: r.payment_method_id },
+                )
+            }));
+        }
+        Ok(out)
+    }
+
+    /// [`Billing::charge_only`] with the customer's account already read.
+    async fn charge_with(
+        &self,
+        inv: &InvoiceRow,
+        account: Option<Account>,
+    ) -> Result<Result<String, StripeError>, BillingError> {
         let outcome = match (&self.stripe, account) {
             (None, _) => Err(StripeError::Declined {
                 code: "no_processor".into(),
