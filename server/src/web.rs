@@ -25,6 +25,7 @@ pub mod my_tickets;
 pub mod register;
 pub mod reports;
 pub mod session;
+pub mod staff;
 pub mod tickets;
 
 use actix_session::Session;
@@ -73,6 +74,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, sessions: &session::Sessions, liv
             .configure(reports::routes)
             .configure(billing::routes)
             .configure(financial::routes)
+            .configure(staff::routes)
             .default_service(web::to(not_found)),
     );
 }

@@ -410,6 +410,10 @@ test('an admin deactivates an expert on the back office: their open ticket moves
   const { context, page } = await fresh();
   await signIn(page, server.base, ADMIN.email, ADMIN.password);
   await page.goto(server.base + '/admin/experts');
+  await page.getByRole('link', { name: 'Deactivate Dana Gone' }).click();
+  await page.waitForURL(/\/admin\/users\/[0-9a-f-]{36}\/deactivate$/);
+  assert.match(await page.locator('main').innerText(), /1 open ticket/);
+  await capture(page, 'expert-deactivate-confirm');
   await page.getByRole('button', { name: 'Deactivate Dana Gone' }).click();
   await page.waitForURL(server.base + '/admin/experts');
   assert.match(await page.locator('.flash').innerText(), /Dana Gone is deactivated/);
