@@ -20,6 +20,7 @@ pub mod error;
 pub mod financial;
 pub mod form;
 pub mod home;
+pub mod invoices;
 pub mod live;
 pub mod my_tickets;
 pub mod register;
@@ -75,6 +76,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, sessions: &session::Sessions, liv
             .configure(billing::routes)
             .configure(financial::routes)
             .configure(staff::routes)
+            .configure(invoices::routes)
             .default_service(web::to(not_found)),
     );
 }
