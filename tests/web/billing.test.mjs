@@ -125,7 +125,7 @@ test('billing pages are the customer\'s own: other customers get a 404, other ro
   await staff.close();
 });
 
-test('an agent sees a customer\'s invoices and their PDF; an admin'\''s refund form checks reason, amount and CSRF, and says when the processor refuses', async () => {
+test('an agent sees a customer\'s invoices and their PDF; the refund form (admins only) checks reason, amount and CSRF, and says when the processor refuses', async () => {
   const pat = await login(server.base, PAT.email, PAT.password);
   const mine = await api(server.base, 'GET', '/api/v1/customers/me/invoices?limit=50', pat);
   assert.equal(mine.status, 200, JSON.stringify(mine.body));
