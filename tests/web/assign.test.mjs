@@ -92,6 +92,8 @@ test('a manager sees who could take a ticket and why, is refused an off-duty exp
   const page = await context.newPage();
   await signIn(page, server.base, await staff('manager', 'Mo Manager'), PASSWORD);
   await page.goto(`${server.base}/console/tickets/${t.id}`);
+  assert.equal(await page.locator('a[href^="/console/customers/"]').count(), 0, 'no links to console pages a manager may not open');
+  assert.equal(await page.locator('.crumbs a').getAttribute('href'), '/manager');
   const row = (e) => page.locator(`tr[data-candidate="${e.id}"]`);
   assert.match(await row(otherFit).innerText(), /Fits[\s\S]*km away[\s\S]*of \d+ tickets/);
   assert.match(await row(experts['Blake Wide']).innerText(), /May be overridden[\s\S]*outside their service area/);

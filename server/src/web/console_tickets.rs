@@ -436,7 +436,11 @@ async fn staff_page(viewer: Viewer, state: &AppState, id: Uuid) -> WebResult<Tic
     let (timeline, last_event) = tickets::timeline(state, &t, Audience::Staff).await?;
     let progress = tickets::progress(state, std::slice::from_ref(&t)).await?;
     let may_assign = viewer.caller.require(ASSIGNERS, "assigning tickets").is_ok();
-    let staff = staff_view(state, &t, may_assign).await?;
+    let mut staff = staff_view(state, &t, may_assign).await?;
+    // Managers do not use the console: no link to a customer page they may not open.
+    if viewer.caller.require(CONSOLE, "the call-center console").is_err() {
+        staff.customer_href.clear();
+    }
     let can_cancel = viewer.caller.require(CANCELLERS, "cancelling").is_ok() && tickets::cancellable(&t.status);
     Ok(TicketPage {
         status: super::customer::label(&t.status, progress.get(&t.id).copied()),
@@ -444,7 +448,11 @@ async fn staff_page(viewer: Viewer, state: &AppState, id: Uuid) -> WebResult<Tic
         raised: t.created_at.format("%-d %b %Y, %H:%M UTC").to_string(),
         timeline,
         base: format!("/console/tickets/{id}"),
-        back: (staff.customer_href.clone(), staff.customer.clone()),
+        back: if staff.customer_href.is_empty() {
+            (super::chrome::start_page(viewer.caller.role).to_owned(), "Overview".to_owned())
+        } else {
+            (staff.customer_href.clone(), staff.customer.clone())
+        },
         survey: None,
         cancellable: can_cancel,
         staff: Some(staff),
