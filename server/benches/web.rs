@@ -116,7 +116,7 @@ fn name_of(i: usize) -> String {
     let first = FIRST[i % FIRST.len()];
     let last = LAST[(i / FIRST.len()) % LAST.len()];
     // A third word for every seventh customer (`Ana Maria Lopez`).
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         format!("{} {} {}", cap(first), cap(FIRST[(i / 7) % FIRST.len()]), cap(last))
     } else {
         format!("{} {}", cap(first), cap(last))
