@@ -7,11 +7,12 @@
 
 pub mod api;
 mod engine;
+pub mod location;
 mod project;
 pub mod schema;
 mod storage;
 pub mod store;
 
-pub use api::{DeviceError, DeviceListener, KeyStore};
+pub use api::{DeviceConfig, DeviceError, DeviceListener, KeyStore};
 pub use engine::Device;
 pub use store::Store;

@@ -9,7 +9,8 @@
 //! - [`customer`], [`plan`], [`expert`], [`kb`], [`survey`]: the domain records;
 //! - [`ticket`]: the ticket lifecycle as one explicit state machine;
 //! - [`assignment`]: the best-fit expert for a ticket, explained;
-//! - [`billing`]: billing periods, invoices, proration, tax, dunning and the ledger.
+//! - [`billing`]: billing periods, invoices, proration, tax, dunning and the ledger;
+//! - [`wire`]: request bodies the server and the device both speak.
 //!
 //! ```
 //! use sysops_core::ticket::{Ticket, TicketEvent, TicketStatus};
@@ -43,5 +44,11 @@ pub mod survey;
 pub mod sync;
 pub mod text;
 pub mod ticket;
+pub mod wire;
 
 pub use error::{FieldError, ValidationErrors};
+
+// The apps' types (device errors, sync state, platform services, ticket status) carry
+// their uniffi derives here, behind `ffi`; `mobile-ffi` exports them as they are.
+#[cfg(feature = "ffi")]
+uniffi::setup_scaffolding!();

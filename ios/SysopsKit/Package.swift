@@ -20,7 +20,8 @@ let package = Package(
             dependencies: ["SysopsFFI"],
             path: "Sources/SysopsKit",
             linkerSettings: [
-                // The Rust TLS stack verifies certificates with the platform verifier.
+                // The Rust core trusts its bundled Mozilla roots; the HTTP crate's platform
+                // verifier is compiled in (unused) and references these.
                 .linkedFramework("Security"),
                 .linkedFramework("CoreFoundation"),
             ]

@@ -14,6 +14,10 @@ SWIFT_DIR="$KIT_DIR/Sources/SysopsKit/Generated"
 # `module.modulemap` collides with it in the app's include directory.
 HEADERS_ROOT="$KIT_DIR/Headers"
 HEADERS_DIR="$HEADERS_ROOT/mobile_ffiFFI"
+# The core's exported types (DeviceError, SyncState, KeyStore, DeviceListener,
+# TicketStatus, TicketStage: sysops-core feature `ffi`) come as a second uniffi crate,
+# `sysops_core`, with its own Clang module next to the first.
+CORE_HEADERS_DIR="$HEADERS_ROOT/sysops_coreFFI"
 
 # The mobile-ffi library that `cargo build -p mobile-ffi` leaves for this host.
 host_library() {
@@ -24,7 +28,8 @@ host_library() {
 }
 
 # generate_bindings LIBRARY OUT_DIR
-# Writes mobile_ffi.swift, mobile_ffiFFI.h and mobile_ffiFFI.modulemap to OUT_DIR.
+# Writes mobile_ffi.swift, mobile_ffiFFI.h and mobile_ffiFFI.modulemap to OUT_DIR, and the
+# same three for sysops_core.
 # `--no-format`: uniffi would run swift-format when it is installed (on a Mac, not
 # here), and the committed copies must not depend on which machine made them.
 generate_bindings() {
@@ -34,6 +39,7 @@ generate_bindings() {
   for f in "$2"/*; do
     case "$(basename "$f")" in
       mobile_ffi.swift | mobile_ffiFFI.h | mobile_ffiFFI.modulemap) ;;
+      sysops_core.swift | sysops_coreFFI.h | sysops_coreFFI.modulemap) ;;
       *)
         echo "error: uniffi generated an unexpected file $(basename "$f");" \
           "teach ios/scripts/bindings.sh where it belongs" >&2
@@ -48,12 +54,15 @@ committed_files() {
   echo "mobile_ffi.swift $SWIFT_DIR/mobile_ffi.swift"
   echo "mobile_ffiFFI.h $HEADERS_DIR/mobile_ffiFFI.h"
   echo "mobile_ffiFFI.modulemap $HEADERS_DIR/module.modulemap"
+  echo "sysops_core.swift $SWIFT_DIR/sysops_core.swift"
+  echo "sysops_coreFFI.h $CORE_HEADERS_DIR/sysops_coreFFI.h"
+  echo "sysops_coreFFI.modulemap $CORE_HEADERS_DIR/module.modulemap"
 }
 
 # install_bindings GEN_DIR: copies freshly generated files over the committed ones.
 install_bindings() {
   local name dest
-  mkdir -p "$SWIFT_DIR" "$HEADERS_DIR"
+  mkdir -p "$SWIFT_DIR" "$HEADERS_DIR" "$CORE_HEADERS_DIR"
   while read -r name dest; do
     cp "$1/$name" "$dest"
   done < <(committed_files)

@@ -9,86 +9,26 @@ use sysops_core::device as core;
 
 uniffi::setup_scaffolding!();
 
-/// What went wrong, in terms the app can act on.
-#[derive(Debug, thiserror::Error, uniffi::Error)]
-pub enum DeviceError {
-    /// Sign in first.
-    #[error("not signed in")]
-    NotSignedIn,
-    /// Wrong e-mail or password.
-    #[error("wrong e-mail or password")]
-    BadCredentials,
-    /// The server cannot be reached now; the action needs it.
-    #[error("offline: {message}")]
-    Offline {
-        /// Why.
-        message: String,
-    },
-    /// No such ticket or article on this device.
-    #[error("not found: {what}")]
-    NotFound {
-        /// What.
-        what: String,
-    },
-    /// The input is not acceptable.
-    #[error("invalid: {message}")]
-    Invalid {
-        /// Why.
-        message: String,
-    },
-    /// The local database failed (full disk, damaged file).
-    #[error("storage: {message}")]
-    Storage {
-        /// Why.
-        message: String,
-    },
-    /// The server refused.
-    #[error("server: {message}")]
-    Server {
-        /// Why.
-        message: String,
-    },
-}
-
-impl From<core::DeviceError> for DeviceError {
-    fn from(e: core::DeviceError) -> Self {
-        use core::DeviceError as E;
-        match e {
-            E::NotSignedIn => Self::NotSignedIn,
-            E::BadCredentials => Self::BadCredentials,
-            E::Offline { message } => Self::Offline { message },
-            E::NotFound { what } => Self::NotFound { what },
-            E::Invalid { message } => Self::Invalid { message },
-            E::Storage { message } => Self::Storage { message },
-            E::Server { message } => Self::Server { message },
-        }
-    }
-}
-
-/// Where syncing stands.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct SyncState {
-    /// Connected to the server now.
-    pub connected: bool,
-    /// When the device last had everything (RFC 3339).
-    pub last_synced_at: Option<String>,
-    /// Documents with local changes waiting to reach the server.
-    pub pending_changes: u32,
-}
-
-impl From<core::api::SyncState> for SyncState {
-    fn from(s: core::api::SyncState) -> Self {
-        Self { connected: s.connected, last_synced_at: s.last_synced_at, pending_changes: s.pending_changes }
-    }
-}
+// The error, the sync state, the key store and the listener are the core's own types
+// (with their uniffi derives, feature `ffi`): the apps see them as the core declares them.
+pub use core::api::{DeviceConfig, DeviceError, DeviceListener, KeyStore, SyncState, TicketStage};
+pub use core::location::LocationPolicy;
+pub use sysops_core::ticket::TicketStatus;
 
 /// A ticket on the device.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct Ticket {
     /// Id.
     pub id: String,
-    /// Status on the server (`assigned`, `accepted`, `completed`, …).
-    pub status: String,
+    /// Status on the server; `None` when the server sent one this version of the app does
+    /// not know (show [`Ticket::stage`] then).
+    pub status: Option<TicketStatus>,
+    /// Where the expert is with it, as the app shows it (from the device's own stamps
+    /// first, the server's status second).
+    pub stage: TicketStage,
+    /// No more work to do on it on this device (the stage is completed, declined or
+    /// withdrawn).
+    pub finished: bool,
     /// Category.
     pub category: String,
     /// Title.
@@ -113,6 +53,8 @@ pub struct Ticket {
     pub dispatcher_notes: String,
     /// When this device accepted it.
     pub accepted_at: Option<String>,
+    /// When this device declined it.
+    pub declined_at: Option<String>,
     /// When the expert set off.
     pub en_route_at: Option<String>,
     /// When the expert arrived.
@@ -127,7 +69,10 @@ pub struct Ticket {
 
 impl From<core::store::TicketRow> for Ticket {
     fn from(t: core::store::TicketRow) -> Self {
+        let stage = t.stage();
         Self {
+            stage,
+            finished: stage.is_finished(),
             map_url: format!("geo:{:.6},{:.6}?q={:.6},{:.6}", t.lat, t.lon, t.lat, t.lon),
             web_map_url: format!(
                 "https://www.openstreetmap.org/?mlat={:.6}&mlon={:.6}#map=17/{:.6}/{:.6}",
@@ -145,6 +90,7 @@ impl From<core::store::TicketRow> for Ticket {
             customer_phone: t.customer_phone,
             dispatcher_notes: t.dispatcher_notes,
             accepted_at: t.accepted_at,
+            declined_at: t.declined_at,
             en_route_at: t.en_route_at,
             arrived_at: t.arrived_at,
             completed_at: t.completed_at,
@@ -180,49 +126,6 @@ pub struct Article {
     pub draft: bool,
 }
 
-/// Secure storage the app implements (Android Keystore, iOS Keychain) for the tokens.
-#[uniffi::export(with_foreign)]
-pub trait KeyStore: Send + Sync {
-    /// A stored value.
-    fn get(&self, key: String) -> Option<String>;
-    /// Stores a value.
-    fn put(&self, key: String, value: String);
-    /// Forgets a value.
-    fn remove(&self, key: String);
-}
-
-/// What the app hears about (called on a background thread).
-#[uniffi::export(with_foreign)]
-pub trait DeviceListener: Send + Sync {
-    /// `tickets` or `kb` changed.
-    fn on_change(&self, what: String);
-    /// The sync state changed.
-    fn on_sync_state(&self, state: SyncState);
-}
-
-struct Keys(Arc<dyn KeyStore>);
-impl core::KeyStore for Keys {
-    fn get(&self, key: String) -> Option<String> {
-        self.0.get(key)
-    }
-    fn put(&self, key: String, value: String) {
-        self.0.put(key, value)
-    }
-    fn remove(&self, key: String) {
-        self.0.remove(key)
-    }
-}
-
-struct Listener(Arc<dyn DeviceListener>);
-impl core::DeviceListener for Listener {
-    fn on_change(&self, what: String) {
-        self.0.on_change(what)
-    }
-    fn on_sync_state(&self, state: core::api::SyncState) {
-        self.0.on_sync_state(state.into())
-    }
-}
-
 /// The expert's device.
 #[derive(uniffi::Object)]
 pub struct SysopsDevice {
@@ -238,9 +141,8 @@ impl SysopsDevice {
         g.clone().ok_or(DeviceError::Storage { message: "the device was closed".into() })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&core::Device) -> Result<T, core::DeviceError>) -> Result<T, DeviceError> {
-        let d = self.device()?;
-        f(&d).map_err(Into::into)
+    fn with<T>(&self, f: impl FnOnce(&core::Device) -> Result<T, DeviceError>) -> Result<T, DeviceError> {
+        f(&*self.device()?)
     }
 }
 
@@ -262,7 +164,22 @@ impl SysopsDevice {
     #[uniffi::constructor]
     pub fn open(path: String, server_url: String, keys: Arc<dyn KeyStore>) -> Result<Arc<Self>, DeviceError> {
         diagnostics();
-        let d = core::Device::open(std::path::Path::new(&path), &server_url, Arc::new(Keys(keys)))?;
+        let d = core::Device::open(std::path::Path::new(&path), &server_url, keys)?;
+        let recovered = d.recovered;
+        Ok(Arc::new(Self { inner: std::sync::RwLock::new(Some(Arc::new(d))), recovered }))
+    }
+
+    /// Opens the store at `path` for the server `config` names. `https://` works with no
+    /// platform set-up (Mozilla's roots are bundled); a private deployment adds its own
+    /// CA as PEM in `extra_ca_pem`.
+    #[uniffi::constructor]
+    pub fn open_with_config(
+        path: String,
+        config: DeviceConfig,
+        keys: Arc<dyn KeyStore>,
+    ) -> Result<Arc<Self>, DeviceError> {
+        diagnostics();
+        let d = core::Device::open_with(std::path::Path::new(&path), &config, keys)?;
         let recovered = d.recovered;
         Ok(Arc::new(Self { inner: std::sync::RwLock::new(Some(Arc::new(d))), recovered }))
     }
@@ -318,13 +235,13 @@ impl SysopsDevice {
 
     /// Connection and sync state.
     pub fn sync_state(&self) -> Result<SyncState, DeviceError> {
-        self.with(|d| Ok(d.sync_state().into()))
+        self.with(|d| Ok(d.sync_state()))
     }
 
     /// Sets the listener (or clears it with `None`).
     pub fn set_listener(&self, listener: Option<Arc<dyn DeviceListener>>) -> Result<(), DeviceError> {
         self.with(|d| {
-            d.set_listener(listener.map(|l| Arc::new(Listener(l)) as Arc<dyn core::DeviceListener>));
+            d.set_listener(listener);
             Ok(())
         })
     }
@@ -379,9 +296,28 @@ impl SysopsDevice {
         self.with(|d| d.set_available(available))
     }
 
-    /// Reports the current position.
+    /// Reports the current position now, whatever the location policy says.
     pub fn set_location(&self, lat: f64, lon: f64) -> Result<(), DeviceError> {
         self.with(|d| d.set_location(lat, lon))
+    }
+
+    /// A fix from the phone's location service: sent to the dispatcher on start (the first
+    /// fix after sync starts or availability is switched on), on a significant move at
+    /// most once per interval (see [`SysopsDevice::set_location_policy`]), and only while
+    /// the expert is available. Feed it every fix; returns whether this one was sent.
+    pub fn report_location(&self, lat: f64, lon: f64) -> Result<bool, DeviceError> {
+        self.with(|d| d.report_location(lat, lon))
+    }
+
+    /// How large a move (metres) is worth reporting and how often (seconds) at most;
+    /// the default is 250 m and 5 minutes.
+    pub fn set_location_policy(&self, policy: LocationPolicy) -> Result<(), DeviceError> {
+        self.with(|d| d.set_location_policy(policy))
+    }
+
+    /// The location policy in force.
+    pub fn location_policy(&self) -> Result<LocationPolicy, DeviceError> {
+        self.with(|d| Ok(d.location_policy()))
     }
 
     /// Searches the knowledge base (ranked, with snippets), offline.

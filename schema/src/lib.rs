@@ -14,7 +14,7 @@ mod m20261203_000020_auth;
 mod m20261203_000030_billing;
 mod m20261203_000031_billing_pending;
 mod m20261203_000040_reports;
-mod m20261204_000051_ticket_completer;
+mod m20261204_000051_ticket_history_indexes;
 mod m20261204_000052_invoice_plan;
 
 /// Every migration, in order.
@@ -32,7 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000030_billing::Migration),
             Box::new(m20261203_000040_reports::Migration),
             Box::new(m20261203_000031_billing_pending::Migration),
-            Box::new(m20261204_000051_ticket_completer::Migration),
+            Box::new(m20261204_000051_ticket_history_indexes::Migration),
             Box::new(m20261204_000052_invoice_plan::Migration),
         ]
     }

@@ -45,6 +45,8 @@ impl Application {
     /// Connects, migrates, loads the dispatcher, starts the background tasks and binds
     /// the listener.
     pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
+        // Read first: a bad certificate stops the start before anything runs.
+        let tls = crate::tls::server_config(&settings)?;
         let lock =
             if settings.uses_postgres() { None } else { Some(crate::backup::lock_data_dir(&settings.data_dir)?) };
         let db = Db::connect(&settings).await?;
@@ -73,7 +75,7 @@ impl Application {
             None => {
                 let host = settings.bind.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
                 let host = if host == "0.0.0.0" { "127.0.0.1" } else { host };
-                format!("http://{host}:{port}")
+                format!("{}://{host}:{port}", settings.scheme())
             }
         };
         let dispatcher = Arc::new(Dispatcher::load(&db).await?);
@@ -214,16 +216,20 @@ impl Application {
                 .configure(api::routes)
                 .configure(|c| crate::web::configure(c, &sessions, &live))
                 .default_service(web::to(api::not_found))
-        })
-        .listen(listener)?
-        // Small frames (a sync message relayed to another device) go out at once instead
-        // of waiting for the peer's delayed ACK (Nagle).
-        .tcp_nodelay(true)
-        .shutdown_timeout(10)
-        // Signals are ours (see `run_until_stopped`): sync sessions must close before
-        // actix waits for connections to end.
-        .disable_signals()
-        .run();
+        });
+        let server = match tls {
+            Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+            None => server.listen(listener)?,
+        };
+        let server = server
+            // Small frames (a sync message relayed to another device) go out at once instead
+            // of waiting for the peer's delayed ACK (Nagle).
+            .tcp_nodelay(true)
+            .shutdown_timeout(10)
+            // Signals are ours (see `run_until_stopped`): sync sessions must close before
+            // actix waits for connections to end.
+            .disable_signals()
+            .run();
         Ok(Self { port, sync, sync_rt, server, writer, background, shutdown, db, _lock: lock, _stripe: stripe_standin })
     }
 

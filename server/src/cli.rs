@@ -114,7 +114,7 @@ pub async fn run() -> anyhow::Result<()> {
                     app.port()
                 );
             }
-            println!("listening on http://{host}:{}", app.port());
+            println!("listening on {}://{host}:{}", settings.scheme(), app.port());
             app.run_until_stopped().await
         }
         Command::Backup { to } => {

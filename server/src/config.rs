@@ -167,6 +167,11 @@ pub struct Settings {
     pub billing_lease_ms: u64,
     /// Marks a server started by a test harness (allows test-only settings).
     pub test_mode: bool,
+    /// HTTPS: the certificate chain (PEM, leaf first). With `tls_key_file`, the server
+    /// speaks only TLS on `bind` (rustls); without both, plain HTTP (behind a proxy).
+    pub tls_cert_file: Option<PathBuf>,
+    /// HTTPS: the certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -239,6 +244,8 @@ impl Default for Settings {
             billing_poll_ms: 60_000,
             billing_lease_ms: 120_000,
             test_mode: false,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -289,6 +296,8 @@ const TEXT_KEYS: &[&str] = &[
     "billing_rounding",
     "billing_clock_file",
     "billing_test_fault",
+    "tls_cert_file",
+    "tls_key_file",
 ];
 
 /// The `SYSOPS_*` variables as settings: text settings verbatim, the others parsed
@@ -324,6 +333,10 @@ impl Settings {
         anyhow::ensure!(s.intake_max_inflight > 0, "intake_max_inflight must be positive");
         anyhow::ensure!(s.intake_batch_max > 0, "intake_batch_max must be positive");
         anyhow::ensure!(
+            s.tls_cert_file.is_some() == s.tls_key_file.is_some(),
+            "tls_cert_file and tls_key_file go together (HTTPS needs both)"
+        );
+        anyhow::ensure!(
             !s.billing_test_clock || s.demo || s.test_mode,
             "billing_test_clock is for tests only: it needs --demo or test_mode"
         );
@@ -341,7 +354,16 @@ impl Settings {
 
     /// The base of links in messages.
     pub fn public_base(&self) -> String {
-        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.bind)).trim_end_matches('/').to_owned()
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("{}://{}", self.scheme(), self.bind))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    /// `https` when the server terminates TLS itself, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls_cert_file.is_some() { "https" } else { "http" }
     }
 
     /// This node's stable name: configured, or generated once and kept in `data_dir`.

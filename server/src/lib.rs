@@ -29,5 +29,7 @@ pub mod state;
 pub mod sync;
 pub mod telemetry;
 pub mod tickets;
+/// The optional HTTPS listener's TLS configuration.
+pub mod tls;
 pub mod views;
 pub mod web;

@@ -25,21 +25,27 @@ PASSWORD = "a-good-password"
 
 @pytest.fixture(scope="session")
 def ffi():
-    """The generated Python bindings, loaded next to the real native library."""
+    """The generated Python bindings, loaded next to the real native library: one package,
+    `sysops_device`, holding the modules uniffi writes (`mobile_ffi` for the device object
+    and its records, `sysops_core` for the core's types it exports: the error, the sync
+    state, the key store and listener, the ticket status and stage) and re-exporting both."""
     for path in (SERVER, LIBRARY):
         if not path.exists():
             pytest.fail(f"{path} is missing: run `cargo build -p sysops-server -p mobile-ffi` (tests/run does)")
     out = pathlib.Path(tempfile.mkdtemp(prefix="sysops-bindings-"))
+    package = out / "sysops_device"
     subprocess.run(
         ["cargo", "run", "-q", "-p", "uniffi-bindgen", "--", "generate", str(LIBRARY), "--language", "python",
-         "--out-dir", str(out)],
+         "--out-dir", str(package)],
         cwd=ROOT, check=True,
     )
-    shutil.copy(LIBRARY, out / LIBRARY.name)
+    (package / "__init__.py").write_text("from .sysops_core import *  # noqa: F401,F403\n"
+                                         "from .mobile_ffi import *  # noqa: F401,F403\n")
+    shutil.copy(LIBRARY, package / LIBRARY.name)
     sys.path.insert(0, str(out))
-    import mobile_ffi  # noqa: E402
+    import sysops_device  # noqa: E402
 
-    return mobile_ffi
+    return sysops_device
 
 
 class Server:

@@ -44,7 +44,7 @@ def test_a_damaged_store_is_set_aside_and_rebuilt_from_the_server(ffi, tmp_path,
 WRITER = textwrap.dedent('''
     import sys
     sys.path.insert(0, sys.argv[1])
-    import mobile_ffi as ffi
+    import sysops_device as ffi
     class Keys(ffi.KeyStore):
         def __init__(self): self.v = {}
         def get(self, k): return self.v.get(k)
@@ -69,7 +69,7 @@ def test_a_crash_mid_write_leaves_a_usable_store(ffi, tmp_path, world):
     eventually(lambda: dev.tickets(), "the ticket")
     assert dev.wait_synced(20_000)
     dev.close()
-    bindings = os.path.dirname(ffi.__file__)
+    bindings = os.path.dirname(os.path.dirname(ffi.__file__))
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
     proc = subprocess.Popen([sys.executable, str(script), bindings, store, s.base, w.experts[0]["email"], PASSWORD,

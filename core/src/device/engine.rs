@@ -3,13 +3,14 @@
 //! the expert's own documents, is projected into the tables at once, and is counted as
 //! pending until the server confirms it).
 
-use super::api::{DeviceError, DeviceListener, KeyStore, SyncState};
+use super::api::{DeviceConfig, DeviceError, DeviceListener, KeyStore, SyncState};
 use super::project::{self, Watched, find};
 use super::storage::DeviceStorage;
 use super::store::{KbArticle, KbHit, Store, TicketRow};
 use crate::client::{Traffic, WsDialer};
 use crate::sync::docs::{DraftDoc, DraftsDoc, StatusDoc, WorkDoc};
 use crate::sync::ids;
+use crate::wire::{LoginRequest, NewDevice, RefreshRequest};
 use automerge::ReadDoc;
 use futures::StreamExt;
 use samod::{BackoffConfig, DialerHandle, DocHandle, PeerId, Repo};
@@ -28,6 +29,8 @@ struct Inner {
     store: Store,
     server: String,
     http: reqwest::Client,
+    /// TLS for the HTTP client and the sync socket alike.
+    tls: Arc<rustls::ClientConfig>,
     keys: Arc<dyn KeyStore>,
     listener: Arc<Mutex<Option<Arc<dyn DeviceListener>>>>,
     /// Listener calls go through one thread of their own, never a sync task: the app may
@@ -44,6 +47,8 @@ struct Inner {
     syncing: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The expert's drafts index is on the device (articles can be written offline).
     drafts_ready: std::sync::atomic::AtomicBool,
+    /// When position fixes are worth sending.
+    location: Mutex<super::location::LocationThrottle>,
 }
 
 enum Event {
@@ -114,8 +119,13 @@ impl Inner {
         }
     }
 
-    async fn post(&self, path: &str, body: serde_json::Value, auth: bool) -> Result<serde_json::Value, DeviceError> {
-        let mut r = self.http.post(format!("{}{path}", self.server)).json(&body);
+    async fn post(
+        &self,
+        path: &str,
+        body: &(impl serde::Serialize + Sync),
+        auth: bool,
+    ) -> Result<serde_json::Value, DeviceError> {
+        let mut r = self.http.post(format!("{}{path}", self.server)).json(body);
         if auth {
             let t = self.token.lock().map(|t| t.clone()).unwrap_or_default();
             r = r.bearer_auth(t);
@@ -290,8 +300,18 @@ impl Inner {
 }
 
 impl Device {
-    /// Opens the store at `path` for the server at `server` (`https://…`).
+    /// Opens the store at `path` for the server at `server` (`https://…`), trusting the
+    /// bundled Mozilla roots.
     pub fn open(path: &Path, server: &str, keys: Arc<dyn KeyStore>) -> Result<Self, DeviceError> {
+        Self::open_with(path, &DeviceConfig { server_url: server.to_owned(), extra_ca_pem: None }, keys)
+    }
+
+    /// Opens the store at `path` for the server `config` names, trusting the bundled
+    /// Mozilla roots and the config's extra CA, if any.
+    pub fn open_with(path: &Path, config: &DeviceConfig, keys: Arc<dyn KeyStore>) -> Result<Self, DeviceError> {
+        let server = config.server_url.as_str();
+        let tls = crate::client::tls_config(config.extra_ca_pem.as_deref())
+            .map_err(|message| DeviceError::Invalid { message })?;
         let (store, recovered) = Store::open(path)?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -312,8 +332,10 @@ impl Device {
             server: server.trim_end_matches('/').to_owned(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(15))
+                .use_preconfigured_tls(rustls::ClientConfig::clone(&tls))
                 .build()
                 .map_err(|e| DeviceError::Invalid { message: e.to_string() })?,
+            tls,
             keys,
             listener,
             events: Mutex::new(events),
@@ -326,6 +348,7 @@ impl Device {
             local_bytes: Default::default(),
             syncing: Mutex::new(None),
             drafts_ready: Default::default(),
+            location: Mutex::default(),
         });
         let d = Self { rt, inner, recovered };
         if let Ok(expert) = d.inner.expert() {
@@ -360,11 +383,8 @@ impl Device {
     /// Signs in; a different expert than before starts from an empty store.
     pub fn sign_in(&self, email: &str, password: &str) -> Result<String, DeviceError> {
         let inner = self.inner.clone();
-        let v = self.rt.block_on(inner.post(
-            "/api/v1/auth/login",
-            serde_json::json!({"email": email, "password": password}),
-            false,
-        ))?;
+        let body = LoginRequest { email: email.to_owned(), password: password.to_owned() };
+        let v = self.rt.block_on(inner.post("/api/v1/auth/login", &body, false))?;
         if v["role"] != "expert" {
             return Err(DeviceError::Invalid { message: "only experts can use the field app".into() });
         }
@@ -406,9 +426,14 @@ impl Device {
             return Err(DeviceError::NotSignedIn);
         }
         self.stop_sync();
+        // A (re)start reports the next position fix whatever the throttle last saw.
+        if let Ok(mut l) = self.inner.location.lock() {
+            l.restart();
+        }
         let dialer = WsDialer::new(&self.inner.server, self.inner.token.clone())
             .map_err(|e| DeviceError::Invalid { message: e.to_string() })?
-            .with_traffic(self.inner.traffic.clone());
+            .with_traffic(self.inner.traffic.clone())
+            .with_tls(self.inner.tls.clone());
         let backoff = BackoffConfig {
             initial_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(10),
@@ -433,15 +458,15 @@ impl Device {
                         && inner.store.meta("push_registered").ok().flatten().as_deref() != Some(&token)
                     {
                         let platform = inner.store.meta("push_platform").ok().flatten().unwrap_or_default();
-                        let body = serde_json::json!({"platform": platform, "push_token": token});
-                        if inner.post("/api/v1/devices", body, true).await.is_ok() {
+                        let body = NewDevice { platform, push_token: token.clone() };
+                        if inner.post("/api/v1/devices", &body, true).await.is_ok() {
                             let _ = inner.store.set_meta("push_registered", &token);
                         }
                     }
                     if refreshed.elapsed() > Duration::from_secs(600) {
                         if let Some(r) = inner.keys.get(REFRESH.into())
                             && let Ok(v) =
-                                inner.post("/api/v1/auth/refresh", serde_json::json!({"refresh_token": r}), false).await
+                                inner.post("/api/v1/auth/refresh", &RefreshRequest { refresh_token: r }, false).await
                         {
                             if let Some(a) = v["access_token"].as_str() {
                                 inner.keys.put(ACCESS.into(), a.to_owned());

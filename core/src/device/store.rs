@@ -3,9 +3,10 @@
 //! tables projected from them (`tickets`, `kb` with its FTS5 index) and what is waiting
 //! to sync (`pending`).
 
-use super::api::DeviceError;
+use super::api::{DeviceError, TicketStage};
 use super::schema;
 use crate::sync::docs::{KbEntry, TicketDoc, WorkDoc};
+use crate::ticket::TicketStatus;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -15,8 +16,9 @@ use std::sync::{Arc, Mutex};
 pub struct TicketRow {
     /// Ticket id.
     pub id: String,
-    /// Server status.
-    pub status: String,
+    /// Server status; `None` when the server sent one this version does not know (the
+    /// document keeps the string; the stage then follows the device's stamps).
+    pub status: Option<TicketStatus>,
     /// Category.
     pub category: String,
     /// Title.
@@ -37,6 +39,8 @@ pub struct TicketRow {
     pub dispatcher_notes: String,
     /// When the expert accepted (device time).
     pub accepted_at: Option<String>,
+    /// When the expert declined it on this device.
+    pub declined_at: Option<String>,
     /// When the expert set off.
     pub en_route_at: Option<String>,
     /// When the expert arrived.
@@ -47,6 +51,13 @@ pub struct TicketRow {
     pub resolution: Option<String>,
     /// The expert's notes.
     pub notes: String,
+}
+
+impl TicketRow {
+    /// Where the expert is with it, as the app shows it.
+    pub fn stage(&self) -> TicketStage {
+        TicketStage::of(self.status, self)
+    }
 }
 
 /// A knowledge-base search hit.
@@ -243,7 +254,7 @@ impl Store {
     fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TicketRow> {
         Ok(TicketRow {
             id: r.get(0)?,
-            status: r.get(1)?,
+            status: r.get::<_, String>(1)?.parse().ok(),
             category: r.get(2)?,
             title: r.get(3)?,
             description: r.get(4)?,
@@ -259,11 +270,12 @@ impl Store {
             completed_at: r.get(14)?,
             resolution: r.get(15)?,
             notes: r.get(16)?,
+            declined_at: r.get(17)?,
         })
     }
 
     const COLUMNS: &'static str = "id, status, category, title, description, address, lat, lon, customer_name,
-        customer_phone, dispatcher_notes, accepted_at, en_route_at, arrived_at, completed_at, resolution, notes";
+        customer_phone, dispatcher_notes, accepted_at, en_route_at, arrived_at, completed_at, resolution, notes, declined_at";
 
     /// The expert's tickets: open work first, then the rest, newest first.
     pub fn tickets(&self) -> Result<Vec<TicketRow>, DeviceError> {
@@ -515,5 +527,53 @@ mod tests {
         assert!(s.tickets().unwrap().is_empty());
         // Reassigned back later, it is projected afresh, not skipped as unchanged.
         assert_eq!(s.meta(&projected_key("t1")).unwrap(), None);
+    }
+
+    #[test]
+    fn the_status_is_typed_on_reading_and_the_stage_follows_the_device_first() {
+        use crate::device::api::TicketStage as Stage;
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::open(&dir.path().join("store.db")).unwrap();
+        let doc = |status: &str| TicketDoc {
+            ticket_id: "t1".into(),
+            status: status.into(),
+            category: "television".into(),
+            title: "TV".into(),
+            description: String::new(),
+            address: String::new(),
+            lat: 41.0,
+            lon: -87.0,
+            customer_name: String::new(),
+            customer_phone: String::new(),
+            assigned_expert_id: Some("e".into()),
+            dispatcher_notes: String::new(),
+            updated_at: "t".into(),
+        };
+        let fresh = WorkDoc { ticket_id: "t1".into(), expert_id: "e".into(), ..Default::default() };
+        let row = |status: &str, w: &WorkDoc| {
+            s.put_ticket(&doc(status), w).unwrap();
+            s.ticket("t1").unwrap().unwrap()
+        };
+        let r = row("assigned", &fresh);
+        assert_eq!((r.status, r.stage()), (Some(TicketStatus::Assigned), Stage::Assigned));
+        // A status a newer server invented: kept as text in the document, no panic, the
+        // device's stamps decide.
+        let r = row("escalated", &fresh);
+        assert_eq!((r.status, r.stage()), (None, Stage::Assigned));
+        let arrived = WorkDoc { accepted_at: Some("a".into()), arrived_at: Some("b".into()), ..fresh.clone() };
+        assert_eq!(row("escalated", &arrived).stage(), Stage::OnSite);
+        assert_eq!(row("assigned", &arrived).stage(), Stage::OnSite, "the device's stamps come first");
+        // Both apps used to disagree here: unassignable is no longer this expert's work.
+        let r = row("unassignable", &fresh);
+        assert_eq!((r.stage(), r.stage().is_finished()), (Stage::Withdrawn, true));
+        let declined = WorkDoc { declined: Some(("d".into(), "too far".into())), ..fresh.clone() };
+        assert_eq!(row("created", &declined).stage(), Stage::Declined);
+        let done = WorkDoc { completed: Some(("c".into(), "fixed".into())), ..fresh };
+        let r = row("accepted", &done);
+        assert_eq!(
+            (r.stage(), r.stage().is_finished(), r.stage().label()),
+            (Stage::Completed, true, "Completed".into())
+        );
+        assert!(!Stage::EnRoute.is_finished());
     }
 }

@@ -82,6 +82,12 @@ impl TicketDoc {
     /// Schema name.
     pub const SCHEMA: &'static str = "sysops.ticket/1";
 
+    /// The status, typed; `None` for a string this version does not know (the document
+    /// keeps strings, so a newer server's status never breaks an older reader).
+    pub fn ticket_status(&self) -> Option<crate::ticket::TicketStatus> {
+        self.status.parse().ok()
+    }
+
     /// Reads one.
     pub fn read(doc: &impl ReadDoc) -> Result<Self, DocError> {
         check_schema(doc, Self::SCHEMA)?;

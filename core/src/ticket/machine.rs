@@ -9,6 +9,7 @@ use std::str::FromStr;
 /// Where a ticket stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ffi", derive(uniffi::Enum))]
 pub enum TicketStatus {
     /// Entered, waiting for an expert (also after a decline, until reassigned).
     Created,

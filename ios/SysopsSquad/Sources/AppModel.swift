@@ -138,7 +138,8 @@ final class AppModel: ObservableObject {
 
     // MARK: Push notifications
 
-    /// Asks for permission, then registers with APNs; the token arrives in AppDelegate.
+    /// Asks for permission, then registers with APNs; AppDelegate hands the APNs token to
+    /// Firebase Messaging, whose FCM token comes back here (ADR 19).
     func enablePush() async {
         do {
             let granted = try await UNUserNotificationCenter.current()
@@ -164,11 +165,13 @@ final class AppModel: ObservableObject {
         }
     }
 
-    func pushTokenReceived(_ token: Data) {
+    /// The FCM registration token from Firebase Messaging (new at install, and whenever
+    /// Firebase rotates it).
+    func pushTokenReceived(fcmToken token: String) {
         guard let client else { return }
         Task {
             do {
-                try await client.registerPushToken(deviceToken: token)
+                try await client.registerPushToken(fcmToken: token)
                 pushStatus = "Registered (sent with the next sync)"
             } catch {
                 pushStatus = userMessage(for: error)

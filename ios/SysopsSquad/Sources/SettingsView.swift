@@ -1,5 +1,6 @@
 // Settings: the account and server, availability for new work, push notifications
-// (permission, APNs registration, then the token to the device core) and sign out.
+// (permission, APNs registration handed to Firebase Messaging, then the FCM token to the
+// device core; ADR 19) and sign out.
 
 import SwiftUI
 import SysopsKit

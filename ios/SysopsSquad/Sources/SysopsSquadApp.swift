@@ -1,6 +1,10 @@
-// The app's entry point. The app delegate owns the one AppModel so that the APNs
-// callbacks reach it; SwiftUI gets it through the environment.
+// The app's entry point. The app delegate owns the one AppModel so that the push
+// callbacks reach it; SwiftUI gets it through the environment. Push goes through
+// Firebase Cloud Messaging like Android's (ADR 19): the APNs token goes to Firebase
+// Messaging, and the FCM token it gives back goes to the server.
 
+import FirebaseCore
+import FirebaseMessaging
 import SwiftUI
 import UIKit
 import UserNotifications
@@ -21,21 +25,32 @@ struct SysopsSquadApp: App {
     }
 }
 
-/// Receives the APNs token and shows notifications that arrive while the app is open.
+/// Hands the APNs token to Firebase Messaging, passes the FCM token it returns to the
+/// model, and shows notifications that arrive while the app is open.
 @MainActor
-final class AppDelegate: NSObject, UIApplicationDelegate, UNUserNotificationCenterDelegate {
+final class AppDelegate: NSObject, UIApplicationDelegate, UNUserNotificationCenterDelegate, MessagingDelegate {
     let model = AppModel()
 
     func application(
         _ application: UIApplication,
         didFinishLaunchingWithOptions launchOptions: [UIApplication.LaunchOptionsKey: Any]?
     ) -> Bool {
+        // Reads GoogleService-Info.plist (from the Firebase console; not committed).
+        FirebaseApp.configure()
+        Messaging.messaging().delegate = self
         UNUserNotificationCenter.current().delegate = self
         return true
     }
 
     func application(_ application: UIApplication, didRegisterForRemoteNotificationsWithDeviceToken deviceToken: Data) {
-        model.pushTokenReceived(deviceToken)
+        // Swizzling is off (FirebaseAppDelegateProxyEnabled = NO), so Firebase hears of
+        // the APNs token from us; it answers with an FCM token in the delegate below.
+        Messaging.messaging().apnsToken = deviceToken
+    }
+
+    nonisolated func messaging(_ messaging: Messaging, didReceiveRegistrationToken fcmToken: String?) {
+        guard let fcmToken else { return }
+        Task { @MainActor in self.model.pushTokenReceived(fcmToken: fcmToken) }
     }
 
     func application(_ application: UIApplication, didFailToRegisterForRemoteNotificationsWithError error: Error) {

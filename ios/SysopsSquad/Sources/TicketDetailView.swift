@@ -83,7 +83,7 @@ struct TicketDetailView: View {
     }
 
     @ViewBuilder private func progress(_ ticket: Ticket) -> some View {
-        LabeledContent("Stage", value: ticket.stage.label)
+        LabeledContent("Stage", value: ticket.stage.label())
         switch ticket.stage {
         case .assigned:
             Button("Accept") { act { try await $0.accept(ticketId: ticketId) } }
@@ -92,7 +92,7 @@ struct TicketDetailView: View {
             Button("On my way") { act { try await $0.enRoute(ticketId: ticketId) } }
         case .enRoute:
             Button("Arrived") { act { try await $0.arrived(ticketId: ticketId) } }
-        case .onSite, .completed, .cancelled:
+        case .onSite, .completed, .declined, .withdrawn:
             EmptyView()
         }
     }

@@ -33,7 +33,7 @@ struct TicketRow: View {
             HStack {
                 Text(ticket.title).font(.headline)
                 Spacer()
-                Text(ticket.stage.label)
+                Text(ticket.stage.label())
                     .font(.caption)
                     .padding(.horizontal, 8)
                     .padding(.vertical, 2)

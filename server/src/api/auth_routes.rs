@@ -13,23 +13,8 @@ use sea_orm::EntityTrait;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-/// Credentials.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LoginRequest {
-    /// E-mail.
-    pub email: String,
-    /// Password.
-    pub password: String,
-}
-
-/// A refresh token to exchange.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RefreshRequest {
-    /// The refresh token from login.
-    pub refresh_token: String,
-}
+// The request bodies are shared with the device library (which sends them).
+pub use sysops_core::wire::{LoginRequest, RefreshRequest};
 
 /// A token response: never stored by a cache or a browser's history.
 fn tokens(pair: &TokenPair) -> HttpResponse {

@@ -10,19 +10,12 @@ use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// A device to push to.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewDevice {
-    /// `android` or `ios`.
-    pub platform: String,
-    /// The FCM registration token.
-    pub push_token: String,
-}
+// The request body is shared with the device library (which sends it).
+pub use sysops_core::wire::NewDevice;
 
 /// A registered device.
 #[derive(Debug, Serialize, ToSchema)]

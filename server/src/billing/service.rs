@@ -10,7 +10,7 @@ use crate::notify::Channel;
 use crate::notify::outbox::{self, Outgoing};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, FromQueryResult, Statement};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use sysops_core::billing::{
     BillingEvent, BillingState, BillingStatus, CountryCode, Effect, Interval, InvoiceDraft, InvoiceLine, Schedule,
@@ -190,6 +190,26 @@ const CLAIM_BATCH: i64 = 128;
 pub(super) const INVOICE_COLUMNS: &str = "id, customer_id, subscription_id, period_index, period_start, period_end, currency, \
     lines, subtotal, tax_basis_points, tax, total, amount_refunded, status, attempts, next_attempt_at_ms, \
     payment_intent_id, last_error, issued_at, paid_at";
+
+/// `$1, $2, …, $n`.
+fn list(n: usize) -> String {
+    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// `($1, …, $k), ($k+1, …), …` for `rows` rows of `per_row` parameters; `literal`
+/// puts a constant SQL value at that column of each row (after the parameters before it).
+fn values(rows: usize, per_row: usize, literal: Option<(usize, &str)>) -> String {
+    (0..rows)
+        .map(|r| {
+            let mut cols: Vec<String> = (1..=per_row).map(|c| format!("${}", r * per_row + c)).collect();
+            if let Some((at, sql)) = literal {
+                cols.insert(at, sql.to_owned());
+            }
+            format!("({})", cols.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 pub(super) fn stmt(b: DatabaseBackend, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
     Statement::from_sql_and_values(b, sql, values)
@@ -559,12 +579,8 @@ impl Billing {
             return Ok(0);
         }
         let txn = self.db.begin_write().await?;
-        let mut n = 0;
-        for (inv, pi) in paid {
-            if self.record_paid_in(&txn, inv.id, pi, now).await? {
-                n += 1;
-            }
-        }
+        let items: Vec<(Uuid, String)> = paid.iter().map(|(inv, pi)| (inv.id, pi.clone())).collect();
+        let n = self.record_paid_many(&txn, &items, now).await?;
         txn.commit().await?;
         Ok(n)
     }
@@ -709,6 +725,73 @@ impl Billing {
         .map_err(|e| BillingError::Internal(anyhow::anyhow!("subscription {sub}: {e}")))
     }
 
+    /// [`Billing::sub_state`] of several subscriptions in one query.
+    async fn sub_states(
+        &self,
+        c: &impl ConnectionTrait,
+        subs: &[Uuid],
+    ) -> Result<HashMap<Uuid, BillingState>, BillingError> {
+        #[derive(FromQueryResult)]
+        struct Row {
+            id: Uuid,
+            status: String,
+            billing_failures: i32,
+            first_failure_at: Option<DateTime<Utc>>,
+            cancel_at_period_end: bool,
+        }
+        let rows = Row::find_by_statement(stmt(
+            self.db.backend(),
+            &format!(
+                "SELECT id, status, CAST(billing_failures AS INTEGER) AS billing_failures, first_failure_at, \
+                 cancel_at_period_end FROM subscriptions WHERE id IN ({})",
+                list(subs.len())
+            ),
+            subs.iter().map(|s| (*s).into()).collect(),
+        ))
+        .all(c)
+        .await?;
+        let mut out = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let status = SubscriptionStatus::from_str(&row.status).map_err(|e| anyhow::anyhow!(e.message))?;
+            let st = BillingState::restore(
+                BillingStatus::from(status),
+                u8::try_from(row.billing_failures).unwrap_or(0),
+                row.first_failure_at,
+                row.cancel_at_period_end,
+            )
+            .map_err(|e| BillingError::Internal(anyhow::anyhow!("subscription {}: {e}", row.id)))?;
+            out.insert(row.id, st);
+        }
+        Ok(out)
+    }
+
+    /// [`Billing::contact`] of several customers in one query.
+    async fn contacts(&self, c: &impl ConnectionTrait, customers: &[Uuid]) -> Result<HashMap<Uuid, Contact>, DbErr> {
+        #[derive(FromQueryResult)]
+        struct Row {
+            id: Uuid,
+            email: String,
+            name: String,
+            notify_by: Option<String>,
+            phone: Option<String>,
+        }
+        let rows = Row::find_by_statement(stmt(
+            self.db.backend(),
+            &format!(
+                "SELECT u.id, u.email, u.name, c.notify_by, c.phone FROM users u \
+                 LEFT JOIN customers c ON c.user_id = u.id WHERE u.id IN ({})",
+                list(customers.len())
+            ),
+            customers.iter().map(|c| (*c).into()).collect(),
+        ))
+        .all(c)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.id, Contact { email: r.email, name: r.name, notify_by: r.notify_by, phone: r.phone }))
+            .collect())
+    }
+
     pub(super) async fn save_state(&self, c: &impl ConnectionTrait, sub: Uuid, st: &BillingState) -> Result<(), DbErr> {
         c.execute_raw(stmt(
             self.db.backend(),
@@ -749,85 +832,135 @@ impl Billing {
         payment_intent: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, BillingError> {
+        Ok(self.record_paid_many(txn, &[(invoice, payment_intent.to_owned())], now).await? == 1)
+    }
+
+    /// Records several payments in the caller's transaction: the invoices marked paid
+    /// one statement each (each with its own payment), then their attempts, ledger
+    /// entries, subscription states, contacts and receipts a few statements for them
+    /// all (seven statements per payment made the recording half the billing run).
+    /// An invoice already paid is skipped. Returns how many this call recorded.
+    async fn record_paid_many(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        paid: &[(Uuid, String)],
+        now: DateTime<Utc>,
+    ) -> Result<u64, BillingError> {
         let b = self.db.backend();
-        let rows = txn
-            .query_all_raw(stmt(
+        let mut recorded: Vec<(InvoiceRow, &str)> = Vec::with_capacity(paid.len());
+        for (invoice, payment_intent) in paid {
+            let rows = txn
+                .query_all_raw(stmt(
+                    b,
+                    &format!(
+                        "UPDATE invoices SET status = 'paid', paid_at = $1, payment_intent_id = $2, claimed_by = NULL, \
+                         claimed_until_ms = NULL, next_attempt_at_ms = NULL, last_error = NULL \
+                         WHERE id = $3 AND status = 'open' RETURNING {INVOICE_COLUMNS}"
+                    ),
+                    vec![now.into(), payment_intent.clone().into(), (*invoice).into()],
+                ))
+                .await?;
+            // None: already recorded (by a webhook, another path, or an earlier run).
+            if let Some(row) = rows.first() {
+                recorded.push((InvoiceRow::from_query_result(row, "")?, payment_intent.as_str()));
+            }
+        }
+        for chunk in recorded.chunks(100) {
+            let mut attempts = Vec::new();
+            let mut ledger = Vec::new();
+            for (inv, pi) in chunk {
+                attempts.extend::<[sea_orm::Value; 5]>([
+                    Uuid::now_v7().into(),
+                    inv.id.into(),
+                    (inv.attempts + 1).into(),
+                    now.into(),
+                    (*pi).to_owned().into(),
+                ]);
+                ledger.extend::<[sea_orm::Value; 8]>([
+                    Uuid::now_v7().into(),
+                    inv.id.into(),
+                    inv.customer_id.into(),
+                    inv.total.into(),
+                    inv.currency.clone().into(),
+                    format!("charge:{}", inv.id).into(),
+                    (*pi).to_owned().into(),
+                    now.into(),
+                ]);
+            }
+            txn.execute_raw(stmt(
                 b,
                 &format!(
-                    "UPDATE invoices SET status = 'paid', paid_at = $1, payment_intent_id = $2, claimed_by = NULL, \
-                     claimed_until_ms = NULL, next_attempt_at_ms = NULL, last_error = NULL \
-                     WHERE id = $3 AND status = 'open' RETURNING {INVOICE_COLUMNS}"
+                    "INSERT INTO payment_attempts (id, invoice_id, attempt, at, outcome, payment_intent_id) VALUES {} \
+                     ON CONFLICT (invoice_id, attempt) DO NOTHING",
+                    values(chunk.len(), 5, Some((4, "'succeeded'")))
                 ),
-                vec![now.into(), payment_intent.to_owned().into(), invoice.into()],
+                attempts,
             ))
             .await?;
-        let Some(row) = rows.first() else {
-            // Already recorded (by a webhook, another path, or an earlier run): nothing changed.
-            return Ok(false);
-        };
-        let inv = InvoiceRow::from_query_result(row, "")?;
-        txn.execute_raw(stmt(
-            b,
-            "INSERT INTO payment_attempts (id, invoice_id, attempt, at, outcome, payment_intent_id) \
-             VALUES ($1, $2, $3, $4, 'succeeded', $5) ON CONFLICT (invoice_id, attempt) DO NOTHING",
-            vec![
-                Uuid::now_v7().into(),
-                invoice.into(),
-                (inv.attempts + 1).into(),
-                now.into(),
-                payment_intent.to_owned().into(),
-            ],
-        ))
-        .await?;
-        txn.execute_raw(stmt(
-            b,
-            "INSERT INTO ledger_entries (id, invoice_id, customer_id, kind, amount, currency, dedupe_key, processor_ref, created_at) \
-             VALUES ($1, $2, $3, 'charge', $4, $5, $6, $7, $8) ON CONFLICT (dedupe_key) DO NOTHING",
-            vec![
-                Uuid::now_v7().into(),
-                invoice.into(),
-                inv.customer_id.into(),
-                inv.total.into(),
-                inv.currency.clone().into(),
-                format!("charge:{invoice}").into(),
-                payment_intent.to_owned().into(),
-                now.into(),
-            ],
-        ))
-        .await?;
-        let mut st = self.sub_state(txn, inv.subscription_id).await?;
-        let effect = st.apply(BillingEvent::ChargeSucceeded).unwrap_or(Effect::None);
-        self.save_state(txn, inv.subscription_id, &st).await?;
-        if let Some(c) = self.contact(txn, inv.customer_id).await? {
-            let restored = if effect == Effect::Restored {
-                "\nYour subscription is active again: you can raise tickets as before.\n"
-            } else {
-                ""
-            };
-            outbox::enqueue(
-                txn,
-                Outgoing {
-                    channel: Channel::Email,
-                    recipient: c.email,
-                    recipient_user_id: Some(inv.customer_id),
-                    template: "billing_receipt".into(),
-                    subject: Some(format!("Receipt: {} paid", money(inv.total, &inv.currency))),
-                    body: format!(
-                        "Hello {},\n\nThank you: we received {} for your support plan, {} to {}.\n{restored}\
-                         Your invoice: {}/api/v1/customers/me/invoices/{}\n",
-                        c.name,
-                        money(inv.total, &inv.currency),
-                        inv.period_start,
-                        inv.period_end.pred_opt().unwrap_or(inv.period_end),
-                        self.public_base,
-                        inv.id
-                    ),
-                    ticket_id: None,
-                },
-            )
+            txn.execute_raw(stmt(
+                b,
+                &format!(
+                    "INSERT INTO ledger_entries (id, invoice_id, customer_id, kind, amount, currency, dedupe_key, \
+                     processor_ref, created_at) VALUES {} ON CONFLICT (dedupe_key) DO NOTHING",
+                    values(chunk.len(), 8, Some((3, "'charge'")))
+                ),
+                ledger,
+            ))
             .await?;
+            let subs: Vec<Uuid> = chunk.iter().map(|(i, _)| i.subscription_id).collect();
+            let states = self.sub_states(txn, &subs).await?;
+            let customers: Vec<Uuid> = chunk.iter().map(|(i, _)| i.customer_id).collect();
+            let contacts = self.contacts(txn, &customers).await?;
+            let mut receipts = Vec::new();
+            let mut effects: HashMap<Uuid, (BillingState, Effect)> = HashMap::new();
+            for (inv, _) in chunk {
+                // Two invoices of one subscription in a batch: the second sees the first's state.
+                let (before, _) = match effects.get(&inv.subscription_id) {
+                    Some(e) => *e,
+                    None => (
+                        states.get(&inv.subscription_id).cloned().ok_or_else(|| {
+                            BillingError::NotFound(format!("subscription {} not found", inv.subscription_id))
+                        })?,
+                        Effect::None,
+                    ),
+                };
+                let mut st = before;
+                let effect = st.apply(BillingEvent::ChargeSucceeded).unwrap_or(Effect::None);
+                if st != before {
+                    self.save_state(txn, inv.subscription_id, &st).await?;
+                }
+                effects.insert(inv.subscription_id, (st, effect));
+                if let Some(c) = contacts.get(&inv.customer_id) {
+                    receipts.push(self.receipt(inv, c, effect == Effect::Restored));
+                }
+            }
+            outbox::enqueue_many(txn, receipts).await?;
         }
-        Ok(true)
+        Ok(recorded.len() as u64)
+    }
+
+    /// The e-mail receipt of a paid invoice.
+    fn receipt(&self, inv: &InvoiceRow, c: &Contact, restored: bool) -> Outgoing {
+        let restored =
+            if restored { "\nYour subscription is active again: you can raise tickets as before.\n" } else { "" };
+        Outgoing {
+            channel: Channel::Email,
+            recipient: c.email.clone(),
+            recipient_user_id: Some(inv.customer_id),
+            template: "billing_receipt".into(),
+            subject: Some(format!("Receipt: {} paid", money(inv.total, &inv.currency))),
+            body: format!(
+                "Hello {},\n\nThank you: we received {} for your support plan, {} to {}.\n{restored}\
+                 Your invoice: {}/api/v1/customers/me/invoices/{}\n",
+                c.name,
+                money(inv.total, &inv.currency),
+                inv.period_start,
+                inv.period_end.pred_opt().unwrap_or(inv.period_end),
+                self.public_base,
+                inv.id
+            ),
+            ticket_id: None,
+        }
     }
 
     /// Records a declined charge and moves dunning on. Returns whether the subscription

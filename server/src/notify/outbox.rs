@@ -81,6 +81,17 @@ pub async fn enqueue(c: &impl ConnectionTrait, m: Outgoing) -> Result<Uuid, DbEr
     Ok(id)
 }
 
+/// Queues several messages inside the caller's transaction, in one statement per 200.
+pub async fn enqueue_many(c: &impl ConnectionTrait, ms: Vec<Outgoing>) -> Result<(), DbErr> {
+    let now = Utc::now();
+    let mut rows = ms.into_iter().map(|m| m.row(now)).peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(200).collect();
+        outbox_message::Entity::insert_many(chunk).exec_without_returning(c).await?;
+    }
+    Ok(())
+}
+
 /// Claims up to `limit` due messages on `channels` for `node`, leased for `lease_ms`.
 pub async fn claim(
     db: &Db,

@@ -54,6 +54,10 @@ pub async fn refresh(db: &Db, ids: &[Uuid]) -> Result<Refreshed, DbErr> {
     Ok(out)
 }
 
+/// Stored facts of a ticket that has had a repeat (`Facts` serialize `repeat` so;
+/// `facts_mark_a_repeat_as_the_refresh_looks_for_it` holds it to that).
+const REPEATED: &str = "%\"repeat\":true%";
+
 /// (id, subscription, category, created, completed) of a ticket.
 type Sibling = (Uuid, Uuid, String, DateTime<Utc>, Option<DateTime<Utc>>);
 /// Tickets by (subscription, category): (id, created µs, completed µs).
@@ -66,6 +70,11 @@ async fn refresh_chunk(db: &Db, ids: &[Uuid]) -> Result<Refreshed, DbErr> {
         return Ok(Refreshed::default());
     }
     let subs: Vec<Uuid> = rows.iter().map(|r| r.subscription_id).collect::<HashSet<_>>().into_iter().collect();
+    // Only siblings near these tickets in time matter (a repeat is within the window of
+    // a completion), so a subscription's long history is not read on every refresh
+    // (`ix_tickets_subscription`).
+    let window = chrono::Duration::days(fold::REPEAT_WINDOW_DAYS);
+    let oldest = rows.iter().map(|r| r.created_at).min().unwrap_or_else(Utc::now) - window;
     let siblings: Vec<Sibling> = ticket::Entity::find()
         .select_only()
         .columns([
@@ -76,6 +85,11 @@ async fn refresh_chunk(db: &Db, ids: &[Uuid]) -> Result<Refreshed, DbErr> {
             ticket::Column::CompletedAt,
         ])
         .filter(ticket::Column::SubscriptionId.is_in(subs))
+        .filter(
+            sea_orm::Condition::any()
+                .add(ticket::Column::CreatedAt.gte(oldest))
+                .add(ticket::Column::CompletedAt.gte(oldest)),
+        )
         .into_tuple()
         .all(&db.read)
         .await?;
@@ -98,6 +112,25 @@ async fn refresh_chunk(db: &Db, ids: &[Uuid]) -> Result<Refreshed, DbErr> {
             if completed.is_some_and(|c| c < created && created - c <= window) && !known.contains(id) {
                 extra.insert(*id);
             }
+        }
+    }
+    // Of those, only the ones not yet marked as repeated can change: once a ticket has
+    // had a repeat, later ones change nothing (without this a subscription with many
+    // recent tickets refolded all of them on each new one).
+    if !extra.is_empty() {
+        let candidates: Vec<Uuid> = extra.drain().collect();
+        for chunk in candidates.chunks(500) {
+            let repeated: HashSet<Uuid> = report_ticket_fact::Entity::find()
+                .select_only()
+                .column(report_ticket_fact::Column::TicketId)
+                .filter(report_ticket_fact::Column::TicketId.is_in(chunk.to_vec()))
+                .filter(report_ticket_fact::Column::Facts.like(REPEATED))
+                .into_tuple::<Uuid>()
+                .all(&db.read)
+                .await?
+                .into_iter()
+                .collect();
+            extra.extend(chunk.iter().copied().filter(|id| !repeated.contains(id)));
         }
     }
     if !extra.is_empty() {
@@ -392,4 +425,21 @@ pub async fn rebuild(db: &Db, progress: impl Fn(u64, u64)) -> Result<Refreshed, 
         after = last;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_mark_a_repeat_as_the_refresh_looks_for_it() {
+        let like = |f: &Facts| {
+            let text = serde_json::to_string(f).unwrap();
+            text.contains(REPEATED.trim_matches('%'))
+        };
+        let mut f = Facts { category: "tv".into(), ..Facts::default() };
+        assert!(!like(&f));
+        f.repeat = true;
+        assert!(like(&f), "{}", serde_json::to_string(&f).unwrap());
+    }
 }

@@ -36,3 +36,23 @@ async fn the_operator_commands_do_what_they_say() {
     let (_, plans) = s.get("/api/v1/plans", None).await;
     assert_eq!(plans["items"].as_array().unwrap().len(), 3);
 }
+
+/// HTTPS settings (`tls_cert_file`, `tls_key_file`) that cannot work stop the server at
+/// once with a message naming the setting; the working case is the device's TLS test
+/// (tests/device/test_tls.py), with a certificate that test makes.
+#[tokio::test]
+async fn half_or_unreadable_tls_settings_stop_the_server_with_a_clear_message() {
+    let mut s = Server::spawn(Backend::Sqlite).await;
+    s.stop();
+    let junk = s.cfg.data_dir.join("not-a-certificate.pem");
+    std::fs::write(&junk, "hello").unwrap();
+    let junk = junk.to_str().unwrap().to_owned();
+    s.cfg.env.push(("SYSOPS_TLS_CERT_FILE".to_owned(), junk.clone()));
+    let out = s.cli(&["serve", "--bind", "127.0.0.1:0"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("tls_key_file"), "{err}");
+    s.cfg.env.push(("SYSOPS_TLS_KEY_FILE".to_owned(), junk));
+    let out = s.cli(&["serve", "--bind", "127.0.0.1:0"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("tls_cert_file") && err.contains("not-a-certificate.pem"), "{err}");
+}

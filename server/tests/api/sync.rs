@@ -203,7 +203,7 @@ async fn join_as(s: &Server, e: &Expert, peer: &str) -> Result<(Ws, String), (St
     let url = format!("{}/api/v1/sync?access_token={}", s.base.replace("http://", "ws://"), e.token);
     let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
     let mut e = minicbor::Encoder::new(Vec::new());
-    e.map(3).unwrap().str("type").unwrap().str("join").unwrap().str("senderId").unwrap().str(&peer).unwrap();
+    e.map(3).unwrap().str("type").unwrap().str("join").unwrap().str("senderId").unwrap().str(peer).unwrap();
     e.str("supportedProtocolVersions").unwrap().array(1).unwrap().str("1").unwrap();
     ws.send(Message::Binary(e.into_writer().into())).await.unwrap();
     // The server answers with `peer`, naming itself, or with `error` and a close.
@@ -233,12 +233,12 @@ async fn any_peer_id_binds_to_its_expert_but_not_one_another_expert_is_using() {
     let mine = format!("peer-{}", uuid::Uuid::new_v4().simple());
     let (mut ws, server) = join_as(&s, a, &mine).await.expect("a stock peer id is accepted");
     // Expert B cannot take it while A is connected with it…
-    let (message, code, _) = join_as(&s, b, &mine).await.err().expect("someone else's live peer id is refused");
+    let Err((message, code, _)) = join_as(&s, b, &mine).await else { panic!("someone else's live peer id accepted") };
     assert_eq!(code, 1008);
     assert!(message.contains("in use by another account"), "{message}");
     // …nor name the server itself, nor send an empty or unprintable id.
     for bad in [server.as_str(), "", "bad\nid", &"x".repeat(201)] {
-        let (message, code, _) = join_as(&s, b, bad).await.err().unwrap_or_else(|| panic!("{bad:?} accepted"));
+        let Err((message, code, _)) = join_as(&s, b, bad).await else { panic!("{bad:?} accepted") };
         assert_eq!(code, 1008, "{bad:?}");
         assert!(message.contains("peer id"), "{bad:?}: {message}");
     }

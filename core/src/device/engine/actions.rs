@@ -83,20 +83,77 @@ impl Device {
         self.work(ticket, move |tx| WorkDoc::complete(tx, &at, r.as_str()))
     }
 
-    /// Sets availability (synced to the dispatcher).
+    /// Sets availability (synced to the dispatcher). Switching it on reports the latest
+    /// position fix at once (if the app gave one); while off, no position goes out.
     pub fn set_available(&self, available: bool) -> Result<(), DeviceError> {
         let expert = self.inner.expert()?;
         let inner = self.inner.clone();
         self.rt.block_on(async move {
             inner.edit(ids::status(expert), move |tx| StatusDoc::set_available(tx, available)).await
-        })
+        })?;
+        let latest = self.inner.location.lock().ok().and_then(|mut l| {
+            l.restart();
+            l.latest()
+        });
+        if available && let Some(fix) = latest {
+            self.report_location(fix.lat(), fix.lon())?;
+        }
+        Ok(())
     }
 
-    /// Reports the current position.
+    /// Reports the current position now, whatever the throttle says (the app's explicit
+    /// "send my position").
     pub fn set_location(&self, lat: f64, lon: f64) -> Result<(), DeviceError> {
-        crate::geo::GeoPoint::new(lat, lon).map_err(|e| DeviceError::Invalid { message: e.to_string() })?;
+        let fix = crate::geo::GeoPoint::new(lat, lon).map_err(|e| DeviceError::Invalid { message: e.to_string() })?;
+        self.send_location(fix)?;
+        if let Ok(mut l) = self.inner.location.lock() {
+            l.wants(fix, true, std::time::Instant::now());
+            l.sent(fix, std::time::Instant::now());
+        }
+        Ok(())
+    }
+
+    /// A position fix from the phone's location service: sent through the expert's status
+    /// document when the [`LocationPolicy`](crate::device::location::LocationPolicy)
+    /// says so (the first fix after sync starts or availability is switched on, then a
+    /// significant move at most once per interval) and only while the expert is
+    /// available (an expert who never set availability on a device counts as available:
+    /// the server decides). Returns whether it was sent. Works offline (it syncs later).
+    pub fn report_location(&self, lat: f64, lon: f64) -> Result<bool, DeviceError> {
+        let fix = crate::geo::GeoPoint::new(lat, lon).map_err(|e| DeviceError::Invalid { message: e.to_string() })?;
+        let available = self.available()? != Some(false);
+        let now = std::time::Instant::now();
+        let wants = self.inner.location.lock().is_ok_and(|mut l| l.wants(fix, available, now));
+        if !wants {
+            return Ok(false);
+        }
+        self.send_location(fix)?;
+        if let Ok(mut l) = self.inner.location.lock() {
+            l.sent(fix, now);
+        }
+        Ok(true)
+    }
+
+    /// How often and on how large a move [`Device::report_location`] sends.
+    pub fn set_location_policy(&self, policy: crate::device::location::LocationPolicy) -> Result<(), DeviceError> {
+        if !(policy.min_move_m.is_finite() && policy.min_move_m >= 0.0) {
+            return Err(DeviceError::Invalid { message: "min_move_m must be a distance of 0 or more metres".into() });
+        }
+        if let Ok(mut l) = self.inner.location.lock() {
+            l.policy = policy;
+        }
+        Ok(())
+    }
+
+    /// The location policy in force.
+    pub fn location_policy(&self) -> crate::device::location::LocationPolicy {
+        self.inner.location.lock().map(|l| l.policy).unwrap_or_default()
+    }
+
+    fn send_location(&self, fix: crate::geo::GeoPoint) -> Result<(), DeviceError> {
         let expert = self.inner.expert()?;
         let (inner, at) = (self.inner.clone(), now());
+        let (lat, lon) = (fix.lat(), fix.lon());
         self.rt.block_on(async move {
             inner.edit(ids::status(expert), move |tx| StatusDoc::set_location(tx, lat, lon, &at)).await
         })
@@ -163,7 +220,33 @@ impl Device {
         if !matches!(platform, "android" | "ios") || token.trim().is_empty() {
             return Err(DeviceError::Invalid { message: "platform must be android or ios, with a token".into() });
         }
+        if platform == "ios" && looks_like_apns_device_token(token.trim()) {
+            // The server pushes through FCM, which refuses raw APNs tokens (ADR 19).
+            return Err(DeviceError::Invalid {
+                message: "this is an APNs device token; register the FCM registration token from Firebase \
+                          Messaging (Messaging.messaging().token) instead"
+                    .into(),
+            });
+        }
         self.inner.store.set_meta("push_platform", platform)?;
         self.inner.store.set_meta("push_token", token.trim())
+    }
+}
+
+/// An APNs device token as apps print it: 32 bytes (64 hex digits, or more in future
+/// tokens), nothing else. FCM registration tokens are longer and not hex (they carry `:`,
+/// `-` and `_`).
+fn looks_like_apns_device_token(token: &str) -> bool {
+    token.len() >= 64 && token.len().is_multiple_of(2) && token.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_raw_apns_token_is_told_apart_from_an_fcm_token() {
+        use super::looks_like_apns_device_token as apns;
+        assert!(apns(&"a1".repeat(32)));
+        assert!(!apns("dJ3k9:APA91bH-some_fcm_registration_token_0123456789abcdef0123456789abcdef0123"));
+        assert!(!apns("abc123"), "too short to be an APNs token");
     }
 }

@@ -243,117 +243,6 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
-#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_DEVICE_LISTENER_METHOD0
-#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_DEVICE_LISTENER_METHOD0
-typedef void (*UniffiCallbackInterfaceDeviceListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
-        RustCallStatus *_Nonnull uniffiCallStatus
-    );
-
-#endif
-#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_DEVICE_LISTENER_METHOD1
-#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_DEVICE_LISTENER_METHOD1
-typedef void (*UniffiCallbackInterfaceDeviceListenerMethod1)(uint64_t, RustBuffer, void* _Nonnull, 
-        RustCallStatus *_Nonnull uniffiCallStatus
-    );
-
-#endif
-#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_KEY_STORE_METHOD0
-#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_KEY_STORE_METHOD0
-typedef void (*UniffiCallbackInterfaceKeyStoreMethod0)(uint64_t, RustBuffer, RustBuffer* _Nonnull, 
-        RustCallStatus *_Nonnull uniffiCallStatus
-    );
-
-#endif
-#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_KEY_STORE_METHOD1
-#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_KEY_STORE_METHOD1
-typedef void (*UniffiCallbackInterfaceKeyStoreMethod1)(uint64_t, RustBuffer, RustBuffer, void* _Nonnull, 
-        RustCallStatus *_Nonnull uniffiCallStatus
-    );
-
-#endif
-#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_KEY_STORE_METHOD2
-#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_KEY_STORE_METHOD2
-typedef void (*UniffiCallbackInterfaceKeyStoreMethod2)(uint64_t, RustBuffer, void* _Nonnull, 
-        RustCallStatus *_Nonnull uniffiCallStatus
-    );
-
-#endif
-#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_DEVICE_LISTENER
-#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_DEVICE_LISTENER
-typedef struct UniffiVTableCallbackInterfaceDeviceListener {
-    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
-    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
-    UniffiCallbackInterfaceDeviceListenerMethod0 _Nonnull onChange;
-    UniffiCallbackInterfaceDeviceListenerMethod1 _Nonnull onSyncState;
-} UniffiVTableCallbackInterfaceDeviceListener;
-
-#endif
-#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_KEY_STORE
-#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_KEY_STORE
-typedef struct UniffiVTableCallbackInterfaceKeyStore {
-    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
-    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
-    UniffiCallbackInterfaceKeyStoreMethod0 _Nonnull get;
-    UniffiCallbackInterfaceKeyStoreMethod1 _Nonnull put;
-    UniffiCallbackInterfaceKeyStoreMethod2 _Nonnull remove;
-} UniffiVTableCallbackInterfaceKeyStore;
-
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_CLONE_DEVICELISTENER
-#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_CLONE_DEVICELISTENER
-uint64_t uniffi_mobile_ffi_fn_clone_devicelistener(uint64_t handle, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_FREE_DEVICELISTENER
-#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_FREE_DEVICELISTENER
-void uniffi_mobile_ffi_fn_free_devicelistener(uint64_t handle, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_INIT_CALLBACK_VTABLE_DEVICELISTENER
-#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_INIT_CALLBACK_VTABLE_DEVICELISTENER
-void uniffi_mobile_ffi_fn_init_callback_vtable_devicelistener(const UniffiVTableCallbackInterfaceDeviceListener* _Nonnull vtable
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_DEVICELISTENER_ON_CHANGE
-#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_DEVICELISTENER_ON_CHANGE
-void uniffi_mobile_ffi_fn_method_devicelistener_on_change(uint64_t ptr, RustBuffer what, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_DEVICELISTENER_ON_SYNC_STATE
-#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_DEVICELISTENER_ON_SYNC_STATE
-void uniffi_mobile_ffi_fn_method_devicelistener_on_sync_state(uint64_t ptr, RustBuffer state, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_CLONE_KEYSTORE
-#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_CLONE_KEYSTORE
-uint64_t uniffi_mobile_ffi_fn_clone_keystore(uint64_t handle, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_FREE_KEYSTORE
-#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_FREE_KEYSTORE
-void uniffi_mobile_ffi_fn_free_keystore(uint64_t handle, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_INIT_CALLBACK_VTABLE_KEYSTORE
-#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_INIT_CALLBACK_VTABLE_KEYSTORE
-void uniffi_mobile_ffi_fn_init_callback_vtable_keystore(const UniffiVTableCallbackInterfaceKeyStore* _Nonnull vtable
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_KEYSTORE_GET
-#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_KEYSTORE_GET
-RustBuffer uniffi_mobile_ffi_fn_method_keystore_get(uint64_t ptr, RustBuffer key, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_KEYSTORE_PUT
-#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_KEYSTORE_PUT
-void uniffi_mobile_ffi_fn_method_keystore_put(uint64_t ptr, RustBuffer key, RustBuffer value, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_KEYSTORE_REMOVE
-#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_KEYSTORE_REMOVE
-void uniffi_mobile_ffi_fn_method_keystore_remove(uint64_t ptr, RustBuffer key, RustCallStatus *_Nonnull out_status
-);
-#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_CLONE_SYSOPSDEVICE
 #define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_CLONE_SYSOPSDEVICE
 uint64_t uniffi_mobile_ffi_fn_clone_sysopsdevice(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -367,6 +256,11 @@ void uniffi_mobile_ffi_fn_free_sysopsdevice(uint64_t handle, RustCallStatus *_No
 #ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_CONSTRUCTOR_SYSOPSDEVICE_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_CONSTRUCTOR_SYSOPSDEVICE_OPEN
 uint64_t uniffi_mobile_ffi_fn_constructor_sysopsdevice_open(RustBuffer path, RustBuffer server_url, uint64_t keys, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_CONSTRUCTOR_SYSOPSDEVICE_OPEN_WITH_CONFIG
+#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_CONSTRUCTOR_SYSOPSDEVICE_OPEN_WITH_CONFIG
+uint64_t uniffi_mobile_ffi_fn_constructor_sysopsdevice_open_with_config(RustBuffer path, RustBuffer config, uint64_t keys, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_ACCEPT
@@ -414,6 +308,11 @@ void uniffi_mobile_ffi_fn_method_sysopsdevice_decline(uint64_t ptr, RustBuffer t
 void uniffi_mobile_ffi_fn_method_sysopsdevice_en_route(uint64_t ptr, RustBuffer ticket_id, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_LOCATION_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_LOCATION_POLICY
+RustBuffer uniffi_mobile_ffi_fn_method_sysopsdevice_location_policy(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_RECOVERED_FROM_DAMAGE
 #define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_RECOVERED_FROM_DAMAGE
 int8_t uniffi_mobile_ffi_fn_method_sysopsdevice_recovered_from_damage(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -422,6 +321,11 @@ int8_t uniffi_mobile_ffi_fn_method_sysopsdevice_recovered_from_damage(uint64_t p
 #ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_REGISTER_PUSH_TOKEN
 #define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_REGISTER_PUSH_TOKEN
 void uniffi_mobile_ffi_fn_method_sysopsdevice_register_push_token(uint64_t ptr, RustBuffer platform, RustBuffer token, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_REPORT_LOCATION
+#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_REPORT_LOCATION
+int8_t uniffi_mobile_ffi_fn_method_sysopsdevice_report_location(uint64_t ptr, double lat, double lon, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_SEARCH_KB
@@ -442,6 +346,11 @@ void uniffi_mobile_ffi_fn_method_sysopsdevice_set_listener(uint64_t ptr, RustBuf
 #ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_SET_LOCATION
 #define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_SET_LOCATION
 void uniffi_mobile_ffi_fn_method_sysopsdevice_set_location(uint64_t ptr, double lat, double lon, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_SET_LOCATION_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_SET_LOCATION_POLICY
+void uniffi_mobile_ffi_fn_method_sysopsdevice_set_location_policy(uint64_t ptr, RustBuffer policy, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_FN_METHOD_SYSOPSDEVICE_SET_NOTES
@@ -759,36 +668,6 @@ void ffi_mobile_ffi_rust_future_free_void(uint64_t handle
 void ffi_mobile_ffi_rust_future_complete_void(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_DEVICELISTENER_ON_CHANGE
-#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_DEVICELISTENER_ON_CHANGE
-uint16_t uniffi_mobile_ffi_checksum_method_devicelistener_on_change(void
-    
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_DEVICELISTENER_ON_SYNC_STATE
-#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_DEVICELISTENER_ON_SYNC_STATE
-uint16_t uniffi_mobile_ffi_checksum_method_devicelistener_on_sync_state(void
-    
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_KEYSTORE_GET
-#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_KEYSTORE_GET
-uint16_t uniffi_mobile_ffi_checksum_method_keystore_get(void
-    
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_KEYSTORE_PUT
-#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_KEYSTORE_PUT
-uint16_t uniffi_mobile_ffi_checksum_method_keystore_put(void
-    
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_KEYSTORE_REMOVE
-#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_KEYSTORE_REMOVE
-uint16_t uniffi_mobile_ffi_checksum_method_keystore_remove(void
-    
-);
-#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_ACCEPT
 #define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_ACCEPT
 uint16_t uniffi_mobile_ffi_checksum_method_sysopsdevice_accept(void
@@ -843,6 +722,12 @@ uint16_t uniffi_mobile_ffi_checksum_method_sysopsdevice_en_route(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_LOCATION_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_LOCATION_POLICY
+uint16_t uniffi_mobile_ffi_checksum_method_sysopsdevice_location_policy(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_RECOVERED_FROM_DAMAGE
 #define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_RECOVERED_FROM_DAMAGE
 uint16_t uniffi_mobile_ffi_checksum_method_sysopsdevice_recovered_from_damage(void
@@ -852,6 +737,12 @@ uint16_t uniffi_mobile_ffi_checksum_method_sysopsdevice_recovered_from_damage(vo
 #ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_REGISTER_PUSH_TOKEN
 #define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_REGISTER_PUSH_TOKEN
 uint16_t uniffi_mobile_ffi_checksum_method_sysopsdevice_register_push_token(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_REPORT_LOCATION
+#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_REPORT_LOCATION
+uint16_t uniffi_mobile_ffi_checksum_method_sysopsdevice_report_location(void
     
 );
 #endif
@@ -876,6 +767,12 @@ uint16_t uniffi_mobile_ffi_checksum_method_sysopsdevice_set_listener(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_SET_LOCATION
 #define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_SET_LOCATION
 uint16_t uniffi_mobile_ffi_checksum_method_sysopsdevice_set_location(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_SET_LOCATION_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_METHOD_SYSOPSDEVICE_SET_LOCATION_POLICY
+uint16_t uniffi_mobile_ffi_checksum_method_sysopsdevice_set_location_policy(void
     
 );
 #endif
@@ -948,6 +845,12 @@ uint16_t uniffi_mobile_ffi_checksum_method_sysopsdevice_write_article(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_CONSTRUCTOR_SYSOPSDEVICE_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_CONSTRUCTOR_SYSOPSDEVICE_OPEN
 uint16_t uniffi_mobile_ffi_checksum_constructor_sysopsdevice_open(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_CONSTRUCTOR_SYSOPSDEVICE_OPEN_WITH_CONFIG
+#define UNIFFI_FFIDEF_UNIFFI_MOBILE_FFI_CHECKSUM_CONSTRUCTOR_SYSOPSDEVICE_OPEN_WITH_CONFIG
+uint16_t uniffi_mobile_ffi_checksum_constructor_sysopsdevice_open_with_config(void
     
 );
 #endif

@@ -27,13 +27,16 @@ public final class SysopsClient: @unchecked Sendable {
 
     /// Opens (or creates) the store file at `path` for the server at `serverURL`. A
     /// damaged store is set aside and rebuilt from the server (``recoveredFromDamage``).
+    /// `https://` needs no set-up (the Rust core bundles Mozilla's roots); a private
+    /// deployment passes its own CA as PEM in `extraCAPEM`.
     public static func open(
-        path: URL, serverURL: String, keys: KeyStore = KeychainKeyStore()
+        path: URL, serverURL: String, extraCAPEM: String? = nil, keys: KeyStore = KeychainKeyStore()
     ) async throws -> SysopsClient {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global(qos: .userInitiated).async {
                 continuation.resume(with: Result<SysopsClient, Error> {
-                    let device = try SysopsDevice.open(path: path.path, serverUrl: serverURL, keys: keys)
+                    let config = DeviceConfig(serverUrl: serverURL, extraCaPem: extraCAPEM)
+                    let device = try SysopsDevice.openWithConfig(path: path.path, config: config, keys: keys)
                     return try SysopsClient(device: device)
                 })
             }
@@ -158,12 +161,12 @@ public final class SysopsClient: @unchecked Sendable {
         try await run { try $0.setLocation(lat: lat, lon: lon) }
     }
 
-    /// Registers the APNs device token handed to
-    /// `application(_:didRegisterForRemoteNotificationsWithDeviceToken:)` (sent as hex;
-    /// it reaches the server on the next sync).
-    public func registerPushToken(deviceToken: Data) async throws {
-        let token = deviceToken.map { String(format: "%02x", $0) }.joined()
-        try await run { try $0.registerPushToken(platform: "ios", token: token) }
+    /// Registers the FCM registration token Firebase Messaging gives the app
+    /// (`MessagingDelegate.messaging(_:didReceiveRegistrationToken:)`); it reaches the
+    /// server on the next sync. The server pushes through FCM, which refuses a raw APNs
+    /// device token: hand that to `Messaging.messaging().apnsToken` instead (ADR 19).
+    public func registerPushToken(fcmToken: String) async throws {
+        try await run { try $0.registerPushToken(platform: "ios", token: fcmToken) }
     }
 
     // MARK: Knowledge base

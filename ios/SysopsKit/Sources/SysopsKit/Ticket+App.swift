@@ -1,6 +1,7 @@
 // What the generated records lack for SwiftUI and iOS: identity, an Apple Maps link
 // (the record's `mapUrl` is a `geo:` URI that only Android opens), dates from the
-// RFC 3339 strings, the stage of a ticket and sentences for errors.
+// RFC 3339 strings and sentences for errors. A ticket's status and stage (`TicketStatus`,
+// `TicketStage` with `label()` and `isFinished()`) come typed from the Rust core.
 
 import Foundation
 
@@ -8,46 +9,7 @@ extension Ticket: Identifiable {}
 extension KbHit: Identifiable {}
 extension Article: Identifiable {}
 
-/// Where the expert is with a ticket. It follows the device's own timestamps, which
-/// change offline at once; the server's `status` catches up after sync.
-public enum TicketStage: Equatable {
-    /// Assigned to the expert, not yet accepted.
-    case assigned
-    /// Accepted, not yet on the way.
-    case accepted
-    /// On the way.
-    case enRoute
-    /// At the customer's.
-    case onSite
-    /// Completed (or closed).
-    case completed
-    /// Cancelled or taken away.
-    case cancelled
-
-    /// A short label for lists.
-    public var label: String {
-        switch self {
-        case .assigned: return "New"
-        case .accepted: return "Accepted"
-        case .enRoute: return "En route"
-        case .onSite: return "On site"
-        case .completed: return "Completed"
-        case .cancelled: return "Cancelled"
-        }
-    }
-}
-
 public extension Ticket {
-    /// The stage, from the local timestamps first and the server's status second.
-    var stage: TicketStage {
-        if completedAt != nil || status == "completed" || status == "closed" { return .completed }
-        if status == "cancelled" || status == "unassignable" { return .cancelled }
-        if arrivedAt != nil { return .onSite }
-        if enRouteAt != nil { return .enRoute }
-        if acceptedAt != nil || status == "accepted" { return .accepted }
-        return .assigned
-    }
-
     /// Opens Apple Maps at the ticket's coordinates, labelled with its address.
     var appleMapsURL: URL {
         var url = URLComponents(string: "https://maps.apple.com/")!

@@ -460,13 +460,7 @@ fileprivate final class UniffiHandleMap<T>: @unchecked Sendable {
 
 
 // Public interface members begin here.
-// Magic number for the Rust proxy to call using the same mechanism as every other method,
-// to free the callback once it's dropped by Rust.
-private let IDX_CALLBACK_FREE: Int32 = 0
-// Callback return codes
-private let UNIFFI_CALLBACK_SUCCESS: Int32 = 0
-private let UNIFFI_CALLBACK_ERROR: Int32 = 1
-private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
+
 
 #if swift(>=5.8)
 @_documentation(visibility: private)
@@ -590,553 +584,6 @@ fileprivate struct FfiConverterString: FfiConverter {
 
 
 /**
- * What the app hears about (called on a background thread).
- */
-public protocol DeviceListener: AnyObject, Sendable {
-    
-    /**
-     * `tickets` or `kb` changed.
-     */
-    func onChange(what: String) 
-    
-    /**
-     * The sync state changed.
-     */
-    func onSyncState(state: SyncState) 
-    
-}
-/**
- * What the app hears about (called on a background thread).
- */
-open class DeviceListenerImpl: DeviceListener, @unchecked Sendable {
-    fileprivate let handle: UInt64
-
-    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public struct NoHandle {
-        public init() {}
-    }
-
-    // TODO: We'd like this to be `private` but for Swifty reasons,
-    // we can't implement `FfiConverter` without making this `required` and we can't
-    // make it `required` without making it `public`.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    required public init(unsafeFromHandle handle: UInt64) {
-        self.handle = handle
-    }
-
-    // This constructor can be used to instantiate a fake object.
-    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
-    //
-    // - Warning:
-    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public init(noHandle: NoHandle) {
-        self.handle = 0
-    }
-
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public func uniffiCloneHandle() -> UInt64 {
-        return try! rustCall { uniffi_mobile_ffi_fn_clone_devicelistener(self.handle, $0) }
-    }
-    // No primary constructor declared for this class.
-
-    deinit {
-        if handle == 0 {
-            // Mock objects have handle=0 don't try to free them
-            return
-        }
-
-        try! rustCall { uniffi_mobile_ffi_fn_free_devicelistener(handle, $0) }
-    }
-
-    
-
-    
-    /**
-     * `tickets` or `kb` changed.
-     */
-open func onChange(what: String)  {try! rustCall() {
-        uniffiCallStatus in
-    uniffi_mobile_ffi_fn_method_devicelistener_on_change(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(what),uniffiCallStatus
-    )
-}
-}
-    
-    /**
-     * The sync state changed.
-     */
-open func onSyncState(state: SyncState)  {try! rustCall() {
-        uniffiCallStatus in
-    uniffi_mobile_ffi_fn_method_devicelistener_on_sync_state(
-            self.uniffiCloneHandle(),
-        FfiConverterTypeSyncState_lower(state),uniffiCallStatus
-    )
-}
-}
-    
-
-    
-}
-
-
-
-// Put the implementation in a struct so we don't pollute the top-level namespace
-fileprivate struct UniffiCallbackInterfaceDeviceListener {
-
-    // Create the VTable using a series of closures.
-    // Swift automatically converts these into C callback functions.
-    //
-    // Store the vtable directly.
-    static let vtable: UniffiVTableCallbackInterfaceDeviceListener = UniffiVTableCallbackInterfaceDeviceListener(
-        uniffiFree: { (uniffiHandle: UInt64) -> () in
-            do {
-                try FfiConverterTypeDeviceListener.handleMap.remove(handle: uniffiHandle)
-            } catch {
-                print("Uniffi callback interface DeviceListener: handle missing in uniffiFree")
-            }
-        },
-        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
-            do {
-                return try FfiConverterTypeDeviceListener.handleMap.clone(handle: uniffiHandle)
-            } catch {
-                fatalError("Uniffi callback interface DeviceListener: handle missing in uniffiClone")
-            }
-        },
-        onChange: { (
-            uniffiHandle: UInt64,
-            what: RustBuffer,
-            uniffiOutReturn: UnsafeMutableRawPointer,
-            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
-        ) in
-            let makeCall = {
-                () throws -> () in
-                guard let uniffiObj = try? FfiConverterTypeDeviceListener.handleMap.get(handle: uniffiHandle) else {
-                    throw UniffiInternalError.unexpectedStaleHandle
-                }
-                return uniffiObj.onChange(
-                     what: try FfiConverterString.lift(what)
-                )
-            }
-
-            
-            let writeReturn = { () }
-            uniffiTraitInterfaceCall(
-                callStatus: uniffiCallStatus,
-                makeCall: makeCall,
-                writeReturn: writeReturn
-            )
-        },
-        onSyncState: { (
-            uniffiHandle: UInt64,
-            state: RustBuffer,
-            uniffiOutReturn: UnsafeMutableRawPointer,
-            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
-        ) in
-            let makeCall = {
-                () throws -> () in
-                guard let uniffiObj = try? FfiConverterTypeDeviceListener.handleMap.get(handle: uniffiHandle) else {
-                    throw UniffiInternalError.unexpectedStaleHandle
-                }
-                return uniffiObj.onSyncState(
-                     state: try FfiConverterTypeSyncState_lift(state)
-                )
-            }
-
-            
-            let writeReturn = { () }
-            uniffiTraitInterfaceCall(
-                callStatus: uniffiCallStatus,
-                makeCall: makeCall,
-                writeReturn: writeReturn
-            )
-        }
-    )
-
-    // Rust stores this pointer for future callback invocations, so it must live
-    // for the process lifetime (not just for the init function call).
-    //
-    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
-    // This is safe because the pointee is initialized once during static init
-    // and never mutated by either side of the FFI.  Its fields are C function pointers.
-    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceDeviceListener> = {
-        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceDeviceListener>.allocate(capacity: 1)
-        ptr.initialize(to: vtable)
-        return UnsafePointer(ptr)
-    }()
-}
-
-private func uniffiCallbackInitDeviceListener() {
-    uniffi_mobile_ffi_fn_init_callback_vtable_devicelistener(UniffiCallbackInterfaceDeviceListener.vtablePtr)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeDeviceListener: FfiConverter {
-    fileprivate static let handleMap = UniffiHandleMap<DeviceListener>()
-
-    typealias FfiType = UInt64
-    typealias SwiftType = DeviceListener
-
-    public static func lift(_ handle: UInt64) throws -> DeviceListener {
-        if ((handle & 1) == 0) {
-            // Rust-generated handle, construct a new class that uses the handle to implement the
-            // interface
-            return DeviceListenerImpl(unsafeFromHandle: handle)
-        } else {
-            // Swift-generated handle, get the object from the handle map
-            return try handleMap.remove(handle: handle)
-        }
-    }
-
-    public static func lower(_ value: DeviceListener) -> UInt64 {
-         if let rustImpl = value as? DeviceListenerImpl {
-             // Rust-implemented object.  Clone the handle and return it
-            return rustImpl.uniffiCloneHandle()
-         } else {
-            // Swift object, generate a new vtable handle and return that.
-            return handleMap.insert(obj: value)
-         }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceListener {
-        let handle: UInt64 = try readInt(&buf)
-        return try lift(handle)
-    }
-
-    public static func write(_ value: DeviceListener, into buf: inout [UInt8]) {
-        writeInt(&buf, lower(value))
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeDeviceListener_lift(_ handle: UInt64) throws -> DeviceListener {
-    return try FfiConverterTypeDeviceListener.lift(handle)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeDeviceListener_lower(_ value: DeviceListener) -> UInt64 {
-    return FfiConverterTypeDeviceListener.lower(value)
-}
-
-
-
-
-
-
-/**
- * Secure storage the app implements (Android Keystore, iOS Keychain) for the tokens.
- */
-public protocol KeyStore: AnyObject, Sendable {
-    
-    /**
-     * A stored value.
-     */
-    func get(key: String)  -> String?
-    
-    /**
-     * Stores a value.
-     */
-    func put(key: String, value: String) 
-    
-    /**
-     * Forgets a value.
-     */
-    func remove(key: String) 
-    
-}
-/**
- * Secure storage the app implements (Android Keystore, iOS Keychain) for the tokens.
- */
-open class KeyStoreImpl: KeyStore, @unchecked Sendable {
-    fileprivate let handle: UInt64
-
-    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public struct NoHandle {
-        public init() {}
-    }
-
-    // TODO: We'd like this to be `private` but for Swifty reasons,
-    // we can't implement `FfiConverter` without making this `required` and we can't
-    // make it `required` without making it `public`.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    required public init(unsafeFromHandle handle: UInt64) {
-        self.handle = handle
-    }
-
-    // This constructor can be used to instantiate a fake object.
-    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
-    //
-    // - Warning:
-    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public init(noHandle: NoHandle) {
-        self.handle = 0
-    }
-
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public func uniffiCloneHandle() -> UInt64 {
-        return try! rustCall { uniffi_mobile_ffi_fn_clone_keystore(self.handle, $0) }
-    }
-    // No primary constructor declared for this class.
-
-    deinit {
-        if handle == 0 {
-            // Mock objects have handle=0 don't try to free them
-            return
-        }
-
-        try! rustCall { uniffi_mobile_ffi_fn_free_keystore(handle, $0) }
-    }
-
-    
-
-    
-    /**
-     * A stored value.
-     */
-open func get(key: String) -> String?  {
-    return try!  FfiConverterOptionString.lift(try! rustCall() {
-        uniffiCallStatus in
-    uniffi_mobile_ffi_fn_method_keystore_get(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(key),uniffiCallStatus
-    )
-})
-}
-    
-    /**
-     * Stores a value.
-     */
-open func put(key: String, value: String)  {try! rustCall() {
-        uniffiCallStatus in
-    uniffi_mobile_ffi_fn_method_keystore_put(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(key),
-        FfiConverterString.lower(value),uniffiCallStatus
-    )
-}
-}
-    
-    /**
-     * Forgets a value.
-     */
-open func remove(key: String)  {try! rustCall() {
-        uniffiCallStatus in
-    uniffi_mobile_ffi_fn_method_keystore_remove(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(key),uniffiCallStatus
-    )
-}
-}
-    
-
-    
-}
-
-
-
-// Put the implementation in a struct so we don't pollute the top-level namespace
-fileprivate struct UniffiCallbackInterfaceKeyStore {
-
-    // Create the VTable using a series of closures.
-    // Swift automatically converts these into C callback functions.
-    //
-    // Store the vtable directly.
-    static let vtable: UniffiVTableCallbackInterfaceKeyStore = UniffiVTableCallbackInterfaceKeyStore(
-        uniffiFree: { (uniffiHandle: UInt64) -> () in
-            do {
-                try FfiConverterTypeKeyStore.handleMap.remove(handle: uniffiHandle)
-            } catch {
-                print("Uniffi callback interface KeyStore: handle missing in uniffiFree")
-            }
-        },
-        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
-            do {
-                return try FfiConverterTypeKeyStore.handleMap.clone(handle: uniffiHandle)
-            } catch {
-                fatalError("Uniffi callback interface KeyStore: handle missing in uniffiClone")
-            }
-        },
-        get: { (
-            uniffiHandle: UInt64,
-            key: RustBuffer,
-            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
-            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
-        ) in
-            let makeCall = {
-                () throws -> String? in
-                guard let uniffiObj = try? FfiConverterTypeKeyStore.handleMap.get(handle: uniffiHandle) else {
-                    throw UniffiInternalError.unexpectedStaleHandle
-                }
-                return uniffiObj.get(
-                     key: try FfiConverterString.lift(key)
-                )
-            }
-
-            
-            let writeReturn = { uniffiOutReturn.pointee = FfiConverterOptionString.lower($0) }
-            uniffiTraitInterfaceCall(
-                callStatus: uniffiCallStatus,
-                makeCall: makeCall,
-                writeReturn: writeReturn
-            )
-        },
-        put: { (
-            uniffiHandle: UInt64,
-            key: RustBuffer,
-            value: RustBuffer,
-            uniffiOutReturn: UnsafeMutableRawPointer,
-            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
-        ) in
-            let makeCall = {
-                () throws -> () in
-                guard let uniffiObj = try? FfiConverterTypeKeyStore.handleMap.get(handle: uniffiHandle) else {
-                    throw UniffiInternalError.unexpectedStaleHandle
-                }
-                return uniffiObj.put(
-                     key: try FfiConverterString.lift(key),
-                     value: try FfiConverterString.lift(value)
-                )
-            }
-
-            
-            let writeReturn = { () }
-            uniffiTraitInterfaceCall(
-                callStatus: uniffiCallStatus,
-                makeCall: makeCall,
-                writeReturn: writeReturn
-            )
-        },
-        remove: { (
-            uniffiHandle: UInt64,
-            key: RustBuffer,
-            uniffiOutReturn: UnsafeMutableRawPointer,
-            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
-        ) in
-            let makeCall = {
-                () throws -> () in
-                guard let uniffiObj = try? FfiConverterTypeKeyStore.handleMap.get(handle: uniffiHandle) else {
-                    throw UniffiInternalError.unexpectedStaleHandle
-                }
-                return uniffiObj.remove(
-                     key: try FfiConverterString.lift(key)
-                )
-            }
-
-            
-            let writeReturn = { () }
-            uniffiTraitInterfaceCall(
-                callStatus: uniffiCallStatus,
-                makeCall: makeCall,
-                writeReturn: writeReturn
-            )
-        }
-    )
-
-    // Rust stores this pointer for future callback invocations, so it must live
-    // for the process lifetime (not just for the init function call).
-    //
-    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
-    // This is safe because the pointee is initialized once during static init
-    // and never mutated by either side of the FFI.  Its fields are C function pointers.
-    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceKeyStore> = {
-        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceKeyStore>.allocate(capacity: 1)
-        ptr.initialize(to: vtable)
-        return UnsafePointer(ptr)
-    }()
-}
-
-private func uniffiCallbackInitKeyStore() {
-    uniffi_mobile_ffi_fn_init_callback_vtable_keystore(UniffiCallbackInterfaceKeyStore.vtablePtr)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeKeyStore: FfiConverter {
-    fileprivate static let handleMap = UniffiHandleMap<KeyStore>()
-
-    typealias FfiType = UInt64
-    typealias SwiftType = KeyStore
-
-    public static func lift(_ handle: UInt64) throws -> KeyStore {
-        if ((handle & 1) == 0) {
-            // Rust-generated handle, construct a new class that uses the handle to implement the
-            // interface
-            return KeyStoreImpl(unsafeFromHandle: handle)
-        } else {
-            // Swift-generated handle, get the object from the handle map
-            return try handleMap.remove(handle: handle)
-        }
-    }
-
-    public static func lower(_ value: KeyStore) -> UInt64 {
-         if let rustImpl = value as? KeyStoreImpl {
-             // Rust-implemented object.  Clone the handle and return it
-            return rustImpl.uniffiCloneHandle()
-         } else {
-            // Swift object, generate a new vtable handle and return that.
-            return handleMap.insert(obj: value)
-         }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KeyStore {
-        let handle: UInt64 = try readInt(&buf)
-        return try lift(handle)
-    }
-
-    public static func write(_ value: KeyStore, into buf: inout [UInt8]) {
-        writeInt(&buf, lower(value))
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeKeyStore_lift(_ handle: UInt64) throws -> KeyStore {
-    return try FfiConverterTypeKeyStore.lift(handle)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeKeyStore_lower(_ value: KeyStore) -> UInt64 {
-    return FfiConverterTypeKeyStore.lower(value)
-}
-
-
-
-
-
-
-/**
  * The expert's device.
  */
 public protocol SysopsDeviceProtocol: AnyObject, Sendable {
@@ -1187,6 +634,11 @@ public protocol SysopsDeviceProtocol: AnyObject, Sendable {
     func enRoute(ticketId: String) throws 
     
     /**
+     * The location policy in force.
+     */
+    func locationPolicy() throws  -> LocationPolicy
+    
+    /**
      * Whether opening found a damaged store and started afresh.
      */
     func recoveredFromDamage()  -> Bool
@@ -1195,6 +647,14 @@ public protocol SysopsDeviceProtocol: AnyObject, Sendable {
      * Registers the phone's push token (`android` or `ios`).
      */
     func registerPushToken(platform: String, token: String) throws 
+    
+    /**
+     * A fix from the phone's location service: sent to the dispatcher on start (the first
+     * fix after sync starts or availability is switched on), on a significant move at
+     * most once per interval (see [`SysopsDevice::set_location_policy`]), and only while
+     * the expert is available. Feed it every fix; returns whether this one was sent.
+     */
+    func reportLocation(lat: Double, lon: Double) throws  -> Bool
     
     /**
      * Searches the knowledge base (ranked, with snippets), offline.
@@ -1212,9 +672,15 @@ public protocol SysopsDeviceProtocol: AnyObject, Sendable {
     func setListener(listener: DeviceListener?) throws 
     
     /**
-     * Reports the current position.
+     * Reports the current position now, whatever the location policy says.
      */
     func setLocation(lat: Double, lon: Double) throws 
+    
+    /**
+     * How large a move (metres) is worth reporting and how often (seconds) at most;
+     * the default is 250 m and 5 minutes.
+     */
+    func setLocationPolicy(policy: LocationPolicy) throws 
     
     /**
      * Replaces the work notes.
@@ -1344,6 +810,22 @@ public static func `open`(path: String, serverUrl: String, keys: KeyStore)throws
 })
 }
     
+    /**
+     * Opens the store at `path` for the server `config` names. `https://` works with no
+     * platform set-up (Mozilla's roots are bundled); a private deployment adds its own
+     * CA as PEM in `extra_ca_pem`.
+     */
+public static func openWithConfig(path: String, config: DeviceConfig, keys: KeyStore)throws  -> SysopsDevice  {
+    return try  FfiConverterTypeSysopsDevice_lift(try rustCallWithError(FfiConverterTypeDeviceError_lift) {
+        uniffiCallStatus in
+    uniffi_mobile_ffi_fn_constructor_sysopsdevice_open_with_config(
+        FfiConverterString.lower(path),
+        FfiConverterTypeDeviceConfig_lower(config),
+        FfiConverterTypeKeyStore_lower(keys),uniffiCallStatus
+    )
+})
+}
+    
 
     
     /**
@@ -1459,6 +941,18 @@ open func enRoute(ticketId: String)throws   {try rustCallWithError(FfiConverterT
 }
     
     /**
+     * The location policy in force.
+     */
+open func locationPolicy()throws  -> LocationPolicy  {
+    return try  FfiConverterTypeLocationPolicy_lift(try rustCallWithError(FfiConverterTypeDeviceError_lift) {
+        uniffiCallStatus in
+    uniffi_mobile_ffi_fn_method_sysopsdevice_location_policy(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Whether opening found a damaged store and started afresh.
      */
 open func recoveredFromDamage() -> Bool  {
@@ -1481,6 +975,23 @@ open func registerPushToken(platform: String, token: String)throws   {try rustCa
         FfiConverterString.lower(token),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * A fix from the phone's location service: sent to the dispatcher on start (the first
+     * fix after sync starts or availability is switched on), on a significant move at
+     * most once per interval (see [`SysopsDevice::set_location_policy`]), and only while
+     * the expert is available. Feed it every fix; returns whether this one was sent.
+     */
+open func reportLocation(lat: Double, lon: Double)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeDeviceError_lift) {
+        uniffiCallStatus in
+    uniffi_mobile_ffi_fn_method_sysopsdevice_report_location(
+            self.uniffiCloneHandle(),
+        FfiConverterDouble.lower(lat),
+        FfiConverterDouble.lower(lon),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -1522,7 +1033,7 @@ open func setListener(listener: DeviceListener?)throws   {try rustCallWithError(
 }
     
     /**
-     * Reports the current position.
+     * Reports the current position now, whatever the location policy says.
      */
 open func setLocation(lat: Double, lon: Double)throws   {try rustCallWithError(FfiConverterTypeDeviceError_lift) {
         uniffiCallStatus in
@@ -1530,6 +1041,19 @@ open func setLocation(lat: Double, lon: Double)throws   {try rustCallWithError(F
             self.uniffiCloneHandle(),
         FfiConverterDouble.lower(lat),
         FfiConverterDouble.lower(lon),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * How large a move (metres) is worth reporting and how often (seconds) at most;
+     * the default is 250 m and 5 minutes.
+     */
+open func setLocationPolicy(policy: LocationPolicy)throws   {try rustCallWithError(FfiConverterTypeDeviceError_lift) {
+        uniffiCallStatus in
+    uniffi_mobile_ffi_fn_method_sysopsdevice_set_location_policy(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeLocationPolicy_lower(policy),uniffiCallStatus
     )
 }
 }
@@ -1901,85 +1425,6 @@ public func FfiConverterTypeKbHit_lower(_ value: KbHit) -> RustBuffer {
 
 
 /**
- * Where syncing stands.
- */
-public struct SyncState: Equatable, Hashable {
-    /**
-     * Connected to the server now.
-     */
-    public var connected: Bool
-    /**
-     * When the device last had everything (RFC 3339).
-     */
-    public var lastSyncedAt: String?
-    /**
-     * Documents with local changes waiting to reach the server.
-     */
-    public var pendingChanges: UInt32
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Connected to the server now.
-         */connected: Bool, 
-        /**
-         * When the device last had everything (RFC 3339).
-         */lastSyncedAt: String?, 
-        /**
-         * Documents with local changes waiting to reach the server.
-         */pendingChanges: UInt32) {
-        self.connected = connected
-        self.lastSyncedAt = lastSyncedAt
-        self.pendingChanges = pendingChanges
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension SyncState: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeSyncState: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncState {
-        return
-            try SyncState(
-                connected: FfiConverterBool.read(from: &buf), 
-                lastSyncedAt: FfiConverterOptionString.read(from: &buf), 
-                pendingChanges: FfiConverterUInt32.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: SyncState, into buf: inout [UInt8]) {
-        FfiConverterBool.write(value.connected, into: &buf)
-        FfiConverterOptionString.write(value.lastSyncedAt, into: &buf)
-        FfiConverterUInt32.write(value.pendingChanges, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeSyncState_lift(_ buf: RustBuffer) throws -> SyncState {
-    return try FfiConverterTypeSyncState.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeSyncState_lower(_ value: SyncState) -> RustBuffer {
-    return FfiConverterTypeSyncState.lower(value)
-}
-
-
-/**
  * A ticket on the device.
  */
 public struct Ticket: Equatable, Hashable {
@@ -1988,9 +1433,20 @@ public struct Ticket: Equatable, Hashable {
      */
     public var id: String
     /**
-     * Status on the server (`assigned`, `accepted`, `completed`, …).
+     * Status on the server; `None` when the server sent one this version of the app does
+     * not know (show [`Ticket::stage`] then).
      */
-    public var status: String
+    public var status: TicketStatus?
+    /**
+     * Where the expert is with it, as the app shows it (from the device's own stamps
+     * first, the server's status second).
+     */
+    public var stage: TicketStage
+    /**
+     * No more work to do on it on this device (the stage is completed, declined or
+     * withdrawn).
+     */
+    public var finished: Bool
     /**
      * Category.
      */
@@ -2040,6 +1496,10 @@ public struct Ticket: Equatable, Hashable {
      */
     public var acceptedAt: String?
     /**
+     * When this device declined it.
+     */
+    public var declinedAt: String?
+    /**
      * When the expert set off.
      */
     public var enRouteAt: String?
@@ -2067,8 +1527,17 @@ public struct Ticket: Equatable, Hashable {
          * Id.
          */id: String, 
         /**
-         * Status on the server (`assigned`, `accepted`, `completed`, …).
-         */status: String, 
+         * Status on the server; `None` when the server sent one this version of the app does
+         * not know (show [`Ticket::stage`] then).
+         */status: TicketStatus?, 
+        /**
+         * Where the expert is with it, as the app shows it (from the device's own stamps
+         * first, the server's status second).
+         */stage: TicketStage, 
+        /**
+         * No more work to do on it on this device (the stage is completed, declined or
+         * withdrawn).
+         */finished: Bool, 
         /**
          * Category.
          */category: String, 
@@ -2106,6 +1575,9 @@ public struct Ticket: Equatable, Hashable {
          * When this device accepted it.
          */acceptedAt: String?, 
         /**
+         * When this device declined it.
+         */declinedAt: String?, 
+        /**
          * When the expert set off.
          */enRouteAt: String?, 
         /**
@@ -2122,6 +1594,8 @@ public struct Ticket: Equatable, Hashable {
          */notes: String) {
         self.id = id
         self.status = status
+        self.stage = stage
+        self.finished = finished
         self.category = category
         self.title = title
         self.description = description
@@ -2134,6 +1608,7 @@ public struct Ticket: Equatable, Hashable {
         self.customerPhone = customerPhone
         self.dispatcherNotes = dispatcherNotes
         self.acceptedAt = acceptedAt
+        self.declinedAt = declinedAt
         self.enRouteAt = enRouteAt
         self.arrivedAt = arrivedAt
         self.completedAt = completedAt
@@ -2158,7 +1633,9 @@ public struct FfiConverterTypeTicket: FfiConverterRustBuffer {
         return
             try Ticket(
                 id: FfiConverterString.read(from: &buf), 
-                status: FfiConverterString.read(from: &buf), 
+                status: FfiConverterOptionTypeTicketStatus.read(from: &buf), 
+                stage: FfiConverterTypeTicketStage.read(from: &buf), 
+                finished: FfiConverterBool.read(from: &buf), 
                 category: FfiConverterString.read(from: &buf), 
                 title: FfiConverterString.read(from: &buf), 
                 description: FfiConverterString.read(from: &buf), 
@@ -2171,6 +1648,7 @@ public struct FfiConverterTypeTicket: FfiConverterRustBuffer {
                 customerPhone: FfiConverterString.read(from: &buf), 
                 dispatcherNotes: FfiConverterString.read(from: &buf), 
                 acceptedAt: FfiConverterOptionString.read(from: &buf), 
+                declinedAt: FfiConverterOptionString.read(from: &buf), 
                 enRouteAt: FfiConverterOptionString.read(from: &buf), 
                 arrivedAt: FfiConverterOptionString.read(from: &buf), 
                 completedAt: FfiConverterOptionString.read(from: &buf), 
@@ -2181,7 +1659,9 @@ public struct FfiConverterTypeTicket: FfiConverterRustBuffer {
 
     public static func write(_ value: Ticket, into buf: inout [UInt8]) {
         FfiConverterString.write(value.id, into: &buf)
-        FfiConverterString.write(value.status, into: &buf)
+        FfiConverterOptionTypeTicketStatus.write(value.status, into: &buf)
+        FfiConverterTypeTicketStage.write(value.stage, into: &buf)
+        FfiConverterBool.write(value.finished, into: &buf)
         FfiConverterString.write(value.category, into: &buf)
         FfiConverterString.write(value.title, into: &buf)
         FfiConverterString.write(value.description, into: &buf)
@@ -2194,6 +1674,7 @@ public struct FfiConverterTypeTicket: FfiConverterRustBuffer {
         FfiConverterString.write(value.customerPhone, into: &buf)
         FfiConverterString.write(value.dispatcherNotes, into: &buf)
         FfiConverterOptionString.write(value.acceptedAt, into: &buf)
+        FfiConverterOptionString.write(value.declinedAt, into: &buf)
         FfiConverterOptionString.write(value.enRouteAt, into: &buf)
         FfiConverterOptionString.write(value.arrivedAt, into: &buf)
         FfiConverterOptionString.write(value.completedAt, into: &buf)
@@ -2215,172 +1696,6 @@ public func FfiConverterTypeTicket_lift(_ buf: RustBuffer) throws -> Ticket {
 #endif
 public func FfiConverterTypeTicket_lower(_ value: Ticket) -> RustBuffer {
     return FfiConverterTypeTicket.lower(value)
-}
-
-
-/**
- * What went wrong, in terms the app can act on.
- */
-public 
-enum DeviceError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
-
-    
-    
-    /**
-     * Sign in first.
-     */
-    case NotSignedIn
-    /**
-     * Wrong e-mail or password.
-     */
-    case BadCredentials
-    /**
-     * The server cannot be reached now; the action needs it.
-     */
-    case Offline(
-        /**
-         * Why.
-         */message: String
-    )
-    /**
-     * No such ticket or article on this device.
-     */
-    case NotFound(
-        /**
-         * What.
-         */what: String
-    )
-    /**
-     * The input is not acceptable.
-     */
-    case Invalid(
-        /**
-         * Why.
-         */message: String
-    )
-    /**
-     * The local database failed (full disk, damaged file).
-     */
-    case Storage(
-        /**
-         * Why.
-         */message: String
-    )
-    /**
-     * The server refused.
-     */
-    case Server(
-        /**
-         * Why.
-         */message: String
-    )
-
-    
-
-    
-
-    
-    public var errorDescription: String? {
-        String(reflecting: self)
-    }
-    
-}
-
-#if compiler(>=6)
-extension DeviceError: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeDeviceError: FfiConverterRustBuffer {
-    typealias SwiftType = DeviceError
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceError {
-        let variant: Int32 = try readInt(&buf)
-        switch variant {
-
-        
-
-        
-        case 1: return .NotSignedIn
-        case 2: return .BadCredentials
-        case 3: return .Offline(
-            message: try FfiConverterString.read(from: &buf)
-            )
-        case 4: return .NotFound(
-            what: try FfiConverterString.read(from: &buf)
-            )
-        case 5: return .Invalid(
-            message: try FfiConverterString.read(from: &buf)
-            )
-        case 6: return .Storage(
-            message: try FfiConverterString.read(from: &buf)
-            )
-        case 7: return .Server(
-            message: try FfiConverterString.read(from: &buf)
-            )
-
-         default: throw UniffiInternalError.unexpectedEnumCase
-        }
-    }
-
-    public static func write(_ value: DeviceError, into buf: inout [UInt8]) {
-        switch value {
-
-        
-
-        
-        
-        case .NotSignedIn:
-            writeInt(&buf, Int32(1))
-        
-        
-        case .BadCredentials:
-            writeInt(&buf, Int32(2))
-        
-        
-        case let .Offline(message):
-            writeInt(&buf, Int32(3))
-            FfiConverterString.write(message, into: &buf)
-            
-        
-        case let .NotFound(what):
-            writeInt(&buf, Int32(4))
-            FfiConverterString.write(what, into: &buf)
-            
-        
-        case let .Invalid(message):
-            writeInt(&buf, Int32(5))
-            FfiConverterString.write(message, into: &buf)
-            
-        
-        case let .Storage(message):
-            writeInt(&buf, Int32(6))
-            FfiConverterString.write(message, into: &buf)
-            
-        
-        case let .Server(message):
-            writeInt(&buf, Int32(7))
-            FfiConverterString.write(message, into: &buf)
-            
-        }
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeDeviceError_lift(_ buf: RustBuffer) throws -> DeviceError {
-    return try FfiConverterTypeDeviceError.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeDeviceError_lower(_ value: DeviceError) -> RustBuffer {
-    return FfiConverterTypeDeviceError.lower(value)
 }
 
 #if swift(>=5.8)
@@ -2450,6 +1765,30 @@ fileprivate struct FfiConverterOptionTypeDeviceListener: FfiConverterRustBuffer 
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeDeviceListener.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeTicketStatus: FfiConverterRustBuffer {
+    typealias SwiftType = TicketStatus?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeTicketStatus.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeTicketStatus.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -2545,105 +1884,101 @@ private let initializationResult: InitializationResult = {
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_devicelistener_on_change() != 43605) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_accept() != 60690) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_devicelistener_on_sync_state() != 36666) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_add_part() != 48010) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_keystore_get() != 4217) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_arrived() != 58065) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_keystore_put() != 5381) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_article() != 62888) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_keystore_remove() != 28963) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_available() != 39235) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_accept() != 50318) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_close() != 40797) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_add_part() != 18782) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_complete() != 54404) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_arrived() != 2996) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_decline() != 6641) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_article() != 47003) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_en_route() != 4609) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_available() != 42852) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_close() != 40560) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_complete() != 48972) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_decline() != 60955) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_en_route() != 51318) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_location_policy() != 13076) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_mobile_ffi_checksum_method_sysopsdevice_recovered_from_damage() != 41819) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_register_push_token() != 46272) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_register_push_token() != 48284) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_search_kb() != 40380) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_report_location() != 1311) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_set_available() != 41222) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_search_kb() != 31962) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_set_listener() != 18042) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_set_available() != 18402) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_set_location() != 42168) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_set_listener() != 8594) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_set_notes() != 3132) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_set_location() != 56076) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_sign_in() != 34494) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_set_location_policy() != 60562) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_sign_out() != 6147) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_set_notes() != 40106) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_signed_in_expert() != 20470) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_sign_in() != 33941) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_start_sync() != 13529) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_sign_out() != 43614) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_stop_sync() != 2873) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_signed_in_expert() != 64612) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_sync_state() != 25955) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_start_sync() != 60741) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_ticket() != 1547) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_stop_sync() != 49475) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_tickets() != 48412) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_sync_state() != 43428) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_wait_synced() != 3302) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_ticket() != 35779) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_write_article() != 2982) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_tickets() != 44137) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mobile_ffi_checksum_constructor_sysopsdevice_open() != 26709) {
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_wait_synced() != 9204) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_mobile_ffi_checksum_method_sysopsdevice_write_article() != 16529) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_mobile_ffi_checksum_constructor_sysopsdevice_open() != 40668) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_mobile_ffi_checksum_constructor_sysopsdevice_open_with_config() != 57281) {
         return InitializationResult.apiChecksumMismatch
     }
 
-    uniffiCallbackInitDeviceListener()
-    uniffiCallbackInitKeyStore()
+    uniffiEnsureSysopsCoreInitialized()
     return InitializationResult.ok
 }()
 

@@ -6,7 +6,7 @@ package com.sysops.squad
 import kotlinx.coroutines.channels.BufferOverflow
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.flow.MutableSharedFlow
-import uniffi.mobile_ffi.DeviceListener
+import uniffi.sysops_core.DeviceListener
 
 /** What changed on the device. */
 enum class Change {
@@ -34,7 +34,7 @@ internal class ListenerBridge : DeviceListener {
         }
     }
 
-    override fun onSyncState(state: uniffi.mobile_ffi.SyncState) {
+    override fun onSyncState(state: uniffi.sysops_core.SyncState) {
         stateRequests.trySend(Unit)
     }
 }

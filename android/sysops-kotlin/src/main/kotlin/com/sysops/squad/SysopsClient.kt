@@ -6,6 +6,7 @@ package com.sysops.squad
 import java.util.concurrent.atomic.AtomicBoolean
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.milliseconds
+import kotlin.time.Duration.Companion.minutes
 import kotlin.time.TimeSource
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.CoroutineScope
@@ -29,8 +30,9 @@ import kotlinx.coroutines.flow.map
 import kotlinx.coroutines.flow.onSubscription
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
-import uniffi.mobile_ffi.DeviceException
+import uniffi.sysops_core.DeviceException
 import uniffi.mobile_ffi.SysopsDevice
+import uniffi.sysops_core.DeviceConfig
 
 /**
  * The expert's device: an offline store that syncs with the server in the background.
@@ -147,8 +149,26 @@ class SysopsClient private constructor(
     /** Sets availability for new work. */
     suspend fun setAvailable(available: Boolean) = change { setAvailable(available) }
 
-    /** Reports the current position. */
+    /** Reports the current position now, whatever the location policy says. */
     suspend fun setLocation(lat: Double, lon: Double) = change { setLocation(lat, lon) }
+
+    /**
+     * A fix from the phone's location service (feed it every one): the device sends it to
+     * the dispatcher on start (the first fix after [startSync] or after [setAvailable]
+     * `true`), then on a move of [LocationPolicy.minMoveM] metres at most once per
+     * [LocationPolicy.minIntervalS] seconds, and never while the expert is unavailable.
+     * Returns whether this fix was sent (it reaches the server with the next sync).
+     */
+    suspend fun reportLocation(lat: Double, lon: Double): Boolean = change { reportLocation(lat, lon) }
+
+    /** Sets how large a move is worth reporting and how often at most (default 250 m, 5 minutes). */
+    suspend fun setLocationPolicy(minMoveMetres: Double = 250.0, minInterval: Duration = 5.minutes) {
+        require(minMoveMetres >= 0.0 && !minInterval.isNegative()) { "a distance and an interval of 0 or more" }
+        call { setLocationPolicy(LocationPolicy(minMoveMetres, minInterval.inWholeSeconds.toULong())) }
+    }
+
+    /** The location policy in force. */
+    suspend fun locationPolicy(): LocationPolicy = call { locationPolicy() }
 
     /** Registers this phone's push token (sent now if online, else on the next connection). */
     suspend fun registerPushToken(token: String, platform: String = "android") =
@@ -234,15 +254,21 @@ class SysopsClient private constructor(
         /**
          * Opens (or creates) the store at [path] for the server at [serverUrl], keeping the
          * tokens in [tokens]. A damaged store is set aside and rebuilt from the server.
+         *
+         * `https://` needs no platform set-up: the library bundles Mozilla's root
+         * certificates. A private deployment whose certificate comes from its own CA passes
+         * that CA as PEM in [extraCaPem] (for example from a raw resource); it is trusted
+         * besides the bundled roots.
          */
         suspend fun open(
             path: String,
             serverUrl: String,
             tokens: TokenStore,
             io: CoroutineDispatcher = Dispatchers.IO,
+            extraCaPem: String? = null,
         ): SysopsClient = withContext(io) {
             val device = try {
-                SysopsDevice.open(path, serverUrl, KeyStoreAdapter(tokens))
+                SysopsDevice.openWithConfig(path, DeviceConfig(serverUrl, extraCaPem), KeyStoreAdapter(tokens))
             } catch (e: DeviceException) {
                 throw e.toSysops()
             }

@@ -3,7 +3,7 @@
 // and its `message` is empty for variants without fields, so the client converts it here.
 package com.sysops.squad
 
-import uniffi.mobile_ffi.DeviceException
+import uniffi.sysops_core.DeviceException
 
 /** What went wrong in the device, in terms the app can act on. */
 sealed class SysopsException(message: String, cause: Throwable?) : Exception(message, cause) {

@@ -4,7 +4,7 @@
 package com.sysops.squad
 
 import java.util.concurrent.ConcurrentHashMap
-import uniffi.mobile_ffi.KeyStore
+import uniffi.sysops_core.KeyStore
 
 /**
  * Where the device keeps its access and refresh tokens. Called from the device's own

@@ -12,7 +12,18 @@ typealias KbHit = uniffi.mobile_ffi.KbHit
 typealias Article = uniffi.mobile_ffi.Article
 
 /** Connection and sync state: connected, last synced (RFC 3339), pending changes. */
-typealias SyncState = uniffi.mobile_ffi.SyncState
+typealias SyncState = uniffi.sysops_core.SyncState
+
+/** How often and on how large a move [SysopsClient.reportLocation] sends (metres, seconds). */
+typealias LocationPolicy = uniffi.sysops_core.LocationPolicy
+
+/** A ticket's status on the server, typed by the core (null on a [Ticket] when the server
+ * sent a status this version does not know). */
+typealias TicketStatus = uniffi.sysops_core.TicketStatus
+
+/** Where the expert is with a ticket, as the app shows it (decided by the core from the
+ * device's own stamps and the server's status; `label()` gives a short English label). */
+typealias TicketStage = uniffi.sysops_core.TicketStage
 
 /** Pending changes as an Int (the FFI carries a UInt). */
 val SyncState.pending: Int get() = pendingChanges.toInt()
@@ -20,9 +31,8 @@ val SyncState.pending: Int get() = pendingChanges.toInt()
 /** Connected, with nothing waiting to reach the server, and synced at least once. */
 val SyncState.isSettled: Boolean get() = connected && pendingChanges == 0u && lastSyncedAt != null
 
-/** No more work to do on it on this device. */
-val Ticket.isFinished: Boolean
-    get() = completedAt != null || status in setOf("completed", "closed", "cancelled")
+/** No more work to do on it on this device (decided by the core: [Ticket.finished]). */
+val Ticket.isFinished: Boolean get() = finished
 
 /**
  * A field step the expert can take next, judged from what this device recorded; the
@@ -31,10 +41,10 @@ val Ticket.isFinished: Boolean
 enum class FieldStep { ACCEPT, DECLINE, EN_ROUTE, ARRIVED, COMPLETE }
 
 /** The steps worth offering for this ticket now. */
-fun Ticket.nextSteps(): Set<FieldStep> = when {
-    isFinished -> emptySet()
-    acceptedAt == null -> setOf(FieldStep.ACCEPT, FieldStep.DECLINE)
-    enRouteAt == null -> setOf(FieldStep.EN_ROUTE, FieldStep.ARRIVED, FieldStep.COMPLETE)
-    arrivedAt == null -> setOf(FieldStep.ARRIVED, FieldStep.COMPLETE)
-    else -> setOf(FieldStep.COMPLETE)
+fun Ticket.nextSteps(): Set<FieldStep> = when (stage) {
+    TicketStage.ASSIGNED -> setOf(FieldStep.ACCEPT, FieldStep.DECLINE)
+    TicketStage.ACCEPTED -> setOf(FieldStep.EN_ROUTE, FieldStep.ARRIVED, FieldStep.COMPLETE)
+    TicketStage.EN_ROUTE -> setOf(FieldStep.ARRIVED, FieldStep.COMPLETE)
+    TicketStage.ON_SITE -> setOf(FieldStep.COMPLETE)
+    TicketStage.COMPLETED, TicketStage.DECLINED, TicketStage.WITHDRAWN -> emptySet()
 }

@@ -11,6 +11,7 @@ import com.sysops.squad.support.obj
 import com.sysops.squad.support.str
 import java.nio.file.Path
 import java.time.Instant
+import kotlin.math.abs
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertNotNull
@@ -26,6 +27,8 @@ import kotlinx.coroutines.withTimeoutOrNull
 import kotlinx.serialization.json.JsonObject
 import kotlinx.serialization.json.add
 import kotlinx.serialization.json.buildJsonObject
+import kotlinx.serialization.json.double
+import kotlinx.serialization.json.jsonPrimitive
 import kotlinx.serialization.json.put
 import kotlinx.serialization.json.putJsonArray
 import kotlinx.serialization.json.putJsonObject
@@ -55,6 +58,7 @@ class FieldDayTest {
         val expertEmail: String,
         val ticketId: String,
         val articleId: String,
+        val subscriptionId: String,
     )
 
     @BeforeAll
@@ -114,14 +118,21 @@ class FieldDayTest {
             assertTrue(!article.draft)
 
             val ticket = client.ticket(scene.ticketId)
+            assertEquals(TicketStatus.ASSIGNED, ticket.status, "typed by the core")
+            assertEquals(TicketStage.ASSIGNED, ticket.stage)
+            assertEquals("New", ticket.stage.label())
             assertEquals("Casey Customer", ticket.customerName)
             assertEquals(CUSTOMER_ADDRESS, ticket.address)
             assertTrue(ticket.mapUrl.startsWith("geo:"), ticket.mapUrl)
             assertEquals(setOf(FieldStep.ACCEPT, FieldStep.DECLINE), ticket.nextSteps())
 
             client.accept(scene.ticketId)
+            assertEquals(TicketStage.ACCEPTED, client.ticket(scene.ticketId).stage, "the stage follows the device offline")
             client.setNotes(scene.ticketId, "Replaced the power board.")
             client.complete(scene.ticketId, RESOLUTION)
+            val done = client.ticket(scene.ticketId)
+            assertEquals(TicketStage.COMPLETED, done.stage)
+            assertTrue(done.isFinished && done.nextSteps().isEmpty(), "nothing left to do")
             val completedAt = assertNotNull(client.ticket(scene.ticketId).completedAt, "completed on the device")
             val draftId = client.writeArticle(DRAFT_TITLE, "Check the standby LED before opening the set.", listOf("television"))
             assertTrue(client.syncState().pending > 0, "changes wait for the network")
@@ -156,6 +167,58 @@ class FieldDayTest {
             throw e
         } finally {
             client.close() // idempotent
+        }
+    }
+
+    @Test
+    @Order(3)
+    fun `the device reports where the expert is and the next assignment uses it`() = runBlocking<Unit> {
+        val admin = api.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+        // Erin is 1 km north, the customer 0.5 km north, Flo (new) 3 km north.
+        val floEmail = "flo@experts.test"
+        val flo = api.post("/api/v1/experts", buildJsonObject {
+            put("name", "Flo Expert")
+            put("email", floEmail)
+            put("password", EXPERT_PASSWORD)
+            put("phone", "+13125550102")
+            putJsonArray("skills") { add("television") }
+            putJsonObject("service_area") {
+                put("center", place(0.0))
+                put("radius_km", 40.0)
+            }
+            put("locale", "en-US")
+            put("location", place(3.0))
+            put("available", true)
+        }, admin).str("id")
+        val customer = api.login("casey@customers.test", CUSTOMER_PASSWORD)
+        fun newTicket(title: String) = api.post("/api/v1/tickets", buildJsonObject {
+            put("subscription_id", scene.subscriptionId)
+            put("category", "television")
+            put("title", title)
+            put("description", "No picture.")
+        }, customer)
+        fun location(id: String) = api.get("/api/v1/experts/$id", admin).obj("location")
+
+        SysopsClient.open(tmp.resolve("flo.db").toString(), server.baseUrl, InMemoryTokenStore()).use { client ->
+            assertEquals(flo, client.signIn(floEmail, EXPERT_PASSWORD))
+            client.setLocationPolicy(minMoveMetres = 250.0, minInterval = 60.seconds * 60)
+            assertEquals(3600uL, client.locationPolicy().minIntervalS)
+            client.startSync()
+            assertTrue(client.awaitSynced(SYNC_BOUND), "synced")
+
+            // On start the first fix goes out: Flo has driven 30 km north.
+            val away = 41.8781 + 30.0 / 111.2
+            assertTrue(client.reportLocation(away, -87.6298), "the first fix is sent")
+            // Driving back at once is throttled (at most once an hour here).
+            assertTrue(!client.reportLocation(41.8781, -87.6298), "throttled")
+            assertTrue(client.awaitSynced(SYNC_BOUND), "the fix reached the server")
+            eventually("Flo's new position on the server") {
+                location(flo).takeIf { abs(it.getValue("lat").jsonPrimitive.double - away) < 1e-6 }
+            }
+            // The dispatcher's next assignment uses it. From where the server had her (2.5 km
+            // from the customer) Flo would win over Erin (0.5 km plus 3 km of fairness for
+            // her job this morning); from 29.5 km away she loses.
+            assertEquals(scene.expertId, newTicket("After Flo drove off").str("assigned_expert_id"))
         }
     }
 
@@ -222,7 +285,7 @@ class FieldDayTest {
             put("body", "If a television does not power on, unplug it for a minute, then check the power board.")
             putJsonArray("tags") { add("television") }
         }, admin)
-        return Scene(expert.str("id"), expertEmail, ticket.str("id"), article.str("id"))
+        return Scene(expert.str("id"), expertEmail, ticket.str("id"), article.str("id"), subscription.str("id"))
     }
 
     /** [km] kilometres north of central Chicago. */

@@ -13,7 +13,11 @@ import java.util.concurrent.TimeUnit
 import java.util.concurrent.TimeoutException
 
 /** A running (or stopped) server on its own data directory. */
-class ServerProcess private constructor(private val bin: Path, private val root: Path) : AutoCloseable {
+class ServerProcess private constructor(
+    private val bin: Path,
+    private val root: Path,
+    private val env: Map<String, String> = emptyMap(),
+) : AutoCloseable {
     private val dataDir: Path = root.resolve("data")
     private val log: File = root.resolve("server.log").toFile()
     private var process: Process? = null
@@ -26,6 +30,7 @@ class ServerProcess private constructor(private val bin: Path, private val root:
         val pb = ProcessBuilder(listOf(bin.toString()) + args + listOf("--data-dir", dataDir.toString()))
         // Only this test's settings: no database URL or provider from the caller's shell.
         pb.environment().keys.removeIf { it.startsWith("SYSOPS_") }
+        pb.environment().putAll(env)
         pb.redirectError(ProcessBuilder.Redirect.appendTo(log))
         return pb
     }
@@ -111,9 +116,9 @@ class ServerProcess private constructor(private val bin: Path, private val root:
             return bin
         }
 
-        /** A server on a fresh data directory under [root], with an administrator. */
-        fun start(root: Path): ServerProcess {
-            val s = ServerProcess(binary(), root)
+        /** A server on a fresh data directory under [root], with an administrator and [env]. */
+        fun start(root: Path, env: Map<String, String> = emptyMap()): ServerProcess {
+            val s = ServerProcess(binary(), root, env)
             Files.createDirectories(root)
             s.createAdmin()
             s.serve("127.0.0.1:0")

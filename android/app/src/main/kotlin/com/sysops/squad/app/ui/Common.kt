@@ -16,12 +16,27 @@ import androidx.compose.ui.res.pluralStringResource
 import androidx.compose.ui.res.stringResource
 import androidx.compose.ui.unit.dp
 import com.sysops.squad.SyncState
+import com.sysops.squad.TicketStage
 import com.sysops.squad.app.R
 import com.sysops.squad.pending
 import java.time.OffsetDateTime
 import java.time.ZoneId
 import java.time.format.DateTimeFormatter
 import java.time.format.FormatStyle
+
+/** The label of a ticket's stage, from the app's (translatable) strings. */
+@Composable
+fun stageLabel(stage: TicketStage): String = stringResource(
+    when (stage) {
+        TicketStage.ASSIGNED -> R.string.stage_assigned
+        TicketStage.ACCEPTED -> R.string.stage_accepted
+        TicketStage.EN_ROUTE -> R.string.stage_en_route
+        TicketStage.ON_SITE -> R.string.stage_on_site
+        TicketStage.COMPLETED -> R.string.stage_completed
+        TicketStage.DECLINED -> R.string.stage_declined
+        TicketStage.WITHDRAWN -> R.string.stage_withdrawn
+    },
+)
 
 /** An RFC 3339 time from the device, in the phone's zone and locale; null if absent. */
 fun localTime(rfc3339: String?): String? = rfc3339?.let {

@@ -98,7 +98,7 @@ private fun TicketDetail(ticket: Ticket, busy: Boolean, vm: TicketDetailViewMode
     var resolution by rememberSaveable(ticket.id) { mutableStateOf("") }
 
     Column(modifier = Modifier.padding(16.dp), verticalArrangement = Arrangement.spacedBy(12.dp)) {
-        Text("${ticket.category} · ${ticket.status}", style = MaterialTheme.typography.labelLarge)
+        Text("${ticket.category} · ${stageLabel(ticket.stage)}", style = MaterialTheme.typography.labelLarge)
 
         Section(stringResource(R.string.customer)) {
             Text(ticket.customerName)

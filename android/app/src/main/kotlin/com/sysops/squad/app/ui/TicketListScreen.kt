@@ -75,7 +75,7 @@ private fun TicketRow(ticket: Ticket, onClick: () -> Unit) {
     ListItem(
         headlineContent = { Text(ticket.title) },
         supportingContent = { Text("${ticket.customerName} · ${ticket.address}") },
-        trailingContent = { Text(ticket.status) },
+        trailingContent = { Text(stageLabel(ticket.stage)) },
         modifier = Modifier.clickable(onClick = onClick),
     )
 }
