@@ -20,11 +20,13 @@ pub mod error;
 pub mod financial;
 pub mod form;
 pub mod home;
+pub mod invoices;
 pub mod live;
 pub mod my_tickets;
 pub mod register;
 pub mod reports;
 pub mod session;
+pub mod staff;
 pub mod tickets;
 
 use actix_session::Session;
@@ -73,6 +75,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, sessions: &session::Sessions, liv
             .configure(reports::routes)
             .configure(billing::routes)
             .configure(financial::routes)
+            .configure(staff::routes)
+            .configure(invoices::routes)
             .default_service(web::to(not_found)),
     );
 }

@@ -5,10 +5,12 @@
 // violations; screenshots at 390 and 1280 px in tests/.work/screenshots/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, api, unique, capture, signIn, PASSWORD } from './lib.mjs';
+import { startServer, launch, api, login, unique, capture, signIn, PASSWORD } from './lib.mjs';
 
 const PAT = { email: 'pat.customer@example.com', password: 'customer-demo-pass' };
 const MANAGER = { email: 'manager@sysops.example', password: 'manager-demo-pass' };
+const AGENT = { email: 'agent@sysops.example', password: 'agent-demo-pass' };
+const ADMIN = { email: 'admin@sysops.example', password: 'admin-demo-pass' };
 let server, browser;
 
 before(async () => {
@@ -123,6 +125,84 @@ test('billing pages are the customer\'s own: other customers get a 404, other ro
   await staff.close();
 });
 
+test('an agent sees a customer\'s invoices and their PDF; the refund form (admins only) checks reason, amount and CSRF, and says when the processor refuses', async () => {
+  const pat = await login(server.base, PAT.email, PAT.password);
+  const mine = await api(server.base, 'GET', '/api/v1/customers/me/invoices?limit=50', pat);
+  assert.equal(mine.status, 200, JSON.stringify(mine.body));
+  const inv = mine.body.items.find((i) => i.status === 'paid' && i.amount_refunded_cents === 0);
+  assert.ok(inv, 'a paid invoice with nothing refunded');
+
+  // The agent: the customer's page lists the invoices; one opens with its PDF; no refund form.
+  const agentCtx = await browser.newContext();
+  const ap = await agentCtx.newPage();
+  await signIn(ap, server.base, AGENT.email, AGENT.password);
+  await ap.goto(`${server.base}/console?q=${encodeURIComponent(PAT.email)}`);
+  await ap.locator('#results a[href^="/console/customers/"]').first().click();
+  await ap.waitForURL(/\/console\/customers\/[0-9a-f-]{36}$/);
+  const customerUrl = ap.url();
+  assert.equal(await ap.locator('table.invoices tbody tr').count(), 12, 'the latest twelve');
+  await capture(ap, 'console-customer-invoices');
+  await ap.locator(`table.invoices a[href="/console/invoices/${inv.id}"]`).click();
+  await ap.waitForURL(`${server.base}/console/invoices/${inv.id}`);
+  assert.match(await ap.locator('main').innerText(), new RegExp(`Invoice ${inv.number}[\\s\\S]*Customer\\s*Pat`));
+  assert.equal(await ap.getByRole('heading', { name: 'Refund' }).count(), 0, 'agents do not refund');
+  const pdf = await ap.request.get(`${server.base}/console/invoices/${inv.id}.pdf`);
+  assert.equal(pdf.status(), 200);
+  assert.equal(pdf.headers()['content-type'], 'application/pdf');
+  assert.equal((await pdf.body()).subarray(0, 5).toString(), '%PDF-');
+  assert.equal(await ap.getByRole('link', { name: /Download PDF/ }).getAttribute('href'), `/console/invoices/${inv.id}.pdf`);
+  await capture(ap, 'console-invoice');
+  await ap.getByRole('link', { name: /← Pat/ }).click();
+  await ap.waitForURL(customerUrl);
+  const refused = await ap.request.post(`${server.base}/console/invoices/${inv.id}/refund`, {
+    form: { csrf: await ap.locator('input[name=csrf]').first().getAttribute('value'), amount: '1', reason: 'agent' }, maxRedirects: 0,
+  });
+  assert.equal(refused.status(), 403, 'only admins refund');
+  await agentCtx.close();
+
+  // The admin: the refund form, its failing paths, then a partial refund made once.
+  const adminCtx = await browser.newContext();
+  const page = await adminCtx.newPage();
+  await signIn(page, server.base, ADMIN.email, ADMIN.password);
+  await page.goto(`${server.base}/console/invoices/${inv.id}`);
+  await page.getByRole('heading', { name: 'Refund' }).waitFor();
+  await page.getByLabel(/^Amount in USD/).fill('ten');
+  await page.getByRole('button', { name: 'Refund', exact: true }).click();
+  await page.waitForLoadState('load');
+  assert.match(await page.locator('#f-amount-error').innerText(), /Enter an amount in USD/);
+  assert.match(await page.locator('#f-refund-reason-error').innerText(), /Say why/);
+  assert.equal(await page.getByLabel(/^Amount in USD/).inputValue(), 'ten', 'what was typed is kept');
+  await capture(page, 'console-refund-errors');
+  await page.getByLabel(/^Amount in USD/).fill('999.00');
+  await page.getByLabel('Why?', { exact: true }).fill('Goodwill');
+  await page.getByRole('button', { name: 'Refund', exact: true }).click();
+  await page.waitForLoadState('load');
+  assert.ok(await page.locator('#f-amount-error').count() === 1, 'more than was paid is refused at the amount');
+  const forged = await page.request.post(`${server.base}/console/invoices/${inv.id}/refund`, { form: { amount: '1.00', reason: 'forged' }, maxRedirects: 0 });
+  assert.equal(forged.status(), 403, 'no CSRF token: refused');
+  // The demo's year of payments was seeded, so the in-process card processor does not
+  // know them: the refund is refused there, and the form says so and keeps everything
+  // (its one-time key too, so a retry refunds once). Sent twice at once: nothing refunded,
+  // no error page. (A refund the processor takes is tested through the API in
+  // server/tests/api/billing.rs, with the same service.)
+  await page.getByLabel(/^Amount in USD/).fill('5.00');
+  await page.getByLabel('Why?', { exact: true }).fill('Technician arrived late');
+  const form = page.locator('form[action$="/refund"]');
+  const fields = await form.evaluate((f) => Object.fromEntries(new FormData(f)));
+  const action = new URL(await form.getAttribute('action'), server.base).href;
+  const both = await Promise.all([0, 1].map(() => page.request.post(action, { form: fields, maxRedirects: 0 })));
+  assert.deepEqual(both.map((r) => r.status()), [200, 200]);
+  await page.getByRole('button', { name: 'Refund', exact: true }).click();
+  await page.waitForLoadState('load');
+  assert.match(await page.locator('#refund-error').innerText(), /Nothing was refunded: the card processor/);
+  assert.equal(await page.getByLabel(/^Amount in USD/).inputValue(), '5.00');
+  assert.equal(await page.locator('form[action$="/refund"] input[name=key]').inputValue(), fields.key, 'the same one-time key');
+  const after = await api(server.base, 'GET', `/api/v1/customers/me/invoices/${inv.id}`, pat);
+  assert.equal(after.body.amount_refunded_cents, 0, 'nothing refunded');
+  await capture(page, 'console-refunded');
+  await adminCtx.close();
+});
+
 test('a manager opens the financial report, changes the range, sees the chart and tables change, and downloads the CSV', async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
@@ -197,11 +277,29 @@ test('the demo customer saves another card on the processor\'s page, changes pla
   assert.match(await page.getByRole('status').first().innerText(), /Your plan is changed/);
   assert.match(await page.locator('#plans-h + .list').innerText(), /Home Basic/);
 
-  await page.getByRole('button', { name: /Cancel plan/ }).click();
+  // Cancelling asks first: a form without the confirmation, or keeping the plan, changes nothing.
+  const cancelLink = page.getByRole('link', { name: /Cancel plan/ });
+  const confirmUrl = new URL(await cancelLink.getAttribute('href'), server.base).href;
+  const csrf = await page.locator('input[name=csrf]').first().getAttribute('value');
+  const unconfirmed = await page.request.post(confirmUrl, { form: { csrf }, maxRedirects: 0 });
+  assert.equal(unconfirmed.status(), 303);
+  assert.equal(new URL(unconfirmed.headers().location, server.base).href, confirmUrl, 'sent to the confirmation step');
+  const forged = await page.request.post(confirmUrl, { form: { confirmed: 'yes' }, maxRedirects: 0 });
+  assert.equal(forged.status(), 403, 'no CSRF token: refused');
+  await cancelLink.click();
+  await page.waitForURL(confirmUrl);
+  assert.match(await page.locator('h1').innerText(), /Cancel the plan for .+\?/);
+  assert.match(await page.locator('main').innerText(), /covered until the end of the period/);
+  await capture(page, 'billing-cancel-confirm');
+  await page.getByRole('link', { name: 'Keep my plan' }).click();
+  await page.waitForURL(`${server.base}/my/billing`);
+  assert.doesNotMatch(await page.locator('#plans-h + .list').innerText(), /cover ends/);
+  await page.getByRole('link', { name: /Cancel plan/ }).click();
+  await page.getByRole('button', { name: 'Cancel the plan' }).click();
   await page.waitForURL(`${server.base}/my/billing`);
   assert.match(await page.getByRole('status').first().innerText(), /Your plan is cancelled/);
   assert.match(await page.locator('#plans-h + .list').innerText(), /cover ends at the end of the period already paid/);
-  assert.equal(await page.getByRole('button', { name: /Cancel plan/ }).count(), 0);
+  assert.equal(await page.getByRole('link', { name: /Cancel plan/ }).count(), 0);
   await capture(page, 'billing-after-changes');
   await context.close();
 });

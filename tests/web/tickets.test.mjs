@@ -347,7 +347,7 @@ test('an agent finds a caller by phone, raises a ticket for them once despite a 
   // Assign by hand: a reason is needed (the choice is kept); then it goes to the other expert.
   const holder = expertOf(await ticketApi(id));
   const other = experts.find((e) => e !== holder);
-  await page.getByLabel('Expert', { exact: true }).selectOption({ label: `${other.name} (on duty)` });
+  await page.getByLabel('Expert', { exact: true }).selectOption(other.id);
   await page.getByRole('button', { name: 'Assign', exact: true }).click();
   await page.waitForLoadState('load');
   assert.match(await page.locator('#f-assign-reason-error').innerText(), /why/i);
@@ -356,7 +356,7 @@ test('an agent finds a caller by phone, raises a ticket for them once despite a 
   await page.getByLabel('Why?', { exact: true }).fill('The customer asked for an earlier visit');
   await page.getByRole('button', { name: 'Assign', exact: true }).click();
   await page.waitForURL(`${server.base}/console/tickets/${id}`);
-  assert.match(await page.locator('.flash').innerText(), /reassigned/);
+  assert.match(await page.locator('.flash').innerText(), new RegExp(`assigned to ${other.name}`));
   assert.match(await page.locator('#timeline').innerText(), new RegExp(`Reassigned by Sam Agent[\\s\\S]*earlier visit[\\s\\S]*Assigned to ${other.name}`));
   assert.equal((await ticketApi(id)).assigned_expert_id, other.id);
 
@@ -410,6 +410,10 @@ test('an admin deactivates an expert on the back office: their open ticket moves
   const { context, page } = await fresh();
   await signIn(page, server.base, ADMIN.email, ADMIN.password);
   await page.goto(server.base + '/admin/experts');
+  await page.getByRole('link', { name: 'Deactivate Dana Gone' }).click();
+  await page.waitForURL(/\/admin\/users\/[0-9a-f-]{36}\/deactivate$/);
+  assert.match(await page.locator('main').innerText(), /1 open ticket/);
+  await capture(page, 'expert-deactivate-confirm');
   await page.getByRole('button', { name: 'Deactivate Dana Gone' }).click();
   await page.waitForURL(server.base + '/admin/experts');
   assert.match(await page.locator('.flash').innerText(), /Dana Gone is deactivated/);

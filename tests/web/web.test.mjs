@@ -289,7 +289,7 @@ test('an admin adds and edits an expert, reviews articles, and sees messages and
 
   await page.getByRole('link', { name: 'Messages' }).click();
   await capture(page, 'messages');
-  await page.getByRole('link', { name: 'Sync conflicts' }).click();
+  await page.getByRole('link', { name: 'Conflicts', exact: true }).click();
   await capture(page, 'conflicts');
   await context.close();
 });

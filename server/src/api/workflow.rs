@@ -163,7 +163,7 @@ pub async fn assign(
     id: web::Path<Uuid>,
     body: ApiJson<AssignBody>,
 ) -> ApiResult<HttpResponse> {
-    caller.require(&[Role::Agent, Role::Admin, Role::Manager], "assigning tickets")?;
+    caller.require(crate::tickets::ops::ASSIGNERS, "assigning tickets")?;
     let b = body.value;
     let op = Op::Assign { expert: b.expert_id, reason: b.reason };
     let row = state.tickets.run(Actor::User(caller), id.into_inner(), op).await?;

@@ -51,8 +51,13 @@ pub fn bars(title: &str, x_desc: &str, y_desc: &str, items: &[(String, f64)], wh
             .x_label_area_size(48)
             .y_label_area_size(64)
             .build_cartesian_2d((0u32..n).into_segmented(), 0f64..max)?;
+        // Every `step`-th label (the last one always), so that labels never touch.
+        let step = label_step(items.iter().map(|i| short(&i.0)), items.len());
+        let last = items.len().saturating_sub(1);
         let label = |v: &SegmentValue<u32>| match v {
-            SegmentValue::CenterOf(i) => items.get(*i as usize).map(|x| short(&x.0)).unwrap_or_default(),
+            SegmentValue::CenterOf(i) if (last - (*i as usize).min(last)).is_multiple_of(step) => {
+                items.get(*i as usize).map(|x| short(&x.0)).unwrap_or_default()
+            }
             _ => String::new(),
         };
         chart
@@ -134,6 +139,19 @@ pub fn lines(title: &str, x_desc: &str, y_desc: &str, days: &[String], series: &
     accessible(buf, title)
 }
 
+/// Plot width in SVG units left for the bars (the chart less margins and the y labels).
+const PLOT_WIDTH: f64 = (SIZE.0 - 2 * 12 - 64) as f64;
+/// A 13-unit sans-serif character is about this wide, and labels need this gap.
+const CHAR_WIDTH: f64 = 7.5;
+const LABEL_GAP: f64 = 10.0;
+
+/// Label every how many bars so that `labels` (of `n` bars) never touch.
+fn label_step(labels: impl Iterator<Item = String>, n: usize) -> usize {
+    let widest = labels.map(|l| l.chars().count()).max().unwrap_or(0) as f64 * CHAR_WIDTH + LABEL_GAP;
+    let fit = (PLOT_WIDTH / widest).floor().max(1.0) as usize;
+    n.div_ceil(fit).max(1)
+}
+
 fn short(s: &str) -> String {
     let s = s.replace('_', " ");
     if s.chars().count() > 14 { format!("{}…", s.chars().take(13).collect::<String>()) } else { s }
@@ -142,6 +160,23 @@ fn short(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bar_labels_never_touch() {
+        // Fifteen months (the financial report's default range) were labelled edge to edge.
+        let months: Vec<(String, f64)> =
+            (0..15).map(|i| (format!("{}-{:02}", 2025 + i / 12, i % 12 + 1), 1.0)).collect();
+        let step = label_step(months.iter().map(|m| short(&m.0)), months.len());
+        assert!(step >= 2, "{step}");
+        let shown = months.len().div_ceil(step);
+        assert!(shown as f64 * (7.0 * CHAR_WIDTH + LABEL_GAP) <= PLOT_WIDTH, "{shown} labels fit");
+        let svg = bars("t", "x", "y", &months, false);
+        let labelled = months.iter().filter(|m| svg.contains(m.0.as_str())).count();
+        assert!(labelled <= shown && labelled >= shown - 1, "{labelled} of {shown}");
+        assert!(svg.contains("2026-03"), "the last month is labelled");
+        // Few bars: every one labelled.
+        assert_eq!(label_step(["Laptops".to_owned(), "Phones".to_owned()].into_iter(), 2), 1);
+    }
 
     #[test]
     fn charts_are_labelled_svg_with_titles_axes_and_values() {

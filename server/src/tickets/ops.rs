@@ -26,6 +26,10 @@ use sysops_core::ids::ExpertId;
 use sysops_core::ticket::{CloseReason, Ticket, TicketEvent, TicketStatus};
 use uuid::Uuid;
 
+/// Who may assign or reassign a ticket by hand: the one rule the API, the console and
+/// the service itself check.
+pub const ASSIGNERS: &[Role] = &[Role::Agent, Role::Admin, Role::Manager];
+
 /// What to do to a ticket.
 #[derive(Debug, Clone)]
 pub enum Op {
@@ -339,7 +343,7 @@ impl<'a> Step<'a> {
     /// ticket goes to the named expert or the next best. Nothing changes when nobody
     /// (else) can take it.
     fn reassign(&mut self, pool: &mut PoolTx<'_>, expert: Option<Uuid>, reason: &str) -> Result<(), TicketError> {
-        if !matches!(self.actor, Actor::User(c) if matches!(c.role, Role::Agent | Role::Admin | Role::Manager)) {
+        if !matches!(self.actor, Actor::User(c) if ASSIGNERS.contains(&c.role)) {
             return Err(TicketError::Refused("only agents, admins and managers assign tickets".to_owned()));
         }
         let reason = reason.trim();

@@ -118,44 +118,19 @@ pub async fn experts_list(viewer: Viewer, state: web::Data<AppState>) -> WebResu
     Ok(ExpertsPage { chrome: viewer.chrome, experts, deactivated })
 }
 
-/// The deactivate / reactivate form.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct StandingForm {
-    /// `true` to deactivate, `false` to reactivate.
-    pub disabled: String,
-}
-
-/// `POST /admin/experts/{id}/standing`: deactivates an expert (sign-in refused, tokens
-/// dead on every node, their open tickets passed on to the next expert) or reactivates
-/// them. The same service as `PATCH /api/v1/users/{id}`.
+/// `POST /admin/experts/{id}/standing`: deactivates an expert (only once confirmed:
+/// otherwise the confirmation page) or reactivates them, as `/admin/users/{id}/standing`
+/// does for any account.
 #[post("/admin/experts/{id}/standing")]
 pub async fn expert_standing(
     viewer: Viewer,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    form: Form<StandingForm>,
+    form: Form<super::staff::StandingForm>,
 ) -> WebResult<HttpResponse> {
     viewer.require(ADMIN, "the back office")?;
     let Ok(id) = id.parse::<uuid::Uuid>() else { return Err(WebError::not_found(&viewer.chrome)) };
-    let disabled = form.into_inner().disabled == "true";
-    match crate::auth::accounts::set_disabled(&state, viewer.caller, id, disabled).await {
-        Ok(u) if disabled => session::flash(
-            &viewer.session,
-            format!(
-                "{} is deactivated: they can no longer sign in, and their open tickets were passed on to other experts (or wait for one, when nobody fits).",
-                u.name
-            ),
-        ),
-        Ok(u) => session::flash(
-            &viewer.session,
-            format!("{} is active again; set them on duty when they are ready.", u.name),
-        ),
-        Err(crate::auth::accounts::AccountError::NotFound) => return Err(WebError::not_found(&viewer.chrome)),
-        Err(crate::auth::accounts::AccountError::Internal(e)) => return Err(WebError::Internal(e)),
-        Err(e) => session::flash(&viewer.session, format!("That could not be done: {e}.")),
-    }
-    Ok(see_other("/admin/experts"))
+    super::staff::change(&viewer, &state, id, &form.into_inner()).await
 }
 
 /// A skill box on the expert form.

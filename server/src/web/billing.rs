@@ -30,6 +30,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(old_address)
         .service(card_new)
         .service(card_done)
+        .service(cancel_confirm)
         .service(cancel)
         .service(change_plan);
 }
@@ -201,9 +202,11 @@ pub struct LineView {
 
 #[derive(Template, WebTemplate)]
 #[template(path = "web/invoice.html")]
-struct InvoicePage {
+/// One invoice's page (the customer's, or staff's with more).
+pub struct InvoicePage {
     chrome: Chrome,
-    inv: InvoiceView,
+    /// The invoice.
+    pub inv: InvoiceView,
     row: InvoiceRowView,
     lines: Vec<LineView>,
     subtotal: String,
@@ -214,21 +217,28 @@ struct InvoicePage {
     paid_on: Option<String>,
     issued: String,
     card: Option<String>,
+    /// What staff see besides: whose invoice, and the refund form (admins).
+    pub staff: Option<super::invoices::StaffInvoice>,
+    /// Whose invoice it is.
+    pub customer_id: Uuid,
+    /// Where "back" goes, and its words.
+    pub back_to: (String, String),
 }
 
-/// `GET /my/billing/invoices/{id}`: one invoice, with a link to its PDF statement.
-#[get("/my/billing/invoices/{id}")]
-pub async fn invoice(viewer: Viewer, state: web::Data<AppState>, id: web::Path<String>) -> WebResult<InvoicePage> {
-    viewer.require(CUSTOMER, "the billing pages")?;
-    let Ok(id) = id.parse::<Uuid>() else { return Err(WebError::not_found(&viewer.chrome)) };
+/// The page of invoice `id` as `viewer` may see it (the API's access rule), its links
+/// under `base` (`/my/billing/invoices` or `/console/invoices`).
+pub async fn invoice_page(viewer: Viewer, state: &AppState, id: Uuid, base: &str) -> WebResult<InvoicePage> {
     let row = history::get(&state.db, &viewer.caller, id).await.map_err(|e| viewer.error(e))?;
     let inv = InvoiceView::from(&row);
     let card = history::card(&state.db, row.customer_id).await.map_err(|e| viewer.error(e))?;
     let bp = inv.tax_rate_basis_points;
     let c = inv.currency.clone();
+    let mut list_row = InvoiceRowView::from(&inv);
+    list_row.href = format!("{base}/{}", inv.id);
+    list_row.pdf = format!("{base}/{}.pdf", inv.id);
     Ok(InvoicePage {
         chrome: viewer.chrome,
-        row: InvoiceRowView::from(&inv),
+        row: list_row,
         lines: inv
             .lines
             .iter()
@@ -242,8 +252,19 @@ pub async fn invoice(viewer: Viewer, state: web::Data<AppState>, id: web::Path<S
         paid_on: inv.paid_at.map(|t| t.format("%-d %B %Y").to_string()),
         issued: inv.issued_at.format("%-d %B %Y").to_string(),
         card: card.as_ref().map(card_words),
+        back_to: ("/my/billing".to_owned(), "Billing".to_owned()),
+        staff: None,
+        customer_id: row.customer_id,
         inv,
     })
+}
+
+/// `GET /my/billing/invoices/{id}`: one invoice, with a link to its PDF statement.
+#[get("/my/billing/invoices/{id}")]
+pub async fn invoice(viewer: Viewer, state: web::Data<AppState>, id: web::Path<String>) -> WebResult<InvoicePage> {
+    viewer.require(CUSTOMER, "the billing pages")?;
+    let Ok(id) = id.parse::<Uuid>() else { return Err(WebError::not_found(&viewer.chrome)) };
+    invoice_page(viewer, &state, id, "/my/billing/invoices").await
 }
 
 /// `GET /my/billing/invoices/{id}.pdf`: its statement.
@@ -325,12 +346,56 @@ pub async fn card_done(viewer: Viewer, state: web::Data<AppState>, q: Query<Setu
     Ok(super::form::see_other("/my/billing"))
 }
 
-/// `POST /my/billing/subscriptions/{id}/cancel`: the plan ends at the end of the period
-/// already paid.
-#[actix_web::post("/my/billing/subscriptions/{id}/cancel")]
-pub async fn cancel(viewer: Viewer, state: web::Data<AppState>, id: web::Path<String>) -> WebResult<HttpResponse> {
+#[derive(Template, WebTemplate)]
+#[template(path = "web/cancel_plan.html")]
+struct CancelPage {
+    chrome: Chrome,
+    plan: PlanTerms,
+}
+
+/// `GET /my/billing/subscriptions/{id}/cancel`: what cancelling this plan means, and
+/// the button that does it.
+#[get("/my/billing/subscriptions/{id}/cancel")]
+pub async fn cancel_confirm(
+    req: actix_web::HttpRequest,
+    viewer: Viewer,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> WebResult<HttpResponse> {
     viewer.require(CUSTOMER, "cancelling a plan")?;
     let Ok(id) = id.parse::<Uuid>() else { return Err(WebError::not_found(&viewer.chrome)) };
+    let plans = history::plans(&state.db, viewer.caller.user_id).await.map_err(|e| viewer.error(e))?;
+    let Some(plan) = plans.iter().find(|p| p.id == id).map(PlanTerms::from) else {
+        return Err(WebError::not_found(&viewer.chrome));
+    };
+    if !plan.open {
+        super::session::flash(&viewer.session, format!("The plan for {} is already cancelled.", plan.product));
+        return Ok(super::form::see_other("/my/billing"));
+    }
+    Ok(actix_web::Responder::respond_to(CancelPage { chrome: viewer.chrome, plan }, &req).map_into_boxed_body())
+}
+
+/// The cancel form: `confirmed=yes` comes from the confirmation page.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CancelForm {
+    confirmed: String,
+}
+
+/// `POST /my/billing/subscriptions/{id}/cancel`: the plan ends at the end of the period
+/// already paid. Only from the confirmation page: a form without it is sent there.
+#[actix_web::post("/my/billing/subscriptions/{id}/cancel")]
+pub async fn cancel(
+    viewer: Viewer,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    form: web::Form<CancelForm>,
+) -> WebResult<HttpResponse> {
+    viewer.require(CUSTOMER, "cancelling a plan")?;
+    let Ok(id) = id.parse::<Uuid>() else { return Err(WebError::not_found(&viewer.chrome)) };
+    if form.confirmed != "yes" {
+        return Ok(super::form::see_other(&format!("/my/billing/subscriptions/{id}/cancel")));
+    }
     state.billing.cancel(viewer.caller.user_id, id).await.map_err(|e| billing_error(&viewer, e))?;
     super::session::flash(
         &viewer.session,

@@ -74,9 +74,11 @@ fn places(role: Role) -> &'static [(&'static str, &'static str)] {
         Role::Admin => &[
             ("/admin", "Overview"),
             ("/admin/experts", "Experts"),
+            ("/admin/staff", "Staff"),
+            ("/console", "Customers"),
             ("/admin/kb", "Knowledge base"),
             ("/admin/messages", "Messages"),
-            ("/admin/conflicts", "Sync conflicts"),
+            ("/admin/conflicts", "Conflicts"),
         ],
         Role::Manager => &[
             ("/manager", "Overview"),

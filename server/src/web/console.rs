@@ -99,6 +99,7 @@ struct CustomerPage {
     chrome: Chrome,
     detail: CustomerDetail,
     tickets: Vec<TicketRow>,
+    invoices: Vec<super::billing::InvoiceRowView>,
 }
 
 /// `GET /console/customers/{id}`: a customer's profile, plans and latest tickets.
@@ -108,5 +109,6 @@ pub async fn customer(viewer: Viewer, state: web::Data<AppState>, id: web::Path<
     let id = id.into_inner();
     let detail = customers::detail(&state.db, id).await.map_err(|e| viewer.error(e))?;
     let tickets = recent_tickets(&state, id, 20, "/console/tickets").await?;
-    Ok(CustomerPage { chrome: viewer.chrome, detail, tickets })
+    let invoices = super::invoices::latest(&state, id).await?;
+    Ok(CustomerPage { chrome: viewer.chrome, detail, tickets, invoices })
 }

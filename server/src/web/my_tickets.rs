@@ -181,6 +181,9 @@ pub struct Typed {
     pub assign_reason: String,
     /// What is wrong with that reason.
     pub assign_reason_error: Option<String>,
+    /// The chosen expert fails a soft constraint: the warning, shown with a box to tick
+    /// to override it.
+    pub assign_soft: Option<String>,
 }
 
 /// What only staff see on a ticket's page.
@@ -195,9 +198,12 @@ pub struct StaffView {
     pub assignment: Vec<String>,
     /// The assigned expert's name.
     pub expert: Option<String>,
-    /// The experts skilled in the ticket's category (id, words), for assigning it by
-    /// hand; empty when the ticket is not open.
-    pub candidates: Vec<(String, String)>,
+    /// The experts skilled in the ticket's category with whether and why each could
+    /// take it, for assigning it by hand (fitting ones first, best first); empty when
+    /// the ticket is not open.
+    pub candidates: Vec<super::console_tickets::Candidate>,
+    /// Skilled experts left off the list (it shows the nearest few).
+    pub candidates_more: usize,
 }
 
 /// `GET /my/tickets/{id}`.
