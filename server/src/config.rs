@@ -165,6 +165,9 @@ pub struct Settings {
     /// How long a node's claim on an invoice holds (a crashed node's invoice is charged
     /// by another after this), milliseconds.
     pub billing_lease_ms: u64,
+    /// Invoices a node claims at a time (more: fewer transactions; fewer: nodes share a
+    /// small run more evenly).
+    pub billing_claim_batch: u64,
     /// Marks a server started by a test harness (allows test-only settings).
     pub test_mode: bool,
     /// HTTPS: the certificate chain (PEM, leaf first). With `tls_key_file`, the server
@@ -243,6 +246,7 @@ impl Default for Settings {
             billing_test_fault: None,
             billing_poll_ms: 60_000,
             billing_lease_ms: 120_000,
+            billing_claim_batch: 512,
             test_mode: false,
             tls_cert_file: None,
             tls_key_file: None,

@@ -88,6 +88,8 @@ pub struct Billing {
     pub(super) node: String,
     pub(super) public_base: String,
     lease_ms: i64,
+    /// Invoices claimed at a time.
+    claim_batch: i64,
     unknown_retry_ms: i64,
     /// Whether `until` may lie in the future (the test clock).
     pub test_clock: bool,
@@ -185,6 +187,7 @@ pub(super) struct Contact {
 const ISSUE_BATCH: usize = 200;
 
 /// Invoices claimed at a time (charged 16 at a time).
+/// Invoices claimed at a time by default (`SYSOPS_BILLING_CLAIM_BATCH`).
 const CLAIM_BATCH: i64 = 512;
 
 pub(super) const INVOICE_COLUMNS: &str = "id, customer_id, subscription_id, period_index, period_start, period_end, currency, \
@@ -246,6 +249,7 @@ impl Billing {
             node,
             public_base,
             lease_ms: 120_000,
+            claim_batch: CLAIM_BATCH,
             unknown_retry_ms: 30_000,
             test_clock,
             clock: super::clock::Clock::system(),
@@ -301,6 +305,7 @@ impl Billing {
         let mut b = Self::new(db, stripe, tax, node, public_base, s.billing_test_clock)
             .with_clock(super::clock::Clock::from_settings(s))
             .with_lease(s.billing_lease_ms as i64, (s.billing_lease_ms as i64 / 4).max(1));
+        b.claim_batch = i64::try_from(s.billing_claim_batch).unwrap_or(CLAIM_BATCH).max(1);
         b.crash_after_charge = s.test_mode && s.billing_test_fault.as_deref() == Some("crash_after_charge");
         Ok(b)
     }
@@ -536,7 +541,7 @@ impl Billing {
         // charged (its invoices stay claimed meanwhile, so no other node takes them).
         let mut unrecorded: Vec<(InvoiceRow, String)> = Vec::new();
         loop {
-            let batch = self.claim(now, CLAIM_BATCH).await?;
+            let batch = self.claim(now, self.claim_batch).await?;
             let fresh: Vec<InvoiceRow> = batch.into_iter().filter(|i| seen.insert(i.id)).collect();
             if fresh.is_empty() {
                 break;

@@ -770,7 +770,8 @@ async fn two_bill_commands_at_once_charge_each_invoice_once() {
 /// once: 1,000 charges, not 2,000.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_bill_a_thousand_subscriptions_once_postgres() {
-    let r = Rig::new(Backend::Postgres, &[("SYSOPS_NODE_ID", "node-a")]).await;
+    // Small claims, so the two nodes' runs overlap on 1,000 invoices.
+    let r = Rig::new(Backend::Postgres, &[("SYSOPS_NODE_ID", "node-a"), ("SYSOPS_BILLING_CLAIM_BATCH", "50")]).await;
     let admin = r.server.admin().await;
     let gold = uuid::Uuid::parse_str(&plan(&r.server, &admin, "Gold", 1500).await).unwrap();
     let dir2 = tempfile::tempdir().unwrap();
