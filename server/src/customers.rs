@@ -11,7 +11,8 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::views::{CustomerView, Location, Page, SubscriptionView};
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Statement,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
 };
 use serde::{Deserialize, Serialize};
 use sysops_core::ValidationErrors;
@@ -285,10 +286,6 @@ pub struct CustomerSummary {
     pub address: String,
 }
 
-fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
-}
-
 fn bad_cursor() -> ServiceError {
     ServiceError::field("cursor", "not a cursor this server issued")
 }
@@ -340,10 +337,14 @@ async fn in_range(
     bound: Option<u64>,
 ) -> ServiceResult<Page<CustomerSummary>> {
     let backend = db.backend();
-    let mut values: Vec<sea_orm::Value> =
-        vec![lead.to_owned().into(), search::upper_bound(lead).into(), format!("{}%", escape_like(lead)).into()];
-    let mut range = String::from(
-        "SELECT term, customer_id FROM customer_terms WHERE term >= $1 AND term < $2 AND term LIKE $3 ESCAPE '\\'",
+    let mut values: Vec<sea_orm::Value> = vec![lead.to_owned().into(), search::upper_bound(lead).into()];
+    // The range walks the index; the prefix test keeps exactly the terms starting with
+    // `lead` (PostgreSQL's collation may order other strings into the range). It is a
+    // comparison with a literal length, not `LIKE $3`: SQLite re-prepares a statement
+    // on every execution when a bound value is a LIKE pattern.
+    let mut range = format!(
+        "SELECT term, customer_id FROM customer_terms WHERE term >= $1 AND term < $2 AND substr(term, 1, {}) = $1",
+        lead.chars().count()
     );
     if let Some((term, id)) = cursor {
         let n = values.len();
@@ -364,14 +365,14 @@ async fn in_range(
         let n = values.len();
         sql.push_str(&format!(
             " AND EXISTS (SELECT 1 FROM customer_terms a WHERE a.customer_id = t.customer_id \
-             AND a.term >= ${} AND a.term < ${} AND a.term LIKE ${} ESCAPE '\\')",
+             AND a.term >= ${} AND a.term < ${} AND substr(a.term, 1, {}) = ${})",
             n + 1,
             n + 2,
-            n + 3
+            w.chars().count(),
+            n + 1
         ));
         values.push(w.clone().into());
         values.push(search::upper_bound(w).into());
-        values.push(format!("{}%", escape_like(w)).into());
     }
     sql.push_str(&format!(" ORDER BY t.term, t.customer_id LIMIT {}", limit + 1));
     let rows = db.read.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
@@ -439,6 +440,20 @@ pub async fn subscriptions(db: &Db, customer_id: Uuid) -> ServiceResult<Vec<Subs
             }
         })
         .collect())
+}
+
+/// Whether the customer has an active subscription (may raise a ticket), in one
+/// indexed lookup.
+pub async fn has_active_subscription(db: &Db, customer_id: Uuid) -> ServiceResult<bool> {
+    let one: Option<Uuid> = subscription::Entity::find()
+        .select_only()
+        .column(subscription::Column::Id)
+        .filter(subscription::Column::CustomerId.eq(customer_id))
+        .filter(subscription::Column::Status.eq("active"))
+        .into_tuple()
+        .one(&db.read)
+        .await?;
+    Ok(one.is_some())
 }
 
 /// One customer and their subscriptions (404 when there is no such customer).

@@ -5,7 +5,7 @@
 
 use crate::auth::Role;
 use crate::db::entity::user;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Statement};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -21,17 +21,63 @@ pub fn first_name(full: &str) -> String {
 }
 
 /// The first names of `experts`, in one query.
-pub async fn first_names(c: &impl ConnectionTrait, experts: Vec<Uuid>) -> Result<HashMap<Uuid, String>, DbErr> {
+pub async fn first_names(c: &impl ConnectionTrait, mut experts: Vec<Uuid>) -> Result<HashMap<Uuid, String>, DbErr> {
+    experts.sort_unstable();
+    experts.dedup();
     if experts.is_empty() {
         return Ok(HashMap::new());
     }
-    Ok(user::Entity::find()
+    let rows: Vec<(Uuid, String)> = user::Entity::find()
+        .select_only()
+        .columns([user::Column::Id, user::Column::Name])
         .filter(user::Column::Id.is_in(experts))
+        .into_tuple()
         .all(c)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, first_name(&u.name)))
-        .collect())
+        .await?;
+    Ok(rows.into_iter().map(|(id, name)| (id, first_name(&name))).collect())
+}
+
+/// A ticket as a customer's list shows it.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// Id.
+    pub id: Uuid,
+    /// Title.
+    pub title: String,
+    /// Category.
+    pub category: String,
+    /// Status, as stored.
+    pub status: String,
+    /// Raised.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The assigned expert's first name (the only thing a customer learns of them).
+    pub expert: Option<String>,
+}
+
+/// A customer's latest `n` tickets, newest first, with the assigned expert's first
+/// name, in one indexed query of the columns a list shows (a ticket row also carries
+/// its description, notes and history: a list would copy them out for nothing).
+pub async fn customer_tickets(c: &impl ConnectionTrait, customer: Uuid, n: u64) -> Result<Vec<Listed>, DbErr> {
+    let sql = format!(
+        "SELECT t.id AS id, t.title AS title, t.category AS category, t.status AS status, \
+         t.created_at AS created_at, u.name AS expert FROM tickets t \
+         LEFT JOIN users u ON u.id = t.assigned_expert_id \
+         WHERE t.customer_id = $1 ORDER BY t.id DESC LIMIT {n}"
+    );
+    let rows =
+        c.query_all_raw(Statement::from_sql_and_values(c.get_database_backend(), sql, [customer.into()])).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Listed {
+                id: r.try_get("", "id")?,
+                title: r.try_get("", "title")?,
+                category: r.try_get("", "category")?,
+                status: r.try_get("", "status")?,
+                created_at: r.try_get("", "created_at")?,
+                expert: r.try_get::<Option<String>>("", "expert")?.map(|n| first_name(&n)),
+            })
+        })
+        .collect()
 }
 
 /// An audit-trail entry's details as `role` may read them: without runners-up unless

@@ -10,14 +10,14 @@ use super::session::{self, Viewer};
 use crate::api::customers::load;
 use crate::auth::Role;
 use crate::customers::{self, ProfilePatch, SubscriptionDetail};
-use crate::db::entity::{subscription, ticket};
+use crate::db::entity::subscription;
 use crate::gazetteer::ATTRIBUTION;
 use crate::state::AppState;
 use actix_web::web::{self, Form, Query};
 use actix_web::{HttpRequest, HttpResponse, Responder, get, post};
 use askama::Template;
 use askama_web::WebTemplate;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -48,25 +48,20 @@ pub struct TicketRow {
     pub expert: String,
 }
 
-/// The latest tickets of a customer, newest first.
+/// The latest tickets of a customer, newest first (two queries at most: the list with
+/// the experts' first names, and the progress of accepted ones).
 pub async fn recent_tickets(state: &AppState, customer: Uuid, n: u64, pages: &str) -> Result<Vec<TicketRow>, WebError> {
-    let rows = ticket::Entity::find()
-        .filter(ticket::Column::CustomerId.eq(customer))
-        .order_by_desc(ticket::Column::Id)
-        .limit(n)
-        .all(&state.db.read)
-        .await
-        .map_err(anyhow::Error::from)?;
-    let progress = super::tickets::progress(state, &rows).await?;
-    let experts = rows.iter().filter_map(|t| t.assigned_expert_id).collect();
-    let names = crate::tickets::disclose::first_names(&state.db.read, experts).await.map_err(anyhow::Error::from)?;
+    let rows =
+        crate::tickets::disclose::customer_tickets(&state.db.read, customer, n).await.map_err(anyhow::Error::from)?;
+    let accepted = rows.iter().filter(|t| t.status == "accepted").map(|t| t.id).collect();
+    let progress = super::tickets::progress_of(&state.db.read, accepted).await.map_err(anyhow::Error::from)?;
     Ok(rows
         .into_iter()
         .map(|t| TicketRow {
             href: format!("{pages}/{}", t.id),
-            expert: t.assigned_expert_id.and_then(|e| names.get(&e).cloned()).unwrap_or_default(),
-            id: t.id,
+            expert: t.expert.unwrap_or_default(),
             status: label(&t.status, progress.get(&t.id).copied()).to_owned(),
+            id: t.id,
             status_key: t.status,
             title: t.title,
             category: t.category,

@@ -42,8 +42,9 @@ struct ListPage {
 pub async fn list(viewer: Viewer, state: web::Data<AppState>) -> WebResult<ListPage> {
     viewer.require(CUSTOMER, "the customer's pages")?;
     let tickets = recent_tickets(&state, viewer.caller.user_id, 100, "/my/tickets").await?;
-    let subs = customers::subscriptions(&state.db, viewer.caller.user_id).await.map_err(|e| viewer.error(e))?;
-    Ok(ListPage { chrome: viewer.chrome, tickets, can_raise: subs.iter().any(|s| s.subscription.status == "active") })
+    let can_raise =
+        customers::has_active_subscription(&state.db, viewer.caller.user_id).await.map_err(|e| viewer.error(e))?;
+    Ok(ListPage { chrome: viewer.chrome, tickets, can_raise })
 }
 
 /// `GET /my/live`: server-sent events with the status of the customer's tickets.
