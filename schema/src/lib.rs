@@ -16,6 +16,7 @@ mod m20261203_000031_billing_pending;
 mod m20261203_000040_reports;
 mod m20261204_000051_ticket_history_indexes;
 mod m20261204_000052_invoice_plan;
+mod m20261204_000060_report_rollup;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000031_billing_pending::Migration),
             Box::new(m20261204_000051_ticket_history_indexes::Migration),
             Box::new(m20261204_000052_invoice_plan::Migration),
+            Box::new(m20261204_000060_report_rollup::Migration),
         ]
     }
 }

@@ -131,21 +131,7 @@ async fn intake(c: &reqwest::Client, base: &str, customers: &[(String, String)],
     done.load(Ordering::Relaxed) as f64 / secs as f64
 }
 
-#[tokio::main]
-async fn main() {
-    let tickets = env("BENCH_TICKETS", 100_000);
-    let experts = env("BENCH_EXPERTS", 500);
-    let customers = env("BENCH_CUSTOMERS", 20_000);
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let out = bin()
-        .args(["create-admin", "--email", ADMIN.0, "--password", ADMIN.1, "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-
-    // The history.
+async fn write_history(data: &std::path::Path, tickets: usize, experts: usize, customers: usize) {
     let db =
         sea_orm::Database::connect(format!("sqlite://{}?mode=rwc", data.join("sysops.db").display())).await.unwrap();
     let t = Instant::now();
@@ -172,12 +158,34 @@ async fn main() {
         tickets as f64 / secs,
         String::from_utf8_lossy(&out.stdout).trim()
     );
+}
+
+#[tokio::main]
+async fn main() {
+    let tickets = env("BENCH_TICKETS", 100_000);
+    let experts = env("BENCH_EXPERTS", 500);
+    let customers = env("BENCH_CUSTOMERS", 20_000);
+    let dir = tempfile::tempdir().unwrap();
+    // BENCH_DATA_DIR keeps the history for another run (which then skips writing it).
+    let data = std::env::var_os("BENCH_DATA_DIR").map_or_else(|| dir.path().join("data"), Into::into);
+    let kept = data.join("sysops.db").exists();
+    if !kept {
+        let out = bin()
+            .args(["create-admin", "--email", ADMIN.0, "--password", ADMIN.1, "--data-dir"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        write_history(&data, tickets, experts, customers).await;
+    }
+    // Accounts made by this run are its own (a kept history has a previous run's).
+    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
 
     let server = serve(&data);
     let base = server.1.clone();
     let c = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
     let admin = login(&c, &base, ADMIN.0, ADMIN.1).await;
-    let email = "manager@bench.test";
+    let email = &format!("manager-{run}@bench.test");
     call(
         &c,
         reqwest::Method::POST,
@@ -194,17 +202,26 @@ async fn main() {
     let mut base_ms = latencies(&c, &base, &manager, "/api/v1/plans", n).await;
     let baseline = pct(&mut base_ms, 0.5);
     println!("baseline GET /api/v1/plans: p50 {:.2} ms, p99 {:.2} ms", baseline, pct(&mut base_ms, 0.99));
-    for (which, days) in [("ticketing", 30), ("ticketing", 365), ("experts", 30), ("experts", 365)] {
+    for (which, days, filter) in [
+        ("ticketing", 30, ""),
+        ("ticketing", 365, ""),
+        ("ticketing", 365, "&category=laptop"),
+        ("experts", 30, ""),
+        ("experts", 365, ""),
+    ] {
+        // A fresh sign-in per report: a slow one must not outlive the access token.
+        let manager = login(&c, &base, email, PASSWORD).await;
         let from = today - chrono::Duration::days(days - 1);
-        let path = format!("/api/v1/reports/{which}?from={from}&to={today}&tz=America/Chicago");
+        let path = format!("/api/v1/reports/{which}?from={from}&to={today}&tz=America/Chicago{filter}");
         let _ = latencies(&c, &base, &manager, &path, 2).await;
         let mut v = latencies(&c, &base, &manager, &path, n).await;
         let (p50, p99) = (pct(&mut v, 0.5), pct(&mut v, 0.99));
         println!(
-            "{which} {days:>3} days: p50 {p50:8.2} ms, p99 {p99:8.2} ms ({:.1}× the baseline's p50)",
+            "{which} {days:>3} days{filter}: p50 {p50:8.2} ms, p99 {p99:8.2} ms ({:.1}× the baseline's p50)",
             p50 / baseline
         );
     }
+    let manager = login(&c, &base, email, PASSWORD).await;
 
     // Intake alone, then intake while a manager reads reports.
     let plan = call(
@@ -212,12 +229,12 @@ async fn main() {
         reqwest::Method::POST,
         format!("{base}/api/v1/plans"),
         Some(&admin),
-        Some(json!({"name": "Bench", "categories": ["laptop"], "monthly_price_cents": 999, "currency": "USD"})),
+        Some(json!({"name": format!("Bench {run}"), "categories": ["laptop"], "monthly_price_cents": 999, "currency": "USD"})),
     )
     .await;
     let mut people = Vec::new();
     for i in 0..16 {
-        let email = format!("bench-customer-{i}@bench.test");
+        let email = format!("bench-customer-{i}-{run}@bench.test");
         call(
             &c,
             reqwest::Method::POST,

@@ -4,6 +4,7 @@
 //!
 //! - [`fold`]: pure: a ticket's events → its facts → its contribution to the cube.
 //! - [`store`]: the job that follows `ticket_events` from a stored cursor, and `rebuild`.
+//! - [`rollup`]: pure: the ticketing rollup's slices, grains and packed rows (ADR 25).
 //! - [`query`]: the reports themselves.
 //! - [`csv`]: the same reports as CSV; [`charts`]: SVG charts for the pages.
 //! - [`history`]: a seeded generated history, for tests and benchmarks.
@@ -15,4 +16,5 @@ pub mod fold;
 pub mod history;
 pub mod params;
 pub mod query;
+pub mod rollup;
 pub mod store;

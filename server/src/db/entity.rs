@@ -14,6 +14,7 @@ pub mod outbox_message;
 pub mod password_reset;
 pub mod plan;
 pub mod report_cube;
+pub mod report_rollup;
 pub mod report_state;
 pub mod report_ticket_fact;
 pub mod server_setting;

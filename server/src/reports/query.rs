@@ -3,12 +3,13 @@
 //! zone, filters, and figures.
 
 use super::fold::{self, bucket_value, metric};
+use super::rollup;
 use crate::db::Db;
-use crate::db::entity::{kb_article, kb_review, report_cube, report_ticket_fact, user};
+use crate::db::entity::{kb_article, kb_review, report_cube, report_rollup, report_ticket_fact, user};
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Select};
+use sea_orm::{ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QuerySelect, Select};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use utoipa::ToSchema;
@@ -375,8 +376,155 @@ async fn backlog(db: &Db, at: DateTime<Utc>, f: &Filters) -> Result<Backlog, DbE
 /// (hour, category, area, channel, metric, label, n, total).
 type HourRow = (i64, String, String, String, String, String, i64, i64);
 
-/// The ticketing report.
+/// The ticketing report's figures as cells arrive (from the rollup or the cube).
+struct TicketingAcc {
+    days: BTreeMap<NaiveDate, DayVolume>,
+    by_cat: HashMap<String, i64>,
+    by_area: HashMap<String, i64>,
+    by_channel: HashMap<String, i64>,
+    hists: HashMap<&'static str, Hist>,
+    unassignable: HashMap<String, i64>,
+    declines: HashMap<String, i64>,
+    cancellations: HashMap<String, i64>,
+    reassignments: i64,
+    timeouts: i64,
+}
+
+impl TicketingAcc {
+    fn new(r: &Range) -> Self {
+        TicketingAcc {
+            days: r
+                .days()
+                .into_iter()
+                .map(|d| (d, DayVolume { day: d, created: 0, completed: 0, cancelled: 0 }))
+                .collect(),
+            by_cat: HashMap::new(),
+            by_area: HashMap::new(),
+            by_channel: HashMap::new(),
+            hists: HashMap::new(),
+            unassignable: HashMap::new(),
+            declines: HashMap::new(),
+            cancellations: HashMap::new(),
+            reassignments: 0,
+            timeouts: 0,
+        }
+    }
+
+    /// Tickets raised, completed and cancelled in an hour.
+    fn volume(&mut self, r: &Range, hour: i64, created: i64, completed: i64, cancelled: i64) {
+        if let Some(d) = self.days.get_mut(&r.day_of_hour(hour)) {
+            d.created += created;
+            d.completed += completed;
+            d.cancelled += cancelled;
+        }
+    }
+
+    /// A cell's count, over the whole range (the volume comes through [`Self::volume`]).
+    fn cell(&mut self, m: &str, label: String, n: i64, total: i64) {
+        match m {
+            rollup::BY_CATEGORY => *self.by_cat.entry(label).or_insert(0) += n,
+            rollup::BY_AREA => *self.by_area.entry(label).or_insert(0) += n,
+            rollup::BY_CHANNEL => *self.by_channel.entry(label).or_insert(0) += n,
+            metric::CANCELLED => *self.cancellations.entry(label).or_insert(0) += n,
+            metric::UNASSIGNABLE => *self.unassignable.entry(label).or_insert(0) += n,
+            metric::DECLINED => *self.declines.entry(label).or_insert(0) += n,
+            metric::REASSIGNED => self.reassignments += n,
+            metric::ACCEPT_TIMEOUT => self.timeouts += n,
+            other => {
+                if let Some(t) = TIMINGS.iter().find(|t| **t == other) {
+                    self.hists.entry(t).or_default().add(&label, n, total);
+                }
+            }
+        }
+    }
+
+    async fn finish(self, db: &Db, r: &Range, f: &Filters) -> Result<TicketingReport, DbErr> {
+        let at = r.end().min(Utc::now());
+        Ok(TicketingReport {
+            from: r.from,
+            to: r.to,
+            tz: r.tz.name().to_owned(),
+            as_of: as_of(db).await?,
+            by_day: self.days.into_values().collect(),
+            by_category: ranked(self.by_cat, category_label),
+            by_area: ranked(self.by_area, area_label),
+            by_channel: ranked(self.by_channel, channel_label),
+            times: TIMINGS.iter().map(|t| self.hists.get(t).cloned().unwrap_or_default().timing(t)).collect(),
+            backlog: backlog(db, at, f).await?,
+            unassignable: reasons(self.unassignable),
+            reassignments: self.reassignments,
+            declines: reasons(self.declines),
+            accept_timeouts: self.timeouts,
+            cancellations: reasons(self.cancellations),
+        })
+    }
+}
+
+/// The ticketing report: from the rollup (ADR 25) unless it is filtered by expert or by
+/// both a category and an area, which the cube answers.
 pub async fn ticketing(db: &Db, r: &Range, f: &Filters) -> Result<TicketingReport, DbErr> {
+    let slice = match (&f.category, &f.area, f.expert) {
+        (None, None, None) => Some(rollup::ALL.to_owned()),
+        (Some(c), None, None) => Some(rollup::category_slice(c)),
+        (None, Some(a), None) => Some(rollup::area_slice(a)),
+        _ => None,
+    };
+    match slice {
+        Some(s) => ticketing_rolled(db, r, f, &s).await,
+        None => ticketing_from_cube(db, r, f).await,
+    }
+}
+
+async fn ticketing_rolled(db: &Db, r: &Range, f: &Filters, slice: &str) -> Result<TicketingReport, DbErr> {
+    use report_rollup::Column as C;
+    let (a, b) = r.hours();
+    let mut acc = TicketingAcc::new(r);
+    // The local days' bars, from the days' hourly volume (one row a day, no cells read).
+    let days: Vec<(i64, String)> = report_rollup::Entity::find()
+        .select_only()
+        .columns([C::Period, C::Hourly])
+        .filter(C::Slice.eq(slice))
+        .filter(C::Grain.eq(rollup::DAY))
+        .filter(C::Period.gte(rollup::day_of_hour(a)))
+        .filter(C::Period.lte(rollup::day_of_hour(b)))
+        .into_tuple()
+        .all(&db.read)
+        .await?;
+    for (day, hourly) in days {
+        for (h, [created, completed, cancelled]) in rollup::decode_hourly(&hourly).into_iter().enumerate() {
+            let hour = day * 24 + h as i64;
+            if (a..b).contains(&hour) {
+                acc.volume(r, hour, created, completed, cancelled);
+            }
+        }
+    }
+    // Everything else from months, days and hours that cover the range once.
+    let spans = rollup::spans(a, b);
+    if !spans.is_empty() {
+        let mut cover = Condition::any();
+        for (g, p, q) in spans {
+            cover = cover.add(Condition::all().add(C::Grain.eq(g)).add(C::Period.gte(p)).add(C::Period.lt(q)));
+        }
+        let rows: Vec<String> = report_rollup::Entity::find()
+            .select_only()
+            .column(C::Cells)
+            .filter(C::Slice.eq(slice))
+            .filter(cover)
+            .into_tuple()
+            .all(&db.read)
+            .await?;
+        let mut sum = rollup::Packed::default();
+        for cells in rows {
+            sum.merge(&rollup::Packed::decode(0, 0, 0, "", &cells));
+        }
+        for ((m, label), (n, total)) in sum.cells {
+            acc.cell(&m, label, n, total);
+        }
+    }
+    acc.finish(db, r, f).await
+}
+
+async fn ticketing_from_cube(db: &Db, r: &Range, f: &Filters) -> Result<TicketingReport, DbErr> {
     use report_cube::Column as C;
     let rows: Vec<HourRow> = sums(filtered(
         report_cube::Entity::find().select_only().columns([
@@ -399,63 +547,24 @@ pub async fn ticketing(db: &Db, r: &Range, f: &Filters) -> Result<TicketingRepor
     .into_tuple()
     .all(&db.read)
     .await?;
-    let mut days: BTreeMap<NaiveDate, DayVolume> =
-        r.days().into_iter().map(|d| (d, DayVolume { day: d, created: 0, completed: 0, cancelled: 0 })).collect();
-    let (mut by_cat, mut by_area, mut by_channel) = (HashMap::new(), HashMap::new(), HashMap::new());
-    let mut hists: HashMap<&str, Hist> = HashMap::new();
-    let (mut unassignable, mut declines, mut cancellations) = (HashMap::new(), HashMap::new(), HashMap::new());
-    let (mut reassignments, mut timeouts) = (0, 0);
+    let mut acc = TicketingAcc::new(r);
     for (hour, category, area, channel, m, label, n, total) in rows {
-        let day = days.get_mut(&r.day_of_hour(hour));
         match m.as_str() {
             metric::CREATED => {
-                if let Some(d) = day {
-                    d.created += n;
-                }
-                *by_cat.entry(category).or_insert(0) += n;
-                *by_area.entry(area).or_insert(0) += n;
-                *by_channel.entry(channel).or_insert(0) += n;
+                acc.volume(r, hour, n, 0, 0);
+                acc.cell(rollup::BY_CATEGORY, category, n, 0);
+                acc.cell(rollup::BY_AREA, area, n, 0);
+                acc.cell(rollup::BY_CHANNEL, channel, n, 0);
             }
-            metric::COMPLETED => {
-                if let Some(d) = day {
-                    d.completed += n;
-                }
-            }
+            metric::COMPLETED => acc.volume(r, hour, 0, n, 0),
             metric::CANCELLED => {
-                if let Some(d) = day {
-                    d.cancelled += n;
-                }
-                *cancellations.entry(label).or_insert(0) += n;
+                acc.volume(r, hour, 0, 0, n);
+                acc.cell(&m, label, n, total);
             }
-            metric::UNASSIGNABLE => *unassignable.entry(label).or_insert(0) += n,
-            metric::DECLINED => *declines.entry(label).or_insert(0) += n,
-            metric::REASSIGNED => reassignments += n,
-            metric::ACCEPT_TIMEOUT => timeouts += n,
-            other => {
-                if let Some(t) = TIMINGS.iter().find(|t| **t == other) {
-                    hists.entry(t).or_default().add(&label, n, total);
-                }
-            }
+            _ => acc.cell(&m, label, n, total),
         }
     }
-    let at = r.end().min(Utc::now());
-    Ok(TicketingReport {
-        from: r.from,
-        to: r.to,
-        tz: r.tz.name().to_owned(),
-        as_of: as_of(db).await?,
-        by_day: days.into_values().collect(),
-        by_category: ranked(by_cat, category_label),
-        by_area: ranked(by_area, area_label),
-        by_channel: ranked(by_channel, channel_label),
-        times: TIMINGS.iter().map(|t| hists.get(t).cloned().unwrap_or_default().timing(t)).collect(),
-        backlog: backlog(db, at, f).await?,
-        unassignable: reasons(unassignable),
-        reassignments,
-        declines: reasons(declines),
-        accept_timeouts: timeouts,
-        cancellations: reasons(cancellations),
-    })
+    acc.finish(db, r, f).await
 }
 
 /// The expert-performance report.

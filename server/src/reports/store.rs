@@ -8,8 +8,9 @@
 //! catches late commits) without counting anything twice.
 
 use super::fold::{self, Event, Facts, TicketRow};
+use super::rollup;
 use crate::db::Db;
-use crate::db::entity::{report_cube, report_state, report_ticket_fact, ticket, ticket_event};
+use crate::db::entity::{report_cube, report_rollup, report_state, report_ticket_fact, ticket, ticket_event};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
@@ -227,6 +228,11 @@ async fn write(db: &Db, folded: Vec<(Uuid, Facts)>) -> Result<Refreshed, DbErr> 
     }
     delta.retain(|_, v| *v != (0, 0));
     let cells = delta.len();
+    let mut rolled = rollup::Delta::new();
+    for ((category, area, channel, cell), (n, t)) in &delta {
+        rollup::add_cell(&mut rolled, category, area, channel, cell, *n, *t);
+    }
+    add_rollup(&txn, rolled).await?;
     let rows: Vec<report_cube::ActiveModel> = delta
         .into_iter()
         .map(|((category, area, channel, c), (n, t))| report_cube::ActiveModel {
@@ -278,6 +284,77 @@ async fn add_cells(c: &impl ConnectionTrait, rows: Vec<report_cube::ActiveModel>
                     .to_owned(),
             )
             .exec_without_returning(c)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Adds changes to the rollup's rows: reads the rows concerned (in the write
+/// transaction, under the lock), adds, writes them back, and deletes the ones left empty.
+async fn add_rollup(c: &impl ConnectionTrait, delta: rollup::Delta) -> Result<(), DbErr> {
+    use report_rollup::Column as C;
+    if delta.is_empty() {
+        return Ok(());
+    }
+    let mut keys: Vec<(String, i16, i64)> = delta.keys().cloned().collect();
+    keys.sort();
+    let mut rows: HashMap<(String, i16, i64), rollup::Packed> = HashMap::new();
+    // By slice and grain, periods in bounded lists.
+    let mut groups: BTreeMap<(&str, i16), Vec<i64>> = BTreeMap::new();
+    for (s, g, p) in &keys {
+        groups.entry((s.as_str(), *g)).or_default().push(*p);
+    }
+    for ((slice, grain), periods) in &groups {
+        for chunk in periods.chunks(500) {
+            let found = report_rollup::Entity::find()
+                .filter(C::Slice.eq(*slice))
+                .filter(C::Grain.eq(*grain))
+                .filter(C::Period.is_in(chunk.to_vec()))
+                .all(c)
+                .await?;
+            for m in found {
+                let packed = rollup::Packed::decode(m.created, m.completed, m.cancelled, &m.hourly, &m.cells);
+                rows.insert((m.slice, m.grain, m.period), packed);
+            }
+        }
+    }
+    let (mut put, mut gone) = (Vec::new(), Vec::new());
+    for key in keys {
+        let mut row = rows.remove(&key).unwrap_or_default();
+        if let Some(d) = delta.get(&key) {
+            row.merge(d);
+        }
+        if row.is_empty() {
+            gone.push(key);
+            continue;
+        }
+        put.push(report_rollup::ActiveModel {
+            slice: Set(key.0),
+            grain: Set(key.1),
+            period: Set(key.2),
+            created: Set(row.created),
+            completed: Set(row.completed),
+            cancelled: Set(row.cancelled),
+            hourly: Set(row.encode_hourly()),
+            cells: Set(row.encode()),
+        });
+    }
+    for chunk in put.chunks(500) {
+        report_rollup::Entity::insert_many(chunk.to_vec())
+            .on_conflict(
+                OnConflict::columns([C::Slice, C::Grain, C::Period])
+                    .update_columns([C::Created, C::Completed, C::Cancelled, C::Hourly, C::Cells])
+                    .to_owned(),
+            )
+            .exec_without_returning(c)
+            .await?;
+    }
+    for (slice, grain, period) in gone {
+        report_rollup::Entity::delete_many()
+            .filter(C::Slice.eq(slice))
+            .filter(C::Grain.eq(grain))
+            .filter(C::Period.eq(period))
+            .exec(c)
             .await?;
     }
     Ok(())
@@ -395,6 +472,7 @@ pub async fn rebuild(db: &Db, progress: impl Fn(u64, u64)) -> Result<Refreshed, 
     let txn = db.begin_write().await?;
     lock(&txn).await?;
     report_cube::Entity::delete_many().exec(&txn).await?;
+    report_rollup::Entity::delete_many().exec(&txn).await?;
     report_ticket_fact::Entity::delete_many().exec(&txn).await?;
     report_state::Entity::update_many()
         .col_expr(report_state::Column::Value, Expr::val(started))
@@ -403,26 +481,37 @@ pub async fn rebuild(db: &Db, progress: impl Fn(u64, u64)) -> Result<Refreshed, 
         .await?;
     txn.commit().await?;
     let total = sea_orm::PaginatorTrait::count(ticket::Entity::find(), &db.read).await?;
-    let mut after = Uuid::nil();
+    // In the order they were raised (`ix_tickets_created`): a batch's events fall in a
+    // few hours, so each batch reads and writes few rollup rows.
+    let mut after: Option<(DateTime<Utc>, Uuid)> = None;
     let mut done = 0u64;
     let mut out = Refreshed::default();
     loop {
-        let ids: Vec<Uuid> = ticket::Entity::find()
-            .select_only()
-            .column(ticket::Column::Id)
-            .filter(ticket::Column::Id.gt(after))
+        let mut q = ticket::Entity::find().select_only().columns([ticket::Column::CreatedAt, ticket::Column::Id]);
+        if let Some((at, id)) = after {
+            q = q.filter(
+                sea_orm::Condition::any().add(ticket::Column::CreatedAt.gt(at)).add(
+                    sea_orm::Condition::all()
+                        .add(ticket::Column::CreatedAt.eq(at))
+                        .add(ticket::Column::Id.gt(id)),
+                ),
+            );
+        }
+        let page: Vec<(DateTime<Utc>, Uuid)> = q
+            .order_by_asc(ticket::Column::CreatedAt)
             .order_by_asc(ticket::Column::Id)
             .limit(BATCH as u64 * 5)
             .into_tuple()
             .all(&db.read)
             .await?;
-        let Some(last) = ids.last().copied() else { break };
+        let Some(last) = page.last().copied() else { break };
+        let ids: Vec<Uuid> = page.iter().map(|(_, id)| *id).collect();
         let r = refresh(db, &ids).await?;
         out.tickets += r.tickets;
         out.cells += r.cells;
         done += ids.len() as u64;
         progress(Ord::min(done, total), total);
-        after = last;
+        after = Some(last);
     }
     Ok(out)
 }
