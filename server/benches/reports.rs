@@ -10,88 +10,16 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use sysops_server::reports::history::{self, Spec};
 
-struct Server(Child, String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod common;
+use common::{bin, call, env, login, pct};
 
 const ADMIN: (&str, &str) = ("root@bench.test", "root-password-1");
 const PASSWORD: &str = "a-good-password";
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sysops-server"))
-}
-
-fn serve(dir: &std::path::Path) -> Server {
-    let mut child = bin()
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("SYSOPS_LOG", "warn")
-        .stderr(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let l = lines.next().expect("server exited").unwrap();
-        if let Some(u) = l.strip_prefix("listening on ") {
-            break u.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Server(child, base)
-}
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-async fn call(
-    c: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> Value {
-    let mut r = c.request(method, url);
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let resp = r.send().await.unwrap();
-    assert!(resp.status().is_success(), "{}", resp.status());
-    resp.json().await.unwrap_or(Value::Null)
-}
-
-async fn login(c: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
-    let v = call(
-        c,
-        reqwest::Method::POST,
-        format!("{base}/api/v1/auth/login"),
-        None,
-        Some(json!({"email": email, "password": password})),
-    )
-    .await;
-    v["access_token"].as_str().unwrap().to_owned()
-}
-
-fn pct(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
-}
 
 /// Latencies (ms) of `n` sequential GETs of `path`.
 async fn latencies(c: &reqwest::Client, base: &str, token: &str, path: &str, n: usize) -> Vec<f64> {
@@ -181,7 +109,7 @@ async fn main() {
     // Accounts made by this run are its own (a kept history has a previous run's).
     let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
 
-    let server = serve(&data);
+    let server = common::serve(&data, &[]);
     let base = server.1.clone();
     let c = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
     let admin = login(&c, &base, ADMIN.0, ADMIN.1).await;

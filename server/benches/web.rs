@@ -16,21 +16,13 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use sysops_core::customer::search;
 use uuid::Uuid;
 
-struct Server(Child, String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod common;
+use common::{bin, env};
 
 const ADMIN: (&str, &str) = ("root@bench.test", "root-password-1");
 const PASSWORD: &str = "a-good-password";
@@ -82,34 +74,6 @@ const LAST: [&str; 40] = [
     "okafor",
 ];
 const CHICAGO: (f64, f64) = (41.8781, -87.6298);
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sysops-server"))
-}
-
-fn serve(dir: &std::path::Path) -> Server {
-    let mut child = bin()
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("SYSOPS_LOG", "warn")
-        .stderr(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let l = lines.next().expect("server exited").unwrap();
-        if let Some(u) = l.strip_prefix("listening on ") {
-            break u.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Server(child, base)
-}
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 fn name_of(i: usize) -> String {
     let cap = |s: &str| s[..1].to_uppercase() + &s[1..];
@@ -302,26 +266,12 @@ async fn browser_session(c: &reqwest::Client, base: &str, email: &str, password:
 }
 
 async fn api(c: &reqwest::Client, method: reqwest::Method, url: String, token: Option<&str>, body: Value) -> Value {
-    let mut r = c.request(method, url).json(&body);
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    let resp = r.send().await.unwrap();
-    assert!(resp.status().is_success(), "{}", resp.status());
-    resp.json().await.unwrap_or(Value::Null)
+    common::call(c, method, url, token, Some(body)).await
 }
 
 async fn login(c: &reqwest::Client, base: &str, email: &str) -> String {
     let pw = if email == ADMIN.0 { ADMIN.1 } else { PASSWORD };
-    let v = api(
-        c,
-        reqwest::Method::POST,
-        format!("{base}/api/v1/auth/login"),
-        None,
-        json!({"email": email, "password": pw}),
-    )
-    .await;
-    v["access_token"].as_str().unwrap().to_owned()
+    common::login(c, base, email, pw).await
 }
 
 struct Figures {
@@ -400,7 +350,7 @@ async fn main() {
     let size = std::fs::metadata(data.join("sysops.db")).map(|m| m.len()).unwrap_or(0);
     println!("database: {:.0} MB", size as f64 / 1e6);
 
-    let server = serve(&data);
+    let server = common::serve(&data, &[]);
     let base = server.1.clone();
     let c = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let admin = login(&c, &base, ADMIN.0).await;

@@ -6,42 +6,11 @@
 //! `cargo bench -p sysops-server --bench workflow`
 
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use sysops_standins::{FcmConfig, FcmStandin, SmtpConfig, SmtpStandin, TwilioConfig, TwilioStandin};
 
-struct Server(Child, String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(dir: &std::path::Path, env: &[(String, String)]) -> Server {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sysops-server"));
-    // BENCH_SERVER_LOG=debug shows the server's log on stderr.
-    let log = std::env::var("BENCH_SERVER_LOG").ok();
-    cmd.args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("SYSOPS_LOG", log.as_deref().unwrap_or("warn"));
-    cmd.stderr(if log.is_some() { Stdio::inherit() } else { Stdio::null() });
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let l = lines.next().expect("server exited").unwrap();
-        if let Some(u) = l.strip_prefix("listening on ") {
-            break u.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Server(child, base)
-}
+mod common;
+use common::{pct, serve};
 
 async fn post(c: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> Value {
     let mut r = c.post(url).json(&body);
@@ -51,11 +20,6 @@ async fn post(c: &reqwest::Client, url: String, token: Option<&str>, body: Value
     let resp = r.send().await.unwrap();
     assert!(resp.status().is_success(), "{}", resp.status());
     resp.json().await.unwrap()
-}
-
-fn pct(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
 fn main() {
@@ -81,7 +45,7 @@ fn main() {
         .map(|(k, v)| (k.to_owned(), v))
         .to_vec();
         let data = tmp.path().join("data");
-        let out = Command::new(env!("CARGO_BIN_EXE_sysops-server"))
+        let out = common::bin()
             .args(["create-admin", "--email", "bench@sysops.test", "--password", "bench-password", "--data-dir"])
             .arg(&data)
             .output()

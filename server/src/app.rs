@@ -180,7 +180,7 @@ impl Application {
         ));
         background.push(crate::tickets::jobs::spawn(tickets.clone(), shutdown.clone()));
         // Reports' read model: its own task, never inside intake's transactions (ADR 16).
-        background.push(crate::reports::store::spawn(db.clone(), Duration::from_millis(1000), shutdown.clone()));
+        background.push(crate::reports::store::spawn(db.clone(), Duration::from_millis(500), shutdown.clone()));
         sync_rt.spawn(crate::sync::projection::run(tickets.clone(), sync.clone(), sync_inputs.synced));
         let metrics_data = web::Data::from(metrics.clone());
         let sessions = crate::web::session::Sessions::load(&settings, &db).await?;

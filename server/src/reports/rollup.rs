@@ -170,6 +170,16 @@ impl Packed {
         }
     }
 
+    /// Adds stored cells (`encode`'s text) without copying their keys.
+    pub fn add_encoded(&mut self, cells: &str) {
+        let v: Vec<Wire> = serde_json::from_str(cells).unwrap_or_default();
+        for Wire(m, l, n, t) in v {
+            let e = self.cells.entry((m, l)).or_insert((0, 0));
+            e.0 += n;
+            e.1 += t;
+        }
+    }
+
     /// Whether nothing is left (a row to delete).
     pub fn is_empty(&mut self) -> bool {
         self.cells.retain(|_, v| *v != (0, 0));
@@ -314,6 +324,10 @@ mod tests {
         let back = Packed::decode(p.created, p.completed, p.cancelled, &p.encode_hourly(), &p.encode());
         assert_eq!(back, p);
         assert_eq!(back.hourly[7], [2, 0, 0]);
+        let mut twice = Packed::default();
+        twice.add_encoded(&p.encode());
+        twice.add_encoded(&p.encode());
+        assert_eq!(twice.cells[&(metric::TO_ASSIGN.to_owned(), "0042".to_owned())], (2, 600));
         let mut undo = Packed::default();
         undo.add(metric::CREATED, "", -2, 0);
         undo.add(metric::TO_ASSIGN, "0042", -1, -300);
