@@ -129,6 +129,27 @@ impl Server {
     }
 }
 
+/// An access token signed in again every ten minutes (they live fifteen): the soak
+/// outlives them, as a real client does.
+struct Fresh {
+    token: String,
+    at: Instant,
+}
+
+impl Fresh {
+    fn new(token: String) -> Self {
+        Fresh { token, at: Instant::now() }
+    }
+
+    async fn get(&mut self, s: &Server, email: &str) -> String {
+        if self.at.elapsed() > Duration::from_secs(600) {
+            self.token = s.login(email).await;
+            self.at = Instant::now();
+        }
+        self.token.clone()
+    }
+}
+
 fn north(km: f64) -> Value {
     json!({"lat": CHICAGO.0 + km / 111.2, "lon": CHICAGO.1})
 }
@@ -163,7 +184,7 @@ async fn main() {
             )
             .await;
         assert_eq!(st, 201, "{e}");
-        experts.push(s.login(&email).await);
+        experts.push((s.login(&email).await, email));
     }
     let mut customers = Vec::new();
     for i in 0..10 {
@@ -189,11 +210,13 @@ async fn main() {
     let errors = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     // Intake: each customer raises tickets; one key in ten is sent twice.
-    for (w, (token, sub, _)) in customers.iter().cloned().enumerate() {
+    for (w, (token, sub, email)) in customers.iter().cloned().enumerate() {
         let (s, stop, done, errors) = (s.clone(), stop.clone(), done.clone(), errors.clone());
         tasks.push(tokio::spawn(async move {
             let mut i = 0u64;
+            let mut token = Fresh::new(token);
             while !stop.load(Ordering::Relaxed) {
+                let token = token.get(&s, &email).await;
                 let key = format!("soak-{w}-{i}");
                 let body = json!({"subscription_id": sub, "category": "television", "title": format!("Soak {key}"),
                                   "description": "A long-running test ticket."});
@@ -216,10 +239,12 @@ async fn main() {
         }));
     }
     // Experts accept and complete what they hold.
-    for token in experts.clone() {
+    for (token, email) in experts.clone() {
         let (s, stop, done, errors) = (s.clone(), stop.clone(), done.clone(), errors.clone());
         tasks.push(tokio::spawn(async move {
+            let mut token = Fresh::new(token);
             while !stop.load(Ordering::Relaxed) {
+                let token = token.get(&s, &email).await;
                 let list: Value = match s
                     .http
                     .get(format!("{}/api/v1/tickets?status=assigned&limit=20", s.base))

@@ -186,9 +186,7 @@ impl Packed {
         if self.hourly.iter().all(|h| *h == [0; 3]) {
             self.hourly.clear();
         }
-        self.cells.is_empty()
-            && self.hourly.is_empty()
-            && (self.created, self.completed, self.cancelled) == (0, 0, 0)
+        self.cells.is_empty() && self.hourly.is_empty() && (self.created, self.completed, self.cancelled) == (0, 0, 0)
     }
 
     /// The cells as stored: a JSON array of `[metric, label, n, total]`, in key order.

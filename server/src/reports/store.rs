@@ -504,13 +504,10 @@ pub async fn rebuild(db: &Db, progress: impl Fn(u64, u64)) -> Result<Refreshed, 
     loop {
         let mut q = ticket::Entity::find().select_only().columns([ticket::Column::CreatedAt, ticket::Column::Id]);
         if let Some((at, id)) = after {
-            q = q.filter(
-                sea_orm::Condition::any().add(ticket::Column::CreatedAt.gt(at)).add(
-                    sea_orm::Condition::all()
-                        .add(ticket::Column::CreatedAt.eq(at))
-                        .add(ticket::Column::Id.gt(id)),
-                ),
-            );
+            q =
+                q.filter(sea_orm::Condition::any().add(ticket::Column::CreatedAt.gt(at)).add(
+                    sea_orm::Condition::all().add(ticket::Column::CreatedAt.eq(at)).add(ticket::Column::Id.gt(id)),
+                ));
         }
         let page: Vec<(DateTime<Utc>, Uuid)> = q
             .order_by_asc(ticket::Column::CreatedAt)

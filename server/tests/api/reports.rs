@@ -33,8 +33,8 @@ use sysops_server::db::entity::{
     kb_article, kb_review, report_cube, report_rollup, report_state, report_ticket_fact, survey, ticket, ticket_event,
     user,
 };
-use sysops_server::reports::rollup;
 use sysops_server::reports::history::{self, Spec};
+use sysops_server::reports::rollup;
 
 /// The seed of the generated history (`SYSOPS_TEST_SEED` replays another).
 fn seed() -> u64 {
@@ -115,7 +115,12 @@ async fn snapshot(db: &DatabaseConnection) -> Snapshot {
         .await
         .unwrap()
         .into_iter()
-        .map(|r| ((r.slice, r.grain, r.period), rollup::Packed::decode(r.created, r.completed, r.cancelled, &r.hourly, &r.cells)))
+        .map(|r| {
+            (
+                (r.slice, r.grain, r.period),
+                rollup::Packed::decode(r.created, r.completed, r.cancelled, &r.hourly, &r.cells),
+            )
+        })
         .collect();
     Snapshot { cube, facts, rollup }
 }
