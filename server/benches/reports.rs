@@ -77,7 +77,7 @@ async fn write_history(data: &std::path::Path, tickets: usize, experts: usize, c
 
     // Rebuild (the same fold the job runs).
     let t = Instant::now();
-    let out = bin().args(["reports", "rebuild", "--data-dir"]).arg(&data).output().unwrap();
+    let out = bin().args(["reports", "rebuild", "--data-dir"]).arg(data).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let secs = t.elapsed().as_secs_f64();
     println!(
