@@ -98,12 +98,7 @@ async fn main() {
     let data = std::env::var_os("BENCH_DATA_DIR").map_or_else(|| dir.path().join("data"), Into::into);
     let kept = data.join("sysops.db").exists();
     if !kept {
-        let out = bin()
-            .args(["create-admin", "--email", ADMIN.0, "--password", ADMIN.1, "--data-dir"])
-            .arg(&data)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        common::create_admin(&data, ADMIN.0, ADMIN.1);
         write_history(&data, tickets, experts, customers).await;
     }
     // Accounts made by this run are its own (a kept history has a previous run's).

@@ -22,7 +22,7 @@ use sysops_core::customer::search;
 use uuid::Uuid;
 
 mod common;
-use common::{bin, env};
+use common::env;
 
 const ADMIN: (&str, &str) = ("root@bench.test", "root-password-1");
 const PASSWORD: &str = "a-good-password";
@@ -340,12 +340,7 @@ async fn main() {
         tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| std::env::temp_dir().display().to_string()))
             .unwrap();
     let data = dir.path().join("data");
-    let out = bin()
-        .args(["create-admin", "--email", ADMIN.0, "--password", ADMIN.1, "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    common::create_admin(&data, ADMIN.0, ADMIN.1);
     let plan = populate(&data.join("sysops.db"), customers, tickets, experts);
     let size = std::fs::metadata(data.join("sysops.db")).map(|m| m.len()).unwrap_or(0);
     println!("database: {:.0} MB", size as f64 / 1e6);

@@ -45,12 +45,7 @@ fn main() {
         .map(|(k, v)| (k.to_owned(), v))
         .to_vec();
         let data = tmp.path().join("data");
-        let out = common::bin()
-            .args(["create-admin", "--email", "bench@sysops.test", "--password", "bench-password", "--data-dir"])
-            .arg(&data)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
+        common::create_admin(&data, "bench@sysops.test", "bench-password");
 
         // Phase 1: a backlog queued while no provider is configured.
         let c = reqwest::Client::new();

@@ -11,6 +11,7 @@
 
 pub mod charts;
 pub mod csv;
+pub mod experts;
 pub mod financial;
 pub mod fold;
 pub mod history;

@@ -22,6 +22,16 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sysops-server"))
 }
 
+/// `sysops-server create-admin` on a data directory (panics with its error output).
+pub fn create_admin(data: &std::path::Path, email: &str, password: &str) {
+    let out = bin()
+        .args(["create-admin", "--email", email, "--password", password, "--data-dir"])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "create-admin: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// Starts `serve` on `dir` with extra environment; returns once it listens.
 /// `BENCH_SERVER_LOG=debug` shows the server's log on stderr.
 pub fn serve(dir: &std::path::Path, env: &[(String, String)]) -> Server {
