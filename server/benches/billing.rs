@@ -21,6 +21,10 @@ use sysops_server::config::Settings;
 use sysops_server::db::Db;
 use sysops_standins::{StripeConfig, StripeStandin};
 
+/// The allocator the server binary runs with (`main.rs`), so the figures are the product's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Concurrent charges in flight (what the billing run uses per node).
 const CONCURRENCY: usize = 16;
 

@@ -11,8 +11,7 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::views::{CustomerView, Location, Page, SubscriptionView};
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use sysops_core::ValidationErrors;
@@ -375,7 +374,7 @@ async fn in_range(
         values.push(search::upper_bound(w).into());
     }
     sql.push_str(&format!(" ORDER BY t.term, t.customer_id LIMIT {}", limit + 1));
-    let rows = db.read.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    let rows = db.read.query_all_raw(crate::db::statement(backend, sql, values)).await?;
     let more = rows.len() as u64 > limit;
     let mut items: Vec<CustomerSummary> = Vec::with_capacity(rows.len());
     let mut last: Option<(String, Uuid)> = None;

@@ -10,7 +10,7 @@ use sea_orm::sqlx::postgres::PgPoolOptions;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sea_orm::{
     DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, SqlErr, SqliteTransactionMode,
-    SqlxPostgresConnector, SqlxSqliteConnector, TransactionOptions, TransactionTrait,
+    SqlxPostgresConnector, SqlxSqliteConnector, Statement, TransactionOptions, TransactionTrait,
 };
 use std::time::Duration;
 use sysops_schema::{Migrator, MigratorTrait};
@@ -155,4 +155,90 @@ pub async fn setting_or_init(db: &Db, key: &str, make: impl FnOnce() -> String) 
         .await?;
     let row = s::Entity::find_by_id(key.to_owned()).one(&db.write).await?.context("setting vanished")?;
     Ok(row.value)
+}
+
+/// A raw statement written with PostgreSQL's numbered placeholders (`$1`, `$2`, …).
+/// On SQLite the placeholders become anonymous `?` with the values in the order they
+/// appear (a number used twice binds its value twice): sqlx looks up every numbered
+/// parameter's name to bind it, and SQLite finds a name by walking the statement's list
+/// of names, so binding `n` numbered parameters costs `n²` (4% of the billing run's CPU
+/// with 800-parameter inserts). Anonymous ones have no names to walk.
+pub fn statement(
+    backend: DatabaseBackend,
+    sql: impl Into<String>,
+    values: impl IntoIterator<Item = sea_orm::Value>,
+) -> Statement {
+    let sql = sql.into();
+    let values: Vec<sea_orm::Value> = values.into_iter().collect();
+    if backend == DatabaseBackend::Sqlite
+        && let Some((sql, values)) = anonymous_placeholders(&sql, &values)
+    {
+        return Statement::from_sql_and_values(backend, sql, values);
+    }
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// `$N` outside quoted strings and identifiers → `?`, with the values reordered; `None`
+/// when there is nothing to change or a number has no value (left to the database to
+/// report).
+fn anonymous_placeholders(sql: &str, values: &[sea_orm::Value]) -> Option<(String, Vec<sea_orm::Value>)> {
+    if !sql.contains('$') {
+        return None;
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut ordered = Vec::with_capacity(values.len());
+    let mut quote: Option<char> = None;
+    let mut chars = sql.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        match quote {
+            Some(q) => {
+                out.push(c);
+                if c == q {
+                    quote = None;
+                }
+            }
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                out.push(c);
+            }
+            None if c == '$' && chars.peek().is_some_and(|(_, d)| d.is_ascii_digit()) => {
+                let mut n = 0usize;
+                while let Some((_, d)) = chars.peek().copied().filter(|(_, d)| d.is_ascii_digit()) {
+                    n = n.checked_mul(10)?.checked_add(d.to_digit(10)? as usize)?;
+                    chars.next();
+                }
+                ordered.push(values.get(n.checked_sub(1)?)?.clone());
+                out.push('?');
+            }
+            None => out.push(c),
+        }
+    }
+    Some((out, ordered))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::Value;
+
+    #[test]
+    fn numbered_placeholders_become_anonymous_in_order() {
+        let v = |s: &str| Value::from(s.to_owned());
+        let (sql, values) = anonymous_placeholders(
+            "SELECT $2, '$1 stays', \"a$1\", $1, $2, $10",
+            &(1..=10).map(|i| v(&i.to_string())).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        assert_eq!(sql, "SELECT ?, '$1 stays', \"a$1\", ?, ?, ?");
+        assert_eq!(values, vec![v("2"), v("1"), v("2"), v("10")]);
+        // A number with no value is left for the database to refuse.
+        assert_eq!(anonymous_placeholders("SELECT $3", &[v("1")]), None);
+        assert_eq!(anonymous_placeholders("SELECT ?", &[v("1")]), None);
+        // PostgreSQL keeps its own placeholders.
+        let s = statement(DatabaseBackend::Postgres, "SELECT $1", [v("x")]);
+        assert_eq!(s.sql, "SELECT $1");
+        let s = statement(DatabaseBackend::Sqlite, "SELECT $1, $1", [v("x")]);
+        assert_eq!(s.sql, "SELECT ?, ?");
+        assert_eq!(s.values.map(|x| x.0.len()), Some(2));
+    }
 }

@@ -5,7 +5,7 @@
 pub mod review;
 
 use crate::db::Db;
-use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr};
 use uuid::Uuid;
 
 /// One ranked hit.
@@ -81,7 +81,7 @@ async fn run(db: &Db, terms: &[String], any: bool, limit: u64, offset: u64) -> R
     };
     let rows = db
         .read
-        .query_all_raw(Statement::from_sql_and_values(
+        .query_all_raw(crate::db::statement(
             backend,
             sql,
             [query.into(), (limit as i64).into(), (offset as i64).into()],

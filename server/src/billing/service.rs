@@ -215,7 +215,7 @@ fn values(rows: usize, per_row: usize, literal: Option<(usize, &str)>) -> String
 }
 
 pub(super) fn stmt(b: DatabaseBackend, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-    Statement::from_sql_and_values(b, sql, values)
+    crate::db::statement(b, sql, values)
 }
 
 fn money(minor: i64, currency: &str) -> String {

@@ -7,7 +7,7 @@ use super::Channel;
 use crate::db::Db;
 use crate::db::entity::outbox_message;
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult, Statement};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult};
 use uuid::Uuid;
 
 /// Row status values.
@@ -115,7 +115,7 @@ pub async fn claim(
     let now = now_ms();
     let txn = db.begin_write().await?;
     let rows = txn
-        .query_all_raw(Statement::from_sql_and_values(
+        .query_all_raw(crate::db::statement(
             backend,
             &sql,
             [node.into(), (now + lease_ms).into(), now.into(), (limit as i64).into()],
@@ -141,7 +141,7 @@ pub async fn reclaim(db: &Db, own_node: Option<&str>) -> Result<u64, DbErr> {
         ),
     };
     let txn = db.begin_write().await?;
-    let r = txn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    let r = txn.execute_raw(crate::db::statement(backend, sql, values)).await?;
     txn.commit().await?;
     Ok(r.rows_affected())
 }
@@ -154,7 +154,7 @@ pub async fn release(db: &Db, node: &str, ids: &[Uuid]) -> Result<u64, DbErr> {
     let mut released = 0;
     for id in ids {
         released += txn
-            .execute_raw(Statement::from_sql_and_values(
+            .execute_raw(crate::db::statement(
                 backend,
                 "UPDATE outbox_messages SET status = 'pending', claimed_by = NULL, claimed_until_ms = NULL, \
                  attempts = attempts - 1 WHERE id = $1 AND claimed_by = $2 AND status = 'sending'",
@@ -208,7 +208,7 @@ pub async fn finish_many(db: &Db, node: &str, outcomes: Vec<(Uuid, Finish)>) -> 
                 vec![error.into(), id.into(), node.into()],
             ),
         };
-        applied += txn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?.rows_affected();
+        applied += txn.execute_raw(crate::db::statement(backend, sql, values)).await?.rows_affected();
     }
     txn.commit().await?;
     Ok(applied)
@@ -220,7 +220,7 @@ pub async fn retry_dead(db: &Db, id: Uuid) -> Result<Option<outbox_message::Mode
     let backend = db.backend();
     let txn = db.begin_write().await?;
     let r = txn
-        .execute_raw(Statement::from_sql_and_values(
+        .execute_raw(crate::db::statement(
             backend,
             "UPDATE outbox_messages SET status = 'pending', attempts = 0, next_attempt_at_ms = $1 WHERE id = $2 AND status = 'dead'",
             [now_ms().into(), id.into()],

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseBackend, DbErr, FromQueryResult, Statement};
 
 fn stmt(b: DatabaseBackend, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-    Statement::from_sql_and_values(b, sql, values)
+    crate::db::statement(b, sql, values)
 }
 use serde::Serialize;
 use std::collections::BTreeMap;

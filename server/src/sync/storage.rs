@@ -12,7 +12,7 @@
 
 use crate::db::Db;
 use samod::storage::{Storage, StorageKey};
-use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -84,7 +84,7 @@ impl DbStorage {
             let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!("SELECT DISTINCT k1 FROM sync_chunks WHERE k1 IN ({})", marks.join(", "));
             let values: Vec<sea_orm::Value> = chunk.iter().map(|d| d.clone().into()).collect();
-            for r in self.db.read.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await? {
+            for r in self.db.read.query_all_raw(crate::db::statement(backend, sql, values)).await? {
                 found.insert(r.try_get::<String>("", "k1")?);
             }
         }
@@ -102,7 +102,7 @@ impl DbStorage {
             format!("SELECT k1, k2, k3, data FROM sync_chunks WHERE {}", filter.join(" AND "))
         };
         let values: Vec<sea_orm::Value> = prefix.iter().take(3).map(|p| p.clone().into()).collect();
-        let rows = self.db.read.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+        let rows = self.db.read.query_all_raw(crate::db::statement(backend, sql, values)).await?;
         rows.iter()
             .map(|r| {
                 let key: Vec<String> = ["k1", "k2", "k3"]
@@ -164,7 +164,7 @@ async fn commit(db: &Db, node: &str, batch: &[Write]) -> Result<(), DbErr> {
                            ON CONFLICT (k1, k2, k3) DO UPDATE SET data = excluded.data \
                            WHERE sync_chunks.data <> excluded.data";
                 let r = txn
-                    .execute_raw(Statement::from_sql_and_values(
+                    .execute_raw(crate::db::statement(
                         backend,
                         sql,
                         [k(0).into(), k(1).into(), k(2).into(), data.clone().into()],
@@ -175,7 +175,7 @@ async fn commit(db: &Db, node: &str, batch: &[Write]) -> Result<(), DbErr> {
                 }
             }
             None => {
-                txn.execute_raw(Statement::from_sql_and_values(
+                txn.execute_raw(crate::db::statement(
                     backend,
                     "DELETE FROM sync_chunks WHERE k1 = $1 AND k2 = $2 AND k3 = $3",
                     [k(0).into(), k(1).into(), k(2).into()],
@@ -187,7 +187,7 @@ async fn commit(db: &Db, node: &str, batch: &[Write]) -> Result<(), DbErr> {
     // Tell the other nodes, but only about data they do not have yet.
     if backend == DatabaseBackend::Postgres {
         for doc in changed {
-            txn.execute_raw(Statement::from_sql_and_values(
+            txn.execute_raw(crate::db::statement(
                 backend,
                 "SELECT pg_notify($1, $2)",
                 [CHANNEL.into(), format!("doc {node} {doc}").into()],

@@ -154,7 +154,7 @@ impl Context {
                    LEFT JOIN plans p ON p.id = s.plan_id \
                    LEFT JOIN customers c ON c.user_id = $4";
         let (scope, key) = keyed.map_or(("", ""), |k| (k.scope.as_str(), k.key.as_str()));
-        let stmt = sea_orm::Statement::from_sql_and_values(
+        let stmt = crate::db::statement(
             db.backend(),
             sql,
             [scope.into(), key.into(), subscription_id.into(), customer_id.into()],
