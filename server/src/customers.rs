@@ -374,7 +374,7 @@ async fn in_range(
         values.push(search::upper_bound(w).into());
     }
     sql.push_str(&format!(" ORDER BY t.term, t.customer_id LIMIT {}", limit + 1));
-    let rows = db.read.query_all_raw(crate::db::statement(backend, sql, values)).await?;
+    let rows = db.read.query_all_raw(crate::db::statement(backend, &sql, values)).await?;
     let more = rows.len() as u64 > limit;
     let mut items: Vec<CustomerSummary> = Vec::with_capacity(rows.len());
     let mut last: Option<(String, Uuid)> = None;

@@ -163,15 +163,9 @@ pub async fn setting_or_init(db: &Db, key: &str, make: impl FnOnce() -> String) 
 /// parameter's name to bind it, and SQLite finds a name by walking the statement's list
 /// of names, so binding `n` numbered parameters costs `n²` (4% of the billing run's CPU
 /// with 800-parameter inserts). Anonymous ones have no names to walk.
-pub fn statement(
-    backend: DatabaseBackend,
-    sql: impl Into<String>,
-    values: impl IntoIterator<Item = sea_orm::Value>,
-) -> Statement {
-    let sql = sql.into();
-    let values: Vec<sea_orm::Value> = values.into_iter().collect();
+pub fn statement(backend: DatabaseBackend, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
     if backend == DatabaseBackend::Sqlite
-        && let Some((sql, values)) = anonymous_placeholders(&sql, &values)
+        && let Some((sql, values)) = anonymous_placeholders(sql, &values)
     {
         return Statement::from_sql_and_values(backend, sql, values);
     }
@@ -235,9 +229,9 @@ mod tests {
         assert_eq!(anonymous_placeholders("SELECT $3", &[v("1")]), None);
         assert_eq!(anonymous_placeholders("SELECT ?", &[v("1")]), None);
         // PostgreSQL keeps its own placeholders.
-        let s = statement(DatabaseBackend::Postgres, "SELECT $1", [v("x")]);
+        let s = statement(DatabaseBackend::Postgres, "SELECT $1", vec![v("x")]);
         assert_eq!(s.sql, "SELECT $1");
-        let s = statement(DatabaseBackend::Sqlite, "SELECT $1, $1", [v("x")]);
+        let s = statement(DatabaseBackend::Sqlite, "SELECT $1, $1", vec![v("x")]);
         assert_eq!(s.sql, "SELECT ?, ?");
         assert_eq!(s.values.map(|x| x.0.len()), Some(2));
     }

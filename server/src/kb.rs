@@ -84,7 +84,7 @@ async fn run(db: &Db, terms: &[String], any: bool, limit: u64, offset: u64) -> R
         .query_all_raw(crate::db::statement(
             backend,
             sql,
-            [query.into(), (limit as i64).into(), (offset as i64).into()],
+            vec![query.into(), (limit as i64).into(), (offset as i64).into()],
         ))
         .await?;
     rows.iter().map(hit).collect()

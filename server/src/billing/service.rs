@@ -9,7 +9,7 @@ use crate::db::Db;
 use crate::notify::Channel;
 use crate::notify::outbox::{self, Outgoing};
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, FromQueryResult, Statement};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, FromQueryResult};
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use sysops_core::billing::{
@@ -214,9 +214,7 @@ fn values(rows: usize, per_row: usize, literal: Option<(usize, &str)>) -> String
         .join(", ")
 }
 
-pub(super) fn stmt(b: DatabaseBackend, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-    crate::db::statement(b, sql, values)
-}
+pub(super) use crate::db::statement as stmt;
 
 fn money(minor: i64, currency: &str) -> String {
     Currency::parse(currency)

@@ -118,7 +118,7 @@ pub async fn claim(
         .query_all_raw(crate::db::statement(
             backend,
             &sql,
-            [node.into(), (now + lease_ms).into(), now.into(), (limit as i64).into()],
+            vec![node.into(), (now + lease_ms).into(), now.into(), (limit as i64).into()],
         ))
         .await?;
     txn.commit().await?;
@@ -158,7 +158,7 @@ pub async fn release(db: &Db, node: &str, ids: &[Uuid]) -> Result<u64, DbErr> {
                 backend,
                 "UPDATE outbox_messages SET status = 'pending', claimed_by = NULL, claimed_until_ms = NULL, \
                  attempts = attempts - 1 WHERE id = $1 AND claimed_by = $2 AND status = 'sending'",
-                [(*id).into(), node.into()],
+                vec![(*id).into(), node.into()],
             ))
             .await?
             .rows_affected();
@@ -223,7 +223,7 @@ pub async fn retry_dead(db: &Db, id: Uuid) -> Result<Option<outbox_message::Mode
         .execute_raw(crate::db::statement(
             backend,
             "UPDATE outbox_messages SET status = 'pending', attempts = 0, next_attempt_at_ms = $1 WHERE id = $2 AND status = 'dead'",
-            [now_ms().into(), id.into()],
+            vec![now_ms().into(), id.into()],
         ))
         .await?;
     let retried = if r.rows_affected() == 1 { outbox_message::Entity::find_by_id(id).one(&txn).await? } else { None };

@@ -16,11 +16,9 @@
 use super::query::Range;
 use crate::db::Db;
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseBackend, DbErr, FromQueryResult, Statement};
+use sea_orm::{DbErr, FromQueryResult};
 
-fn stmt(b: DatabaseBackend, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-    crate::db::statement(b, sql, values)
-}
+use crate::db::statement as stmt;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;

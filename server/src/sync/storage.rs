@@ -84,7 +84,7 @@ impl DbStorage {
             let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!("SELECT DISTINCT k1 FROM sync_chunks WHERE k1 IN ({})", marks.join(", "));
             let values: Vec<sea_orm::Value> = chunk.iter().map(|d| d.clone().into()).collect();
-            for r in self.db.read.query_all_raw(crate::db::statement(backend, sql, values)).await? {
+            for r in self.db.read.query_all_raw(crate::db::statement(backend, &sql, values)).await? {
                 found.insert(r.try_get::<String>("", "k1")?);
             }
         }
@@ -102,7 +102,7 @@ impl DbStorage {
             format!("SELECT k1, k2, k3, data FROM sync_chunks WHERE {}", filter.join(" AND "))
         };
         let values: Vec<sea_orm::Value> = prefix.iter().take(3).map(|p| p.clone().into()).collect();
-        let rows = self.db.read.query_all_raw(crate::db::statement(backend, sql, values)).await?;
+        let rows = self.db.read.query_all_raw(crate::db::statement(backend, &sql, values)).await?;
         rows.iter()
             .map(|r| {
                 let key: Vec<String> = ["k1", "k2", "k3"]
@@ -167,7 +167,7 @@ async fn commit(db: &Db, node: &str, batch: &[Write]) -> Result<(), DbErr> {
                     .execute_raw(crate::db::statement(
                         backend,
                         sql,
-                        [k(0).into(), k(1).into(), k(2).into(), data.clone().into()],
+                        vec![k(0).into(), k(1).into(), k(2).into(), data.clone().into()],
                     ))
                     .await?;
                 if r.rows_affected() > 0 && w.key.len() > 1 {
@@ -178,7 +178,7 @@ async fn commit(db: &Db, node: &str, batch: &[Write]) -> Result<(), DbErr> {
                 txn.execute_raw(crate::db::statement(
                     backend,
                     "DELETE FROM sync_chunks WHERE k1 = $1 AND k2 = $2 AND k3 = $3",
-                    [k(0).into(), k(1).into(), k(2).into()],
+                    vec![k(0).into(), k(1).into(), k(2).into()],
                 ))
                 .await?;
             }
@@ -190,7 +190,7 @@ async fn commit(db: &Db, node: &str, batch: &[Write]) -> Result<(), DbErr> {
             txn.execute_raw(crate::db::statement(
                 backend,
                 "SELECT pg_notify($1, $2)",
-                [CHANNEL.into(), format!("doc {node} {doc}").into()],
+                vec![CHANNEL.into(), format!("doc {node} {doc}").into()],
             ))
             .await?;
         }

@@ -157,7 +157,7 @@ impl Context {
         let stmt = crate::db::statement(
             db.backend(),
             sql,
-            [scope.into(), key.into(), subscription_id.into(), customer_id.into()],
+            vec![scope.into(), key.into(), subscription_id.into(), customer_id.into()],
         );
         let row = sea_orm::ConnectionTrait::query_one_raw(&db.read, stmt)
             .await?
