@@ -14,5 +14,5 @@ mod storage;
 pub mod store;
 
 pub use api::{DeviceConfig, DeviceError, DeviceListener, KeyStore};
-pub use engine::Device;
+pub use engine::{Device, sync_backoff};
 pub use store::Store;

@@ -66,6 +66,13 @@ fn deliver(listener: Arc<Mutex<Option<Arc<dyn DeviceListener>>>>, rx: std::sync:
     }
 }
 
+/// How a device redials the server after losing it: soon at first, then exponentially
+/// less often up to every 10 s, jittered (samod draws each delay between half and all
+/// of it), so a fleet that lost a node does not come back in one wave; never giving up.
+pub fn sync_backoff() -> BackoffConfig {
+    BackoffConfig { initial_delay: Duration::from_millis(200), max_delay: Duration::from_secs(10), max_retries: None }
+}
+
 /// An expert's device.
 pub struct Device {
     rt: tokio::runtime::Runtime,
@@ -434,13 +441,9 @@ impl Device {
             .map_err(|e| DeviceError::Invalid { message: e.to_string() })?
             .with_traffic(self.inner.traffic.clone())
             .with_tls(self.inner.tls.clone());
-        let backoff = BackoffConfig {
-            initial_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(10),
-            max_retries: None,
-        };
-        let handle =
-            repo.dial(backoff, Arc::new(dialer)).map_err(|_| DeviceError::Storage { message: "stopped".into() })?;
+        let handle = repo
+            .dial(sync_backoff(), Arc::new(dialer))
+            .map_err(|_| DeviceError::Storage { message: "stopped".into() })?;
         if let Ok(mut d) = self.inner.dialer.lock() {
             *d = Some(handle);
         }

@@ -294,6 +294,7 @@ fn unavailable(
     request: Option<(Uuid, Vec<u8>)>,
 ) -> Verdict {
     budget.unavailable += 1;
+    hub.unavailable_total.inc();
     if budget.unavailable > hub.limits.1 {
         return Verdict::Close(
             CloseCode::Policy,

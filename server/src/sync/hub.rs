@@ -155,6 +155,10 @@ pub struct SyncHub {
     /// Intents waiting for the reconciler (a gauge on `/metrics`): a backlog that grows
     /// under steady load means documents fall behind the database.
     pub pending_gauge: prometheus::IntGauge,
+    /// Requests answered `doc-unavailable` (a counter on `/metrics`): a device asking for
+    /// a document it may not have, or one this node cannot find; during a reconnection
+    /// storm it must stay flat.
+    pub unavailable_total: prometheus::IntCounter,
     /// Cancelled when the server shuts down: open sync sessions close at once (devices
     /// reconnect to another node or later) instead of holding the shutdown up.
     pub closing: tokio_util::sync::CancellationToken,
@@ -195,6 +199,10 @@ impl SyncHub {
             .with_peer_id(PeerId::from(peer_id.clone()))
             .with_storage(storage.clone())
             .with_share_policy(Policy(acl.clone()))
+            // The server never announces a document (the policy says so for every
+            // peer): a connection needs to meet only the documents its device asks
+            // about, not every one open on the node (vendor/README.md, patch 5).
+            .with_connect_on_demand(true)
             .with_observer(observer);
         let repo = rt.spawn(async move { builder.load().await }).await?;
         let acceptor = repo
@@ -221,6 +229,10 @@ impl SyncHub {
             pending_gauge: prometheus::IntGauge::new(
                 "sync_intents_pending",
                 "Changes waiting to be written into sync documents on this node",
+            )?,
+            unavailable_total: prometheus::IntCounter::new(
+                "sync_unavailable_total",
+                "Document requests answered doc-unavailable",
             )?,
             closing: Default::default(),
         });
@@ -393,6 +405,7 @@ impl SyncHub {
             Box::new(self.open_gauge.clone()),
             Box::new(self.closed_total.clone()),
             Box::new(self.pending_gauge.clone()),
+            Box::new(self.unavailable_total.clone()),
         ]
     }
 

@@ -82,6 +82,9 @@ pub async fn run(hub: Arc<SyncHub>, mut rx: mpsc::UnboundedReceiver<Intent>) {
                 attempts.remove(&intent);
             }
         }
+        // What waits now: the gauge read zero only while the channel is empty and no
+        // batch is being written (it used to keep the last batch's size for ever).
+        hub.pending_gauge.set(i64::try_from(rx.len()).unwrap_or(i64::MAX));
         for (intent, error) in failed {
             let n = attempts.entry(intent.clone()).or_insert(0);
             *n += 1;

@@ -100,13 +100,18 @@ impl Server {
 
     /// Starts the binary with `cfg` and waits until it listens.
     pub async fn start(cfg: Config) -> Server {
+        Self::start_bind(cfg, "127.0.0.1:0").await
+    }
+
+    /// Starts the binary with `cfg` listening on `bind` and waits until it listens.
+    pub async fn start_bind(cfg: Config, bind: &str) -> Server {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(cfg.data_dir.parent().unwrap_or(Path::new(".")).join("server.log"))
             .expect("log file");
         let mut child = cfg
-            .command(&["serve", "--bind", "127.0.0.1:0"])
+            .command(&["serve", "--bind", bind])
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()
@@ -201,6 +206,16 @@ impl Server {
         assert!(self.child.is_none(), "stop or kill the server first");
         let mut s = Server::start(self.cfg.clone()).await;
         self.base = s.base.clone();
+        self.child = s.child.take();
+    }
+
+    /// Starts again on the same database and the same address, as a restarted node
+    /// would (connected clients find it where it was).
+    #[allow(dead_code)]
+    pub async fn restart_in_place(&mut self) {
+        assert!(self.child.is_none(), "stop or kill the server first");
+        let addr = self.base.trim_start_matches("http://").to_owned();
+        let mut s = Server::start_bind(self.cfg.clone(), &addr).await;
         self.child = s.child.take();
     }
 

@@ -15,6 +15,8 @@ mod deactivation;
 mod device;
 mod dispatching;
 mod edges;
+mod fleet;
+mod fleet_storm;
 mod helpers;
 mod invoices;
 mod kb_review;

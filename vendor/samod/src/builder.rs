@@ -43,6 +43,8 @@ pub struct RepoBuilder<S, R, A> {
     pub(crate) peer_id: Option<PeerId>,
     pub(crate) concurrency: ConcurrencyConfig,
     pub(crate) observer: Option<Arc<dyn RepoObserver>>,
+    /// sysops patch: see [`RepoBuilder::with_connect_on_demand`].
+    pub(crate) connect_on_demand: bool,
 }
 
 impl<S, R, A> RepoBuilder<S, R, A> {
@@ -54,6 +56,7 @@ impl<S, R, A> RepoBuilder<S, R, A> {
             share_policy: self.share_policy,
             concurrency: self.concurrency,
             observer: self.observer,
+            connect_on_demand: self.connect_on_demand,
         }
     }
 
@@ -65,6 +68,7 @@ impl<S, R, A> RepoBuilder<S, R, A> {
             share_policy: self.share_policy,
             concurrency: self.concurrency,
             observer: self.observer,
+            connect_on_demand: self.connect_on_demand,
         }
     }
 
@@ -83,6 +87,7 @@ impl<S, R, A> RepoBuilder<S, R, A> {
             share_policy,
             concurrency: self.concurrency,
             observer: self.observer,
+            connect_on_demand: self.connect_on_demand,
         }
     }
 
@@ -92,6 +97,14 @@ impl<S, R, A> RepoBuilder<S, R, A> {
     /// documentation
     pub fn with_concurrency(mut self, concurrency: ConcurrencyConfig) -> Self {
         self.concurrency = concurrency;
+        self
+    }
+
+    /// sysops patch: connect each connection only to the documents its peer asks about
+    /// (sends a request or sync message for), not to every open document. Only for a
+    /// repository whose share policy never announces (a server answering devices).
+    pub fn with_connect_on_demand(mut self, on: bool) -> Self {
+        self.connect_on_demand = on;
         self
     }
 
@@ -111,6 +124,7 @@ impl<R> RepoBuilder<InMemoryStorage, R, ShareConfig> {
             share_policy: ShareConfig::default(),
             concurrency: ConcurrencyConfig::AsyncRuntime,
             observer: None,
+            connect_on_demand: false,
         }
     }
 }

@@ -524,8 +524,10 @@ impl Repo {
             share_policy,
             concurrency,
             observer,
+            connect_on_demand,
         } = builder;
-        let task_setup = TaskSetup::new(storage.clone(), peer_id, concurrency, observer).await;
+        let task_setup =
+            TaskSetup::new(storage.clone(), peer_id, concurrency, observer, connect_on_demand).await;
         let inner = task_setup.inner.clone();
         task_setup.spawn_tasks(runtime, storage, share_policy);
         Self { inner }
@@ -546,8 +548,10 @@ impl Repo {
             share_policy,
             concurrency,
             observer,
+            connect_on_demand,
         } = builder;
-        let task_setup = TaskSetup::new(storage.clone(), peer_id, concurrency, observer).await;
+        let task_setup =
+            TaskSetup::new(storage.clone(), peer_id, concurrency, observer, connect_on_demand).await;
         let inner = task_setup.inner.clone();
         task_setup.spawn_tasks_local(runtime, storage, share_policy);
         Self { inner }
@@ -1466,10 +1470,13 @@ impl TaskSetup {
         peer_id: Option<PeerId>,
         concurrency: ConcurrencyConfig,
         observer: Option<Arc<dyn observer::RepoObserver>>,
+        connect_on_demand: bool,
     ) -> TaskSetup {
         let mut rng = rand::rngs::StdRng::from_rng(&mut rand::rng());
         let peer_id = peer_id.unwrap_or_else(|| PeerId::new_with_rng(&mut rng));
-        let hub = load_hub(storage.clone(), Hub::load(peer_id.clone())).await;
+        let mut hub = load_hub(storage.clone(), Hub::load(peer_id.clone())).await;
+        // sysops patch: see `RepoBuilder::with_connect_on_demand`.
+        hub.set_connect_on_demand(connect_on_demand);
 
         let (tx_storage, rx_storage) = unbounded::channel();
         let tx_io_for_tick = tx_storage.clone();

@@ -134,6 +134,17 @@ impl Hub {
         self.state.is_connected_to(peer_id)
     }
 
+    /// sysops patch: with `on`, a connection is connected to a document only when its
+    /// peer sends a message about that document (a request or a sync message), instead
+    /// of to every open document as soon as it is established. For a repository that
+    /// never announces documents (its share policy always says `announce: false`, as a
+    /// server that answers devices' requests does) nothing else changes, and the work
+    /// per connection follows what that peer uses instead of everything open: with N
+    /// devices each using k documents, N x k share decisions instead of N x N x k.
+    pub fn set_connect_on_demand(&mut self, on: bool) {
+        self.state.set_connect_on_demand(on);
+    }
+
     /// sysops patch: the actor of an open document.
     pub fn actor_for_document(&self, document_id: &crate::DocumentId) -> Option<crate::DocumentActorId> {
         self.state.find_actor_for_document(document_id).map(|a| a.actor_id)

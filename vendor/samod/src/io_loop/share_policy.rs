@@ -21,7 +21,10 @@ use crate::{actor_task::ActorTask, share_policy::LocalSharePolicy};
 #[derive(Default)]
 pub(super) struct Policies {
     // None means the pair is active but its first check hasn't arrived yet.
-    subscriptions: HashMap<(DocumentActorId, PeerId), Option<Subscription>>,
+    // sysops patch: by actor, then peer, so that one actor's change of peers touches
+    // only its own pairs (a single map of pairs was scanned whole on every change:
+    // O(documents x peers) per event on a server with many devices).
+    subscriptions: HashMap<DocumentActorId, HashMap<PeerId, Option<Subscription>>>,
 }
 
 struct Subscription {
@@ -54,11 +57,20 @@ pub(super) struct PolicyEvent {
 
 impl Policies {
     pub(super) fn set_peers(&mut self, actor_id: DocumentActorId, peers: HashSet<PeerId>) {
-        self.subscriptions
-            .retain(|(actor, peer), _| *actor != actor_id || peers.contains(peer));
-        for peer in peers {
-            self.subscriptions.entry((actor_id, peer)).or_default();
+        if peers.is_empty() {
+            self.subscriptions.remove(&actor_id);
+            return;
         }
+        let pairs = self.subscriptions.entry(actor_id).or_default();
+        pairs.retain(|peer, _| peers.contains(peer));
+        for peer in peers {
+            pairs.entry(peer).or_default();
+        }
+    }
+
+    #[cfg(test)]
+    fn pair(&self, actor_id: DocumentActorId, peer_id: &PeerId) -> &Option<Subscription> {
+        &self.subscriptions[&actor_id][peer_id]
     }
 
     pub(super) fn clear(&mut self) {
@@ -74,7 +86,7 @@ impl Policies {
         peer_id: PeerId,
         task_id: IoTaskId,
     ) -> Check<impl Stream<Item = PolicyEvent> + 'static + use<'a, A>> {
-        let Some(slot) = self.subscriptions.get_mut(&(actor_id, peer_id.clone())) else {
+        let Some(slot) = self.subscriptions.get_mut(&actor_id).and_then(|pairs| pairs.get_mut(&peer_id)) else {
             return Check::Pending;
         };
         if let Some(subscription) = slot {
@@ -114,7 +126,8 @@ impl Policies {
     pub(super) fn handle_event(&mut self, event: PolicyEvent) -> Vec<ActorTask> {
         let Some(Some(subscription)) = self
             .subscriptions
-            .get_mut(&(event.actor_id, event.peer_id.clone()))
+            .get_mut(&event.actor_id)
+            .and_then(|pairs| pairs.get_mut(&event.peer_id))
         else {
             return Vec::new();
         };

@@ -63,6 +63,10 @@ pub(crate) struct State {
     listeners: HashMap<ListenerId, ListenerState>,
 
     searches: Searches,
+
+    /// sysops patch: connect a connection to a document only when its peer sends a
+    /// message about it (see `Hub::set_connect_on_demand`).
+    connect_on_demand: bool,
 }
 
 impl State {
@@ -83,7 +87,33 @@ impl State {
             dialers: HashMap::new(),
             listeners: HashMap::new(),
             searches: Searches::new(),
+            connect_on_demand: false,
         }
+    }
+
+    /// sysops patch: see `Hub::set_connect_on_demand`.
+    pub(crate) fn set_connect_on_demand(&mut self, on: bool) {
+        self.connect_on_demand = on;
+    }
+
+    /// sysops patch: subscribes `connection_id` to `doc_id` (as `ensure_connections`
+    /// would) if it is not yet, telling the document's actor about the connection.
+    fn connect_document(
+        &mut self,
+        out: &mut HubResults,
+        connection_id: ConnectionId,
+        doc_id: &DocumentId,
+        actor_id: DocumentActorId,
+    ) {
+        let Some(conn) = self.connections.get_mut(&connection_id) else { return };
+        let Some(established) = conn.established_connection_mut() else { return };
+        if established.document_subscriptions().contains_key(doc_id) {
+            return;
+        }
+        let peer_id = established.remote_peer_id().clone();
+        established.add_document_subscription(doc_id.clone());
+        conn.add_document(doc_id.clone());
+        out.send_to_doc_actor(actor_id, HubToDocMsgPayload::NewConnection { connection_id, peer_id });
     }
 
     /// Returns the current storage ID if it has been loaded.
@@ -147,6 +177,17 @@ impl State {
             notify_doc_actors,
         } = args.into();
         let conn = self.connections.remove(connection_id)?;
+        // sysops patch: connected on demand, only the connection's own documents know it.
+        let own_docs: Option<Vec<DocumentActorId>> = self.connect_on_demand.then(|| {
+            conn.established_connection()
+                .map(|e| {
+                    e.document_subscriptions()
+                        .keys()
+                        .filter_map(|d| self.document_to_actor.get(d).copied())
+                        .collect()
+                })
+                .unwrap_or_default()
+        });
         let msg = match conn.owner() {
             ConnectionOwner::Dialer(dialer_id) => {
                 format!("Dialer {:?} connection removed", dialer_id)
@@ -161,7 +202,17 @@ impl State {
             connection_id: *connection_id,
         });
         if notify_doc_actors {
-            self.notify_doc_actors_of_removed_connection(results, *connection_id);
+            match own_docs {
+                Some(actors) => {
+                    for actor_id in actors {
+                        results.send_to_doc_actor(
+                            actor_id,
+                            HubToDocMsgPayload::ConnectionClosed { connection_id: *connection_id },
+                        );
+                    }
+                }
+                None => self.notify_doc_actors_of_removed_connection(results, *connection_id),
+            }
         }
         Some(conn)
     }
@@ -574,7 +625,7 @@ impl State {
         }
 
         // Now ensure that every connection is connected to every document
-        if self.run_state == RunState::Running {
+        if self.run_state == RunState::Running && !self.connect_on_demand {
             for (actor_id, conn_id, peer_id) in self.ensure_connections() {
                 results.send_to_doc_actor(
                     actor_id,
@@ -778,9 +829,13 @@ impl State {
 
         // Ensure there's a document actor for this document
         if let Some(existing_actor) = self.find_actor_for_document(&doc_id) {
+            let actor_id = existing_actor.actor_id;
+            if self.connect_on_demand {
+                self.connect_document(out, connection_id, &doc_id, actor_id);
+            }
             // Forward the request to the document actor
             out.send_to_doc_actor(
-                existing_actor.actor_id,
+                actor_id,
                 HubToDocMsgPayload::HandleDocMessage {
                     connection_id,
                     message: msg,
@@ -788,7 +843,10 @@ impl State {
                 },
             );
         } else {
-            self.spawn_actor(out, doc_id, None, Some((connection_id, msg)));
+            let actor_id = self.spawn_actor(out, doc_id.clone(), None, Some((connection_id, msg)));
+            if self.connect_on_demand {
+                self.connect_document(out, connection_id, &doc_id, actor_id);
+            }
         }
     }
 

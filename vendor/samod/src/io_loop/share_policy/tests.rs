@@ -85,7 +85,7 @@ fn changed_decisions_push_messages_and_duplicates_do_nothing() {
         let update = policies.handle_event(events.next().await.unwrap());
         assert!(matches!(update.as_slice(), [ActorTask::HandleMessage(_)]));
         assert_eq!(
-            policies.subscriptions[&(actor, peer)]
+            policies.pair(actor, &peer)
                 .as_ref()
                 .unwrap()
                 .latest,
@@ -139,7 +139,7 @@ fn disconnected_subscriptions_are_cancelled_and_late_events_are_ignored() {
         };
         assert!(policies.handle_event(stale).is_empty());
         assert_eq!(
-            policies.subscriptions[&(actor, peer)]
+            policies.pair(actor, &peer)
                 .as_ref()
                 .unwrap()
                 .latest,
