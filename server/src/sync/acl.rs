@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use sysops_core::sync::ids::DocKind;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
 /// One registered document.
@@ -65,6 +65,50 @@ pub struct Acl {
     peers: RwLock<HashMap<String, (Uuid, u64)>>,
     next_binding: AtomicU64,
     changed: broadcast::Sender<Option<Uuid>>,
+    /// The share policy's wake-ups: a decision about (document, peer) can change only
+    /// when that document's entry or that peer's binding changes, so each decision
+    /// waits on those two alone. One channel for all woke every decision in the
+    /// repository on every change and every device that connected (quadratic in a
+    /// fleet: issue 13, ADR 6 addendum).
+    doc_watch: Watchers<Uuid>,
+    peer_watch: Watchers<String>,
+}
+
+/// Wake-up channels by key, made when someone waits and dropped when nobody does.
+struct Watchers<K> {
+    map: std::sync::Mutex<(HashMap<K, watch::Sender<()>>, usize)>,
+}
+
+impl<K: std::hash::Hash + Eq> Watchers<K> {
+    fn new() -> Self {
+        Self { map: std::sync::Mutex::new((HashMap::new(), 1024)) }
+    }
+
+    /// A receiver woken by the next [`Watchers::wake`] of `key`.
+    fn subscribe(&self, key: K) -> watch::Receiver<()> {
+        let mut guard = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (map, next_prune) = &mut *guard;
+        // Channels nobody waits on any more go when the map has doubled since the last
+        // sweep: amortised O(1) per subscription, and the map stays proportional to the
+        // decisions alive.
+        if map.len() >= *next_prune {
+            map.retain(|_, tx| tx.receiver_count() > 0);
+            *next_prune = (map.len() * 2).max(1024);
+        }
+        map.entry(key).or_insert_with(|| watch::channel(()).0).subscribe()
+    }
+
+    /// Wakes whoever waits on `key`.
+    fn wake(&self, key: &K) {
+        let mut guard = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(tx) = guard.0.get(key) {
+            if tx.receiver_count() == 0 {
+                guard.0.remove(key);
+            } else {
+                tx.send_replace(());
+            }
+        }
+    }
 }
 
 fn to_entry(r: &sync_document::Model) -> Option<Entry> {
@@ -112,6 +156,8 @@ impl Acl {
             peers: RwLock::new(HashMap::new()),
             next_binding: Default::default(),
             changed,
+            doc_watch: Watchers::new(),
+            peer_watch: Watchers::new(),
         })
     }
 
@@ -230,6 +276,7 @@ impl Acl {
             self.cache.insert(*d, *e);
         }
         for (doc, _) in docs {
+            self.doc_watch.wake(&doc);
             let _ = self.changed.send(Some(doc));
         }
         Ok(())
@@ -281,6 +328,7 @@ impl Acl {
             }
         }
         for (doc, _) in changed {
+            self.doc_watch.wake(&doc);
             let _ = self.changed.send(Some(doc));
         }
         Ok(())
@@ -312,6 +360,7 @@ impl Acl {
                 self.cache.remove(&doc);
             }
         }
+        self.doc_watch.wake(&doc);
         let _ = self.changed.send(Some(doc));
         Ok(())
     }
@@ -328,6 +377,7 @@ impl Acl {
             }
             p.insert(peer.to_owned(), (user, binding));
         }
+        self.peer_watch.wake(&peer.to_owned());
         let _ = self.changed.send(None);
         Some(binding)
     }
@@ -362,24 +412,33 @@ pub struct Policy(pub Arc<Acl>);
 impl samod::SharePolicy for Policy {
     fn share(&self, doc_id: DocumentId, peer_id: PeerId) -> impl Stream<Item = ShareConfig> + Send + 'static {
         let acl = self.0.clone();
-        let rx = acl.changed.subscribe();
-        let target = uuid_of(&doc_id);
-        futures::stream::unfold((acl, rx, doc_id, peer_id, None::<ShareConfig>), move |state| async move {
-            let (acl, mut rx, doc, peer, last) = state;
+        // Subscribed before the first decision, so a change made while deciding wakes it.
+        let doc_rx = uuid_of(&doc_id).map(|d| acl.doc_watch.subscribe(d));
+        let peer_rx = acl.peer_watch.subscribe(peer_id.as_str().to_owned());
+        let state = (acl, doc_rx, peer_rx, doc_id, peer_id, None::<ShareConfig>);
+        futures::stream::unfold(state, move |state| async move {
+            let (acl, mut doc_rx, mut peer_rx, doc, peer, last) = state;
             if last.is_none() {
                 let d = acl.decide(&doc, &peer).await;
-                return Some((d, (acl, rx, doc, peer, Some(d))));
+                return Some((d, (acl, doc_rx, peer_rx, doc, peer, Some(d))));
             }
             loop {
-                match rx.recv().await {
-                    Ok(Some(changed)) if Some(changed) != target => continue,
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                        let d = acl.decide(&doc, &peer).await;
-                        if Some(d) != last {
-                            return Some((d, (acl, rx, doc, peer, Some(d))));
-                        }
+                let doc_changed = async {
+                    match doc_rx.as_mut() {
+                        Some(rx) => rx.changed().await,
+                        None => std::future::pending().await,
                     }
-                    Err(broadcast::error::RecvError::Closed) => return None,
+                };
+                let woke = tokio::select! {
+                    r = doc_changed => r.is_ok(),
+                    r = peer_rx.changed() => r.is_ok(),
+                };
+                if !woke {
+                    return None;
+                }
+                let d = acl.decide(&doc, &peer).await;
+                if Some(d) != last {
+                    return Some((d, (acl, doc_rx, peer_rx, doc, peer, Some(d))));
                 }
             }
         })
