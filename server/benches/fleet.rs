@@ -27,19 +27,12 @@ mod helpers;
 #[allow(dead_code)]
 mod fleet;
 
+mod common;
+
+use common::{env, pct};
 use fleet::*;
 use helpers::{Backend, Server};
 use std::time::{Duration, Instant};
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(default)
-}
-
-fn pct(v: &[f64], p: f64) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN)
-}
 
 fn rss_mb(s: &Server) -> f64 {
     s.proc_status_kib("VmRSS") as f64 / 1024.0
@@ -81,7 +74,7 @@ async fn run() {
         base.push(arrived.duration_since(sent).as_secs_f64() * 1e3);
     }
     alone.stop().await;
-    let (b50, b99) = (pct(&base, 0.5), pct(&base, 0.99));
+    let (b50, b99) = (pct(&mut base, 0.5), pct(&mut base, 0.99));
     println!(
         "baseline: a dispatcher's note to one connected device (request to arrival): p50 {b50:.1} ms, p99 {b99:.1} ms"
     );
@@ -129,7 +122,7 @@ async fn run() {
         lat.push(arrived.duration_since(at).as_secs_f64() * 1e3);
         last = last.max(arrived);
     }
-    let (f50, f99) = (pct(&lat, 0.5), pct(&lat, 0.99));
+    let (f50, f99) = (pct(&mut lat, 0.5), pct(&mut lat, 0.99));
     println!(
         "fan-out: {fanout} notes sent in {sent_all:.1} s; request to arrival p50 {f50:.1} ms ({:.1}x the baseline), p99 {f99:.1} ms (aim < 1,000); last device had its note {:.1} s after the first request",
         f50 / b50,
@@ -151,15 +144,20 @@ async fn run() {
         Some(t.elapsed().as_secs_f64())
     }))
     .await;
-    let caught: Vec<f64> = times.iter().flatten().copied().collect();
+    let mut caught: Vec<f64> = times.iter().flatten().copied().collect();
     let failed = times.len() - caught.len();
+    let (c50, c99, all) = if caught.is_empty() {
+        (f64::NAN, f64::NAN, f64::NAN)
+    } else {
+        (pct(&mut caught, 0.5), pct(&mut caught, 0.99), caught.iter().copied().fold(0.0, f64::max))
+    };
     tokio::time::sleep(Duration::from_secs(10)).await;
     println!(
         "storm: node listening again {up:.1} s after it was started; {} of {n} devices caught up, p50 {:.1} s, p99 {:.1} s, all {:.1} s (aim < 30); never caught up: {failed}; unavailable: {} on devices, {} answered by the server; server RSS after {:.0} MB",
         caught.len(),
-        pct(&caught, 0.5),
-        pct(&caught, 0.99),
-        caught.iter().copied().fold(0.0, f64::max),
+        c50,
+        c99,
+        all,
         stats.unavailable() - unavailable_before,
         metric(&s, "sysops_sync_unavailable_total").await,
         rss_mb(&s)
