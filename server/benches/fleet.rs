@@ -31,7 +31,7 @@ mod common;
 
 use common::{env, pct};
 use fleet::*;
-use helpers::{Backend, Server};
+use helpers::{Backend, Server, metric};
 use std::time::{Duration, Instant};
 
 fn rss_mb(s: &Server) -> f64 {

@@ -297,14 +297,6 @@ pub async fn sign_in(s: &Server, email: &str) -> String {
     panic!("sign in {email}: still refused after 30 tries")
 }
 
-/// A counter on the server's `/metrics`.
-pub async fn metric(s: &Server, name: &str) -> f64 {
-    let text = s.http.get(format!("{}/metrics", s.base)).send().await.unwrap().text().await.unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
-        .unwrap_or_else(|| panic!("{name} is not on /metrics"))
-}
-
 /// Waits until the sync documents have caught up with the database (no intents waiting).
 pub async fn documents_written(s: &Server) {
     for _ in 0..1200 {

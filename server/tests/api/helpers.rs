@@ -375,6 +375,15 @@ impl Pg {
     }
 }
 
+/// A figure on the server's `/metrics` (panics if it is not there).
+#[allow(dead_code)] // tests/cluster.rs includes this file
+pub async fn metric(s: &Server, name: &str) -> f64 {
+    let text = s.http.get(format!("{}/metrics", s.base)).send().await.unwrap().text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("{name} is not on /metrics"))
+}
+
 /// A small world: an admin, a plan covering television and laptop, experts, a customer
 /// with a subscription.
 pub struct World {

@@ -16,13 +16,6 @@ use sysops_core::sync::docs::{RootDoc, TicketDoc, WorkDoc};
 const EAGER: [(&str, &str); 3] =
     [("SYSOPS_SYNC_IDLE_CLOSE_SECS", "1"), ("SYSOPS_SYNC_CACHE_DOCUMENTS", "0"), ("SYSOPS_SYNC_CACHE_ENTRIES", "4")];
 
-async fn metric(s: &Server, name: &str) -> f64 {
-    let text = s.http.get(format!("{}/metrics", s.base)).send().await.unwrap().text().await.unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
-        .unwrap_or_else(|| panic!("{name} is not on /metrics"))
-}
-
 const OPEN: &str = "sysops_sync_documents_open";
 const CLOSED: &str = "sysops_sync_documents_closed_total";
 
